@@ -1,0 +1,86 @@
+/* GEMM, C = alpha·op(A)·op(B) + beta·C, row-major, any M, N, K.
+ * Two cheap kernels first copy op(A) and op(B) into zero-padded panels laid out the way
+ * the inner loop reads them; then each work-item of gemm_tile computes an MR × NR block
+ * of C (NR = 16·NV) in explicit float16 accumulators, which PoCL compiles to AVX-512
+ * FMAs with broadcast A elements. MR and NV are set per device at build time. */
+
+#define NR (16 * NV)
+
+/* Ap[(p·K + k)·MR + r] = op(A)[p·MR + r][k], zero for rows ≥ M.  One work-item per element. */
+__kernel void gemm_pack_a(__global float *Ap, __global const float *A, uint a_off, int lda,
+                          int trans, int M, int K, int panels) {
+  size_t gid = get_global_id(0);
+  if (gid >= (size_t)panels * K * MR) return;
+  int r = (int)(gid % MR);
+  size_t t = gid / MR;
+  int k = (int)(t % K);
+  int i = (int)(t / K) * MR + r;
+  float v = 0.0f;
+  if (i < M) v = trans ? A[a_off + (size_t)k * lda + i] : A[a_off + (size_t)i * lda + k];
+  Ap[gid] = v;
+}
+
+/* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c], zero for columns ≥ N. */
+__kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_off, int ldb,
+                          int trans, int N, int K, int panels) {
+  size_t gid = get_global_id(0);
+  if (gid >= (size_t)panels * K * NR) return;
+  int c = (int)(gid % NR);
+  size_t t = gid / NR;
+  int k = (int)(t % K);
+  int j = (int)(t / K) * NR + c;
+  float v = 0.0f;
+  if (j < N) v = trans ? B[b_off + (size_t)j * ldb + k] : B[b_off + (size_t)k * ldb + j];
+  Bp[gid] = v;
+}
+
+/* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. */
+__kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
+                        __global const float *Ap, __global const float *Bp,
+                        __global float *C, uint c_off, int ldc) {
+  int q = (int)get_global_id(0), p = (int)get_global_id(1);
+  if (q * NR >= N || p * MR >= M) return;
+  __global const float *a = Ap + (size_t)p * K * MR;
+  __global const float *b = Bp + (size_t)q * K * NR;
+  float16 acc[MR][NV];
+#pragma unroll
+  for (int r = 0; r < MR; r++)
+#pragma unroll
+    for (int v = 0; v < NV; v++) acc[r][v] = (float16)(0.0f);
+
+  for (int k = 0; k < K; k++) {
+    float16 bv[NV];
+#pragma unroll
+    for (int v = 0; v < NV; v++) bv[v] = vload16(k * NV + v, b);
+#pragma unroll
+    for (int r = 0; r < MR; r++) {
+      float16 av = (float16)(a[k * MR + r]);
+#pragma unroll
+      for (int v = 0; v < NV; v++) acc[r][v] = fma(av, bv[v], acc[r][v]);
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < MR; r++) {
+    int i = p * MR + r;
+    if (i >= M) break;
+    __global float *crow = C + c_off + (size_t)i * ldc;
+#pragma unroll
+    for (int v = 0; v < NV; v++) {
+      int j0 = q * NR + v * 16;
+      if (j0 + 16 <= N) {
+        float16 c = alpha * acc[r][v];
+        if (beta != 0.0f) c = fma((float16)(beta), vload16(0, crow + j0), c);
+        vstore16(c, 0, crow + j0);
+      } else {
+        float tmp[16];
+        vstore16(acc[r][v], 0, tmp);
+        for (int e = 0; e < 16 && j0 + e < N; e++) {
+          float c = alpha * tmp[e];
+          if (beta != 0.0f) c = fma(beta, crow[j0 + e], c);
+          crow[j0 + e] = c;
+        }
+      }
+    }
+  }
+}

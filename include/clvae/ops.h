@@ -1,0 +1,81 @@
+/* clvae ops layer: one host function per operation. Each picks its kernel, sets the
+ * arguments and enqueues without waiting; it knows shapes, not models.
+ * Shapes: B batch rows, N/D columns, L latent dimension. Matrices are row-major.
+ * A view is (buffer, offset) with the offset counted in elements of the op's type. */
+#ifndef CLVAE_OPS_H
+#define CLVAE_OPS_H
+
+#include "clvae/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clvae_view {
+  clvae_buffer *buf;
+  size_t off;                /* in elements (floats, or bytes/uint32 where stated) */
+} clvae_view;
+
+static inline clvae_view clvae_at(clvae_buffer *buf, size_t off) {
+  clvae_view v;
+  v.buf = buf;
+  v.off = off;
+  return v;
+}
+
+/* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N, C is M×N; lda/ldb/ldc are
+ * the row strides of A, B, C as stored. beta = 0 never reads C. */
+CLVAE_API clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N,
+                                  int K, float alpha, clvae_view A, int lda, clvae_view B,
+                                  int ldb, float beta, clvae_view C, int ldc);
+
+typedef enum clvae_act { CLVAE_ACT_NONE = 0, CLVAE_ACT_RELU = 1, CLVAE_ACT_SIGMOID = 2 } clvae_act;
+
+/* y = act(y + bias) in place.  y (B, N), bias (N). */
+CLVAE_API clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, int B,
+                                      int N, clvae_act act);
+/* dx = dy · [y > 0], from the stored ReLU output y; dx may be dy.  All (n). */
+CLVAE_API clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy,
+                                           clvae_view y, int n);
+/* out[j] = Σ_b x[b][j] (bias gradients).  x (B, N), out (N). Fixed summation order. */
+CLVAE_API clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N);
+
+/* The reparameterization. musig (B, 2L) holds [μ | logσ²] per row. Writes ε ~ N(0,1)
+ * (B, L) from Philox4x32-10 keyed by (seed, step, row, column), independent of device and
+ * work-group size; z = μ + exp(0.5·logσ²)·ε (B, L); kl (B) = −0.5·Σ(1 + logσ² − μ² − e^logσ²). */
+CLVAE_API clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, clvae_view eps,
+                                            clvae_view kl, clvae_view musig, int B, int L,
+                                            uint64_t seed, uint64_t step);
+/* dmusig (B, 2L) = gradient through z (dz (B, L)) plus kl_scale · ∂KL/∂[μ | logσ²]. */
+CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,
+                                             clvae_view eps, clvae_view musig, int B, int L,
+                                             float kl_scale);
+
+typedef enum clvae_loss_kind { CLVAE_LOSS_MSE = 0, CLVAE_LOSS_BCE = 1 } clvae_loss_kind;
+
+/* Sigmoid output fused with the reconstruction loss. logits (B, D) are the raw GEMM
+ * output, bias (D) is added here. loss (B) per image: MSE: Σ_d (p − x)² (= D·mean),
+ * BCE: Σ_d −x·log p − (1−x)·log(1−p), computed stably from the logits.
+ * If dlogits.buf is not NULL it receives grad_scale · ∂loss_b/∂logits (B, D); it may
+ * be the logits buffer itself. */
+CLVAE_API clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
+                                          clvae_view dlogits, clvae_view logits, clvae_view bias,
+                                          clvae_view x, int B, int D, float grad_scale);
+
+/* One Adam step over n contiguous parameters, as TF.js does it:
+ * m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − lr·m̂ / (√v̂ + ε),
+ * with m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t), t ≥ 1 the step number. */
+CLVAE_API clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad,
+                                  clvae_view m, clvae_view v, int n, float lr, float beta1,
+                                  float beta2, float eps, int64_t t);
+
+/* x[b][d] = images[idx[b]][d] / 255.  images: uint8 (count, D), offset in bytes;
+ * idx: uint32 (B), offset in elements; x (B, D) float. */
+CLVAE_API clvae_status clvae_gather(clvae_device *dev, clvae_view x, clvae_view images,
+                                    clvae_view idx, int B, int D);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

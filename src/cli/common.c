@@ -1,0 +1,80 @@
+/* Option parsing and device opening shared by the subcommands. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_value(int argc, char **argv, int *i, const char *name, const char **value) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return 0;
+  if (a[n] == '=') {
+    *value = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0') return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "clvae: option %s needs a value\n", name);
+    return -1;
+  }
+  *value = argv[++*i];
+  return 1;
+}
+
+void cli_device_defaults(cli_device_opts *o) {
+  o->platform = getenv("CLVAE_PLATFORM");
+  o->device = getenv("CLVAE_DEVICE");
+  o->gemm = CLVAE_GEMM_AUTO;
+}
+
+int cli_device_option(int argc, char **argv, int *i, cli_device_opts *o) {
+  const char *v;
+  int r;
+  if ((r = cli_value(argc, argv, i, "--platform", &o->platform)) != 0) return r;
+  if ((r = cli_value(argc, argv, i, "--device", &o->device)) != 0) return r;
+  if ((r = cli_value(argc, argv, i, "--gemm", &v)) != 0) {
+    if (r < 0) return r;
+    int g = clvae_gemm_impl_parse(v);
+    if (g < 0) {
+      fprintf(stderr, "clvae: --gemm '%s' is not one of auto, builtin, clblast\n", v);
+      return -1;
+    }
+    o->gemm = (clvae_gemm_impl)g;
+    return 1;
+  }
+  return 0;
+}
+
+int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end != '\0' || v < lo || v > hi) {
+    fprintf(stderr, "clvae: %s '%s' is not a whole number from %ld to %ld\n", flag, s, lo, hi);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev) {
+  static clvae_error err;
+  clvae_device_options opt = {o->gemm, profiling};
+  clvae_status st = clvae_device_open(dev, o->platform, o->device, &opt, &err);
+  if (st != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+  }
+  const clvae_device_info *in = clvae_device_get_info(*dev);
+  fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
+          in->platform_index, in->platform, in->device_index, in->name, in->type, in->driver,
+          clvae_gemm_impl_name(clvae_device_gemm(*dev)));
+  return EXIT_OK;
+}
+
+int cli_unknown(const char *cmd, const char *arg) {
+  fprintf(stderr, "clvae %s: unknown argument '%s' (see 'clvae %s --help')\n", cmd, arg, cmd);
+  return EXIT_USAGE;
+}

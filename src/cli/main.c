@@ -1,0 +1,45 @@
+/* The clvae command: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+  const char *name;
+  int (*run)(int, char **);
+  const char *help;
+} commands[] = {
+  {"devices", cmd_devices, "list OpenCL platforms and devices (--json)"},
+  {"selftest", cmd_selftest, "check every kernel against the CPU reference on a device"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: clvae COMMAND [options]   (clvae COMMAND --help for its options)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\nDevice options (every device-using command):\n"
+             "  --platform P   platform index or part of its name ($CLVAE_PLATFORM)\n"
+             "  --device D     device index within the platform or part of its name ($CLVAE_DEVICE)\n"
+             "  --gemm G       auto | builtin | clblast\n"
+             "Default device: the first GPU, else the first device.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("clvae %s\n", clvae_version());
+    return EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "clvae: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,95 @@
+/* Private view of the device handle, shared by src/device and src/ops: the OpenCL
+ * objects it owns, the kernel table, and the helpers that record errors and launch. */
+#ifndef CLVAE_DEVICE_INTERNAL_H
+#define CLVAE_DEVICE_INTERNAL_H
+
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+
+/* cl_khr_icd: what the ICD loader returns when no platform is installed. */
+#ifndef CL_PLATFORM_NOT_FOUND_KHR
+#define CL_PLATFORM_NOT_FOUND_KHR -1001
+#endif
+#include <stdarg.h>
+
+#include "clvae/ops.h"
+
+/* One program per .cl file, built lazily on the first use of one of its kernels. */
+enum program_id { P_GEMM, P_ACT, P_SAMPLE, P_LOSS, P_ADAM, P_DATA, P_COUNT };
+
+enum kernel_id {
+  K_GEMM_PACK_A, K_GEMM_PACK_B, K_GEMM_TILE,
+  K_BIAS_ACT, K_RELU_BWD, K_COLSUM,
+  K_SAMPLE_FWD, K_SAMPLE_BWD,
+  K_LOSS_MSE, K_LOSS_BCE,
+  K_ADAM,
+  K_GATHER,
+  K_COUNT
+};
+
+struct clvae_buffer {
+  cl_mem mem;
+  size_t size;               /* bytes */
+};
+
+struct clvae_device {
+  clvae_device_info info;
+  cl_platform_id platform;
+  cl_device_id id;
+  cl_context ctx;
+  cl_command_queue queue;
+  cl_program programs[P_COUNT];
+  cl_kernel kernels[K_COUNT];
+  clvae_gemm_impl gemm;      /* resolved: BUILTIN or CLBLAST */
+  int clblast_used;          /* CLBlast holds caches for this context */
+  int gemm_mr, gemm_nv;      /* builtin GEMM block: MR rows × 16·NV columns per work-item */
+  int red_ls;                /* work-group size of the per-row reductions */
+  size_t local_1d;           /* local size of 1-D element-wise kernels */
+  clvae_buffer *pack[2];     /* scratch for the packed GEMM operands, grown on demand */
+  char err[CLVAE_ERROR_MSG_SIZE];
+};
+
+/* Record a formatted message in dev->err; returns `st` for `return dev_fail(...)`. */
+clvae_status clvae__fail(clvae_device *dev, clvae_status st, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Record "CALL failed: CL_NAME (code) [what] at file:line"; returns CLVAE_ERR_OPENCL. */
+clvae_status clvae__cl_fail(clvae_device *dev, cl_int code, const char *call, const char *what,
+                            const char *file, int line);
+#define CL_FAIL(dev, code, call, what) clvae__cl_fail((dev), (code), (call), (what), __FILE__, __LINE__)
+
+/* Same formatting into a clvae_error (no device yet). */
+clvae_status clvae__err(clvae_error *err, clvae_status st, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The kernel, building its program on first use. */
+clvae_status clvae__kernel(clvae_device *dev, enum kernel_id k, cl_kernel *out);
+const char *clvae__kernel_name(enum kernel_id k);
+void clvae__release_programs(clvae_device *dev);
+
+/* One kernel argument: its size and address (cl_mem handles included). */
+typedef struct karg {
+  size_t size;
+  const void *ptr;
+} karg;
+#define KARG(x) ((karg){sizeof(x), &(x)})
+
+/* Sets the arguments and enqueues; the global size is rounded up to a multiple of the
+ * local size (kernels guard their edges). local == NULL: dev->local_1d for 1-D. */
+clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, const size_t *global,
+                           const size_t *local, int nargs, const karg *args);
+
+/* Release CLBlast's caches for this device before its context goes (src/ops/gemm.c). */
+void clvae__gemm_release(clvae_device *dev);
+
+#endif
+
+/* Checks that `count` elements of `elem` bytes at the view lie inside its buffer and that
+ * the offset fits a kernel's uint; sets *off. `op`/`name` name the call in the message. */
+clvae_status clvae__view(clvae_device *dev, const char *op, const char *name, clvae_view v,
+                         size_t count, size_t elem, cl_uint *off);

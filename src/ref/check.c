@@ -1,0 +1,586 @@
+/* Kernel verification against src/ref (see check.h). Every device buffer is surrounded
+ * by guard bytes that must come back untouched, so out-of-bounds writes fail too.
+ * Tolerances are stated next to each check and derived from float32 rounding. */
+#include "ref/check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref/ref.h"
+
+#define GUARD 64 /* bytes before and after each buffer's data */
+#define GUARD_BYTE 0xA5
+
+const char *const check_kernels[] = {"gemm", "bias_act", "relu_backward", "colsum",
+                                     "sample_forward", "sample_backward", "rng",
+                                     "loss_mse", "loss_bce", "adam", "gather", NULL};
+
+/* ---- small helpers: random numbers, device buffers with guards, comparison ---- */
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static float rng_uniform(uint64_t *s, float lo, float hi) {
+  return lo + (hi - lo) * (float)((rng_next(s) >> 40) * (1.0 / 16777216.0));
+}
+
+static float *rand_floats(size_t n, uint64_t *s, float lo, float hi) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  if (p)
+    for (size_t i = 0; i < n; i++) p[i] = rng_uniform(s, lo, hi);
+  return p;
+}
+
+typedef struct dbuf {
+  clvae_buffer *b;
+  size_t off;                /* data offset in elements */
+  size_t bytes;              /* data size */
+  size_t elem;
+} dbuf;
+
+/* A buffer holding `n` elements at element offset `off_elems`, with guards, filled from host. */
+static int dput(clvae_device *dev, check_result *r, dbuf *d, const void *host, size_t n,
+                size_t elem, size_t off_elems) {
+  size_t pre = off_elems * elem + GUARD, total = pre + n * elem + GUARD;
+  d->off = off_elems + GUARD / elem;
+  d->bytes = n * elem;
+  d->elem = elem;
+  unsigned char *img = malloc(total);
+  if (!img) { snprintf(r->detail, sizeof r->detail, "out of host memory"); return 0; }
+  memset(img, GUARD_BYTE, total);
+  if (host) memcpy(img + d->off * elem, host, n * elem);
+  clvae_status st = clvae_buffer_create(dev, total, &d->b);
+  if (st == CLVAE_OK) st = clvae_buffer_write(dev, d->b, 0, total, img, 1);
+  free(img);
+  if (st != CLVAE_OK) snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+  return st == CLVAE_OK;
+}
+
+/* Reads the data back into `host` and verifies the guards. */
+static int dget(clvae_device *dev, check_result *r, dbuf *d, void *host, const char *name) {
+  size_t total = clvae_buffer_size(d->b);
+  unsigned char *img = malloc(total);
+  if (!img) { snprintf(r->detail, sizeof r->detail, "out of host memory"); return 0; }
+  if (clvae_buffer_read(dev, d->b, 0, total, img) != CLVAE_OK) {
+    snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+    free(img);
+    return 0;
+  }
+  size_t lo = d->off * d->elem, hi = lo + d->bytes;
+  for (size_t i = 0; i < total; i++)
+    if ((i < lo || i >= hi) && img[i] != GUARD_BYTE) {
+      snprintf(r->detail, sizeof r->detail, "%s: wrote outside its range (byte %zd from its start)",
+               name, (ptrdiff_t)i - (ptrdiff_t)lo);
+      r->bad++;
+      free(img);
+      return 0;
+    }
+  memcpy(host, img + lo, d->bytes);
+  free(img);
+  return 1;
+}
+
+static void dfree(dbuf *d) {
+  clvae_buffer_free(d->b);
+  d->b = NULL;
+}
+
+static clvae_view dv(const dbuf *d) { return clvae_at(d->b, d->off); }
+
+/* Compares n outputs: passes where |got − want| ≤ atol + rtol·scale (scale: |want| when
+ * NULL). Notes the first three mismatches. */
+static void compare(check_result *r, const char *what, const float *got, const float *want,
+                    const double *scale, size_t n, double atol, double rtol) {
+  for (size_t i = 0; i < n; i++) {
+    double g = got[i], w = want[i], err = fabs(g - w);
+    double tol = atol + rtol * (scale ? scale[i] : fabs(w));
+    if (isnan(g) != isnan(w) || isinf(g) != isinf(w)) err = INFINITY;
+    else if (isnan(g) || (isinf(g) && g == w)) err = 0.0;
+    double mag = scale ? scale[i] : fabs(w);
+    r->checked++;
+    if (err > r->max_abs) r->max_abs = err;
+    if (mag > 0 && mag * rtol >= atol && err / mag > r->max_rel) r->max_rel = err / mag;
+    double ratio = tol > 0 ? err / tol : (err > 0 ? INFINITY : 0.0);
+    if (ratio > r->worst) r->worst = ratio;
+    if (ratio > 1.0) {
+      if (r->bad < 3) {
+        size_t used = strlen(r->detail);
+        snprintf(r->detail + used, sizeof r->detail - used, "%s%s[%zu]: got %.9g, want %.9g (tol %.3g)",
+                 used ? "; " : "", what, i, g, w, tol);
+      }
+      r->bad++;
+    }
+  }
+}
+
+static void begin(check_result *r, const char *kernel, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+#include <stdarg.h>
+static void begin(check_result *r, const char *kernel, const char *fmt, ...) {
+  memset(r, 0, sizeof *r);
+  snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->desc, sizeof r->desc, fmt, ap);
+  va_end(ap);
+}
+
+static void finish(check_result *r, int ok) {
+  if (!ok && r->bad == 0) r->bad = 1; /* a device error or broken guard */
+  r->pass = ok && r->bad == 0 && r->checked > 0;
+}
+
+static void device_error(clvae_device *dev, check_result *r) {
+  snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+}
+
+/* ---- one check per kernel ---- */
+
+/* Tolerance: |C − ref| ≤ 1e-6 + 1e-4·S, S = |α|·Σ_k|a_ik·b_kj| + |β·c_ij|, a float32
+ * accumulation bound (K·2⁻²⁴ ≤ 5e-5 for K ≤ 784) with a 2× margin. beta = 0 fills C
+ * with NaN first: C must not be read. Row strides are padded when off > 0, and the
+ * padding must come back unchanged. */
+void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K,
+                float alpha, float beta, size_t off, uint64_t seed) {
+  begin(r, "gemm", "%s%s M=%d N=%d K=%d alpha=%g beta=%g off=%zu [%s]", ta ? "T" : "N",
+        tb ? "T" : "N", M, N, K, alpha, beta, off, clvae_gemm_impl_name(clvae_device_gemm(dev)));
+  int pad = off ? 3 : 0;
+  int lda = (ta ? M : (K > 0 ? K : 1)) + pad, ldb = (tb ? (K > 0 ? K : 1) : N) + pad, ldc = N + pad;
+  size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * ldc;
+  uint64_t s = seed;
+  float *A = rand_floats(an, &s, -1, 1), *B = rand_floats(bn, &s, -1, 1);
+  float *C0 = rand_floats(cn, &s, -1, 1), *want = malloc(cn * 4), *got = malloc(cn * 4);
+  double *scale = calloc(cn ? cn : 1, sizeof *scale);
+  dbuf da = {0}, db = {0}, dc = {0};
+  int ok = 0;
+  if (!A || !B || !C0 || !want || !got || !scale) { snprintf(r->detail, sizeof r->detail, "out of host memory"); goto done; }
+  if (beta == 0.0f)
+    for (size_t i = 0; i < cn; i++) C0[i] = NAN;
+  memcpy(want, C0, cn * 4);
+  ref_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, want, ldc);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double t = 0;
+      for (int k = 0; k < K; k++)
+        t += fabs((ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                  (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]));
+      size_t c = (size_t)i * ldc + j;
+      scale[c] = fabs(alpha) * t + (beta != 0.0f ? fabs(beta * C0[c]) : 0.0);
+    }
+  if (!dput(dev, r, &da, A, an, 4, off) || !dput(dev, r, &db, B, bn, 4, off + 1) ||
+      !dput(dev, r, &dc, C0, cn, 4, off))
+    goto done;
+  if (clvae_gemm(dev, ta, tb, M, N, K, alpha, dv(&da), lda, dv(&db), ldb, beta, dv(&dc), ldc) != CLVAE_OK) {
+    device_error(dev, r);
+    goto done;
+  }
+  if (!dget(dev, r, &dc, got, "C")) goto done;
+  compare(r, "C", got, want, scale, cn, 1e-6, 1e-4);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&da), dfree(&db), dfree(&dc);
+  free(A), free(B), free(C0), free(want), free(got), free(scale);
+}
+
+/* Tolerance 1e-6 + 2e-6·|y|: OpenCL's exp is within 3 ulp, the division 2.5 ulp. */
+static void check_bias_act(clvae_device *dev, check_result *r, int B, int N, clvae_act act, uint64_t seed) {
+  static const char *names[] = {"none", "relu", "sigmoid"};
+  begin(r, "bias_act", "B=%d N=%d act=%s", B, N, names[act]);
+  uint64_t s = seed;
+  size_t n = (size_t)B * N;
+  float *y = rand_floats(n, &s, -4, 4), *bias = rand_floats((size_t)N, &s, -1, 1);
+  float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4);
+  dbuf dy = {0}, dbias = {0};
+  int ok = 0;
+  if (!y || !bias || !want || !got) goto done;
+  memcpy(want, y, n * 4);
+  ref_bias_act(want, bias, B, N, (int)act);
+  if (!dput(dev, r, &dy, y, n, 4, 3) || !dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
+  if (clvae_bias_act(dev, dv(&dy), dv(&dbias), B, N, act) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (!dget(dev, r, &dy, got, "y")) goto done;
+  compare(r, "y", got, want, NULL, n, 1e-6, 2e-6);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dy), dfree(&dbias);
+  free(y), free(bias), free(want), free(got);
+}
+
+/* Exact: a select, no arithmetic. y has exact zeros as a ReLU output has. In place
+ * (dx = dy) when `inplace`, as the training step runs it. */
+static void check_relu_backward(clvae_device *dev, check_result *r, int n, int inplace, uint64_t seed) {
+  begin(r, "relu_backward", "n=%d%s", n, inplace ? " in-place" : "");
+  uint64_t s = seed;
+  float *y = rand_floats((size_t)n, &s, -1, 1), *dy = rand_floats((size_t)n, &s, -2, 2);
+  float *want = malloc((size_t)n * 4 + 4), *got = malloc((size_t)n * 4 + 4);
+  dbuf dby = {0}, dbdy = {0}, dbdx = {0};
+  int ok = 0;
+  if (!y || !dy || !want || !got) goto done;
+  for (int i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
+  ref_relu_backward(want, dy, y, n);
+  if (!dput(dev, r, &dby, y, (size_t)n, 4, 2) || !dput(dev, r, &dbdy, dy, (size_t)n, 4, 5) ||
+      (!inplace && !dput(dev, r, &dbdx, NULL, (size_t)n, 4, 1)))
+    goto done;
+  dbuf *out = inplace ? &dbdy : &dbdx;
+  if (clvae_relu_backward(dev, dv(out), dv(&dbdy), dv(&dby), n) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (!dget(dev, r, out, got, "dx")) goto done;
+  compare(r, "dx", got, want, NULL, (size_t)n, 0.0, 0.0);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dby), dfree(&dbdy), dfree(&dbdx);
+  free(y), free(dy), free(want), free(got);
+}
+
+/* Tolerance 1e-7 + (B+1)·2⁻²⁴·Σ_b|x|: the bound of a sequential float sum. */
+static void check_colsum(clvae_device *dev, check_result *r, int B, int N, uint64_t seed) {
+  begin(r, "colsum", "B=%d N=%d", B, N);
+  uint64_t s = seed;
+  size_t n = (size_t)B * N;
+  float *x = rand_floats(n, &s, -1, 1), *want = malloc((size_t)N * 4), *got = malloc((size_t)N * 4);
+  double *scale = calloc((size_t)N, sizeof *scale);
+  dbuf dx = {0}, dout = {0};
+  int ok = 0;
+  if (!x || !want || !got || !scale) goto done;
+  ref_colsum(want, x, B, N);
+  for (size_t i = 0; i < n; i++) scale[i % (size_t)N] += fabs(x[i]);
+  if (!dput(dev, r, &dx, x, n, 4, 7) || !dput(dev, r, &dout, NULL, (size_t)N, 4, 2)) goto done;
+  if (clvae_colsum(dev, dv(&dout), dv(&dx), B, N) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (!dget(dev, r, &dout, got, "out")) goto done;
+  compare(r, "out", got, want, scale, (size_t)N, 1e-7, (B + 1) / 16777216.0);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dx), dfree(&dout);
+  free(x), free(want), free(got), free(scale);
+}
+
+/* ε and z: 1e-5 absolute + 1e-5 relative (float log/sqrt/cos/sin/exp against double);
+ * kl: 1e-5 + 1e-5·Σ|terms|. */
+static void check_sample_forward(clvae_device *dev, check_result *r, int B, int L, uint64_t seed) {
+  begin(r, "sample_forward", "B=%d L=%d", B, L);
+  uint64_t s = seed;
+  size_t n = (size_t)B * L;
+  float *musig = rand_floats(2 * n, &s, -2, 2);
+  float *z = malloc(n * 4), *eps = malloc(n * 4), *kl = malloc((size_t)B * 4 + 4);
+  float *gz = malloc(n * 4), *geps = malloc(n * 4), *gkl = malloc((size_t)B * 4 + 4);
+  double *sz = malloc(n * sizeof(double)), *skl = calloc((size_t)B + 1, sizeof(double));
+  dbuf dm = {0}, dz = {0}, de = {0}, dk = {0};
+  int ok = 0;
+  uint64_t rseed = rng_next(&s), step = rng_next(&s) >> 20;
+  if (!musig || !z || !eps || !kl || !gz || !geps || !gkl || !sz || !skl) goto done;
+  ref_sample_forward(z, eps, kl, musig, B, L, rseed, step);
+  for (int b = 0; b < B; b++)
+    for (int l = 0; l < L; l++) {
+      double mu = musig[(size_t)b * 2 * L + l], lv = musig[(size_t)b * 2 * L + L + l];
+      sz[(size_t)b * L + l] = fabs(mu) + exp(0.5 * lv) * fabs(eps[(size_t)b * L + l]);
+      skl[b] += 1.0 + fabs(lv) + mu * mu + exp(lv);
+    }
+  if (!dput(dev, r, &dm, musig, 2 * n, 4, 1) || !dput(dev, r, &dz, NULL, n, 4, 2) ||
+      !dput(dev, r, &de, NULL, n, 4, 3) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 4))
+    goto done;
+  if (clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, rseed, step) != CLVAE_OK) {
+    device_error(dev, r);
+    goto done;
+  }
+  if (!dget(dev, r, &dz, gz, "z") || !dget(dev, r, &de, geps, "eps") || !dget(dev, r, &dk, gkl, "kl")) goto done;
+  compare(r, "eps", geps, eps, NULL, n, 1e-5, 1e-5);
+  compare(r, "z", gz, z, sz, n, 1e-5, 1e-5);
+  compare(r, "kl", gkl, kl, skl, (size_t)B, 1e-5, 1e-5);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dm), dfree(&dz), dfree(&de), dfree(&dk);
+  free(musig), free(z), free(eps), free(kl), free(gz), free(geps), free(gkl), free(sz), free(skl);
+}
+
+/* 1e-6 absolute + 1e-5 relative (float exp within 3 ulp). */
+static void check_sample_backward(clvae_device *dev, check_result *r, int B, int L, uint64_t seed) {
+  begin(r, "sample_backward", "B=%d L=%d", B, L);
+  uint64_t s = seed;
+  size_t n = (size_t)B * L;
+  float *musig = rand_floats(2 * n, &s, -2, 2), *dz = rand_floats(n, &s, -1, 1);
+  float *eps = rand_floats(n, &s, -3, 3), *want = malloc(2 * n * 4), *got = malloc(2 * n * 4);
+  float kl_scale = 1.0f / (float)(B > 0 ? B : 1);
+  dbuf dm = {0}, ddz = {0}, de = {0}, dout = {0};
+  int ok = 0;
+  if (!musig || !dz || !eps || !want || !got) goto done;
+  ref_sample_backward(want, dz, eps, musig, B, L, kl_scale);
+  if (!dput(dev, r, &dm, musig, 2 * n, 4, 1) || !dput(dev, r, &ddz, dz, n, 4, 2) ||
+      !dput(dev, r, &de, eps, n, 4, 3) || !dput(dev, r, &dout, NULL, 2 * n, 4, 4))
+    goto done;
+  if (clvae_sample_backward(dev, dv(&dout), dv(&ddz), dv(&de), dv(&dm), B, L, kl_scale) != CLVAE_OK) {
+    device_error(dev, r);
+    goto done;
+  }
+  if (!dget(dev, r, &dout, got, "dmusig")) goto done;
+  compare(r, "dmusig", got, want, NULL, 2 * n, 1e-6, 1e-5);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dm), dfree(&ddz), dfree(&de), dfree(&dout);
+  free(musig), free(dz), free(eps), free(want), free(got);
+}
+
+/* The normals alone (μ = 0, logσ² = 0 so z = ε): equal to the reference (1e-5), mean
+ * and variance of `count` draws within 5 standard errors of 0 and 1, identical for two
+ * local sizes and two runs, different for another seed. */
+void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
+  int L = 4, B = count / L;
+  size_t n = (size_t)B * L;
+  begin(r, "rng", "%zu normals, seed %llu", n, (unsigned long long)seed);
+  float *musig = calloc(2 * n, 4), *z = malloc(n * 4), *eps = malloc(n * 4), *kl = malloc((size_t)B * 4);
+  float *g1 = malloc(n * 4), *g2 = malloc(n * 4), *g3 = malloc(n * 4);
+  dbuf dm = {0}, dz = {0}, de = {0}, dk = {0};
+  int ok = 0;
+  if (!musig || !z || !eps || !kl || !g1 || !g2 || !g3 || B < 1) goto done;
+  ref_sample_forward(z, eps, kl, musig, B, L, seed, 7);
+  if (!dput(dev, r, &dm, musig, 2 * n, 4, 0) || !dput(dev, r, &dz, NULL, n, 4, 0) ||
+      !dput(dev, r, &de, NULL, n, 4, 0) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 0))
+    goto done;
+  float *outs[3] = {g1, g2, g3};
+  size_t locals[3] = {1, 64, 0};
+  uint64_t seeds[3] = {seed, seed, seed + 1};
+  for (int run = 0; run < 3; run++) {
+    clvae_device_set_local_size(dev, locals[run]);
+    clvae_status st = clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7);
+    clvae_device_set_local_size(dev, 0);
+    if (st != CLVAE_OK) { device_error(dev, r); goto done; }
+    if (!dget(dev, r, &de, outs[run], "eps")) goto done;
+  }
+  compare(r, "eps", g1, eps, NULL, n, 1e-5, 1e-5);
+  double mean = 0, var = 0;
+  size_t same_other_seed = 0;
+  for (size_t i = 0; i < n; i++) mean += g1[i];
+  mean /= (double)n;
+  for (size_t i = 0; i < n; i++) var += (g1[i] - mean) * (g1[i] - mean);
+  var /= (double)(n > 1 ? n - 1 : 1);
+  for (size_t i = 0; i < n; i++) same_other_seed += g1[i] == g3[i];
+  size_t used = strlen(r->detail);
+  if (memcmp(g1, g2, n * 4) != 0) {
+    snprintf(r->detail + used, sizeof r->detail - used, "%soutput depends on the local size", used ? "; " : "");
+    r->bad++;
+  } else if (n >= 1000 && (fabs(mean) > 5.0 / sqrt((double)n) || fabs(var - 1.0) > 5.0 * sqrt(2.0 / (double)n))) {
+    snprintf(r->detail + used, sizeof r->detail - used, "%smean %.5f, variance %.5f outside 5 standard errors",
+             used ? "; " : "", mean, var);
+    r->bad++;
+  } else if (same_other_seed > n / 100) {
+    snprintf(r->detail + used, sizeof r->detail - used, "%sseed %llu repeats %zu of seed %llu's numbers",
+             used ? "; " : "", (unsigned long long)(seed + 1), same_other_seed, (unsigned long long)seed);
+    r->bad++;
+  }
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dm), dfree(&dz), dfree(&de), dfree(&dk);
+  free(musig), free(z), free(eps), free(kl), free(g1), free(g2), free(g3);
+}
+
+/* loss: 1e-5 + 1e-5·|loss| (the terms are ≥ 0); gradient: 1e-6·scale + 1e-5 relative.
+ * Targets include exact 0 and 1, as real images do. */
+static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind, int B, int D,
+                       int inplace, uint64_t seed) {
+  begin(r, kind == CLVAE_LOSS_MSE ? "loss_mse" : "loss_bce", "B=%d D=%d%s", B, D, inplace ? " in-place" : "");
+  uint64_t s = seed;
+  size_t n = (size_t)B * D;
+  float scale = 1.0f / (float)(B > 0 ? B : 1);
+  float *lg = rand_floats(n, &s, -8, 8), *bias = rand_floats((size_t)D, &s, -1, 1);
+  float *x = rand_floats(n, &s, -0.3f, 1.3f), *wl = malloc((size_t)B * 4 + 4), *wg = malloc(n * 4 + 4);
+  float *gl = malloc((size_t)B * 4 + 4), *gg = malloc(n * 4 + 4);
+  dbuf dl = {0}, dg = {0}, dlg = {0}, db = {0}, dx = {0};
+  int ok = 0;
+  if (!lg || !bias || !x || !wl || !wg || !gl || !gg) goto done;
+  for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0.0f : x[i] > 1 ? 1.0f : x[i];
+  ref_loss_sigmoid((int)kind, wl, wg, lg, bias, x, B, D, scale);
+  if (!dput(dev, r, &dl, NULL, (size_t)B, 4, 1) || !dput(dev, r, &dlg, lg, n, 4, 2) ||
+      !dput(dev, r, &db, bias, (size_t)D, 4, 3) || !dput(dev, r, &dx, x, n, 4, 4) ||
+      (!inplace && !dput(dev, r, &dg, NULL, n, 4, 5)))
+    goto done;
+  dbuf *grad = inplace ? &dlg : &dg;
+  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), dv(&dlg), dv(&db), dv(&dx), B, D, scale) != CLVAE_OK) {
+    device_error(dev, r);
+    goto done;
+  }
+  if (!dget(dev, r, &dl, gl, "loss") || !dget(dev, r, grad, gg, "dlogits")) goto done;
+  compare(r, "loss", gl, wl, NULL, (size_t)B, 1e-5, 1e-5);
+  compare(r, "dlogits", gg, wg, NULL, n, 1e-6 * scale, 1e-5);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dl), dfree(&dg), dfree(&dlg), dfree(&db), dfree(&dx);
+  free(lg), free(bias), free(x), free(wl), free(wg), free(gl), free(gg);
+}
+
+/* p: 1e-8 + 1e-6·|p| (an update of ≈ lr, relative error ≈ 1e-6); m, v: 1e-12 + 1e-6
+ * relative to the magnitude of their two terms (β1·m and (1−β1)·g can cancel). */
+static void check_adam(clvae_device *dev, check_result *r, int n, int64_t t, uint64_t seed) {
+  begin(r, "adam", "n=%d t=%lld", n, (long long)t);
+  uint64_t s = seed;
+  float *p = rand_floats((size_t)n, &s, -0.5f, 0.5f), *g = rand_floats((size_t)n, &s, -0.1f, 0.1f);
+  float *m = rand_floats((size_t)n, &s, -0.01f, 0.01f), *v = rand_floats((size_t)n, &s, 0.0f, 1e-3f);
+  float *gp = malloc((size_t)n * 4 + 4), *gm = malloc((size_t)n * 4 + 4), *gv = malloc((size_t)n * 4 + 4);
+  double *sm = malloc((size_t)n * sizeof(double) + 8), *sv = malloc((size_t)n * sizeof(double) + 8);
+  dbuf dp = {0}, dg = {0}, dm = {0}, dvb = {0};
+  int ok = 0;
+  if (!p || !g || !m || !v || !gp || !gm || !gv || !sm || !sv) goto done;
+  for (int i = 0; i < n; i++) {
+    sm[i] = 0.9 * fabs(m[i]) + 0.1 * fabs(g[i]);
+    sv[i] = 0.999 * v[i] + 0.001 * (double)g[i] * g[i];
+  }
+  if (!dput(dev, r, &dp, p, (size_t)n, 4, 1) || !dput(dev, r, &dg, g, (size_t)n, 4, 2) ||
+      !dput(dev, r, &dm, m, (size_t)n, 4, 3) || !dput(dev, r, &dvb, v, (size_t)n, 4, 4))
+    goto done;
+  ref_adam(p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-7f, t);
+  if (clvae_adam(dev, dv(&dp), dv(&dg), dv(&dm), dv(&dvb), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t) != CLVAE_OK) {
+    device_error(dev, r);
+    goto done;
+  }
+  if (!dget(dev, r, &dp, gp, "p") || !dget(dev, r, &dm, gm, "m") || !dget(dev, r, &dvb, gv, "v")) goto done;
+  compare(r, "p", gp, p, NULL, (size_t)n, 1e-8, 1e-6);
+  compare(r, "m", gm, m, sm, (size_t)n, 1e-12, 1e-6);
+  compare(r, "v", gv, v, sv, (size_t)n, 1e-12, 1e-6);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dp), dfree(&dg), dfree(&dm), dfree(&dvb);
+  free(p), free(g), free(m), free(v), free(gp), free(gm), free(gv), free(sm), free(sv);
+}
+
+/* Within 3e-7 relative: one float division (2.5 ulp in OpenCL). */
+static void check_gather(clvae_device *dev, check_result *r, int B, int D, int count, uint64_t seed) {
+  begin(r, "gather", "B=%d D=%d from %d images", B, D, count);
+  uint64_t s = seed;
+  size_t n = (size_t)B * D, ni = (size_t)count * D;
+  uint8_t *img = malloc(ni + 1);
+  uint32_t *idx = malloc((size_t)B * 4 + 4);
+  float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4);
+  dbuf dimg = {0}, didx = {0}, dx = {0};
+  int ok = 0;
+  if (!img || !idx || !want || !got) goto done;
+  for (size_t i = 0; i < ni; i++) img[i] = (uint8_t)rng_next(&s);
+  for (int b = 0; b < B; b++) idx[b] = (uint32_t)(rng_next(&s) % (uint64_t)count);
+  ref_gather(want, img, idx, B, D);
+  if (!dput(dev, r, &dimg, img, ni, 1, 5) || !dput(dev, r, &didx, idx, (size_t)B, 4, 3) ||
+      !dput(dev, r, &dx, NULL, n, 4, 1))
+    goto done;
+  if (clvae_gather(dev, dv(&dx), dv(&dimg), dv(&didx), B, D) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (!dget(dev, r, &dx, got, "x")) goto done;
+  compare(r, "x", got, want, NULL, n, 0.0, 3e-7);
+  ok = 1;
+done:
+  finish(r, ok);
+  dfree(&dimg), dfree(&didx), dfree(&dx);
+  free(img), free(idx), free(want), free(got);
+}
+
+/* ---- the suite: real VAE shapes (B 256, hidden 512, latent 2, 784 pixels), and with
+ * `thorough` the odd sizes 1, 7, 33, 257 ---- */
+
+typedef struct suite {
+  clvae_device *dev;
+  const char *only;
+  check_report report;
+  void *user;
+  int failures;
+  uint64_t seed;
+} suite;
+
+static int wanted(const suite *s, const char *kernel) { return !s->only || strcmp(s->only, kernel) == 0; }
+
+static void done_case(suite *s, check_result *r) {
+  if (!r->pass) s->failures++;
+  s->seed++;
+  if (s->report) s->report(r, s->user);
+}
+
+/* The eleven GEMMs of one training step (see shared/REFERENCE.md). */
+static const int vae_gemms[][5] = {
+  {0, 0, 256, 512, 784}, {0, 0, 256, 4, 512}, {0, 0, 256, 512, 2}, {0, 0, 256, 784, 512},
+  {1, 0, 512, 784, 256}, {0, 1, 256, 512, 784}, {1, 0, 2, 512, 256}, {0, 1, 256, 2, 512},
+  {1, 0, 512, 4, 256}, {0, 1, 256, 512, 4}, {1, 0, 784, 512, 256},
+};
+static const int odd[] = {1, 7, 33, 257};
+
+static void suite_gemm(suite *s, int thorough) {
+  check_result r;
+  for (size_t i = 0; i < sizeof vae_gemms / sizeof vae_gemms[0]; i++) {
+    const int *g = vae_gemms[i];
+    check_gemm(s->dev, &r, g[0], g[1], g[2], g[3], g[4], 1.0f, 0.0f, 0, s->seed);
+    done_case(s, &r);
+  }
+  if (!thorough) {
+    check_gemm(s->dev, &r, 1, 1, 33, 257, 7, 0.7f, -1.3f, 5, s->seed);
+    done_case(s, &r);
+    return;
+  }
+  for (int t = 0; t < 4; t++)
+    for (int a = 0; a < 4; a++) {
+      /* every odd size in each of M, N, K across the loop, α and β not 0/1, offsets */
+      int M = odd[a], N = odd[(a + 1) % 4], K = odd[(a + 2) % 4];
+      check_gemm(s->dev, &r, t & 1, t >> 1, M, N, K, 0.7f, a % 2 ? -1.3f : 0.0f, (size_t)a * 3, s->seed);
+      done_case(s, &r);
+    }
+  check_gemm(s->dev, &r, 0, 0, 257, 257, 257, -0.5f, 0.25f, 1, s->seed);
+  done_case(s, &r);
+  check_gemm(s->dev, &r, 1, 1, 33, 33, 0, 1.0f, 2.0f, 0, s->seed); /* K = 0: C = βC */
+  done_case(s, &r);
+}
+
+int check_suite(clvae_device *dev, const char *only, int thorough, check_report report, void *user) {
+  suite s = {dev, only, report, user, 0, 1234};
+  check_result r;
+  int nodd = thorough ? 4 : 0;
+  if (wanted(&s, "gemm")) suite_gemm(&s, thorough);
+  if (wanted(&s, "bias_act")) {
+    check_bias_act(dev, &r, 256, 512, CLVAE_ACT_RELU, s.seed), done_case(&s, &r);
+    check_bias_act(dev, &r, 256, 4, CLVAE_ACT_NONE, s.seed), done_case(&s, &r);
+    check_bias_act(dev, &r, 256, 784, CLVAE_ACT_SIGMOID, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++)
+      check_bias_act(dev, &r, odd[i], odd[(i + 1) % 4], (clvae_act)(i % 3), s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "relu_backward")) {
+    check_relu_backward(dev, &r, 256 * 512, 1, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_relu_backward(dev, &r, odd[i], i % 2, s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "colsum")) {
+    check_colsum(dev, &r, 256, 512, s.seed), done_case(&s, &r);
+    check_colsum(dev, &r, 256, 784, s.seed), done_case(&s, &r);
+    check_colsum(dev, &r, 256, 4, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_colsum(dev, &r, odd[i], odd[(i + 3) % 4], s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "sample_forward")) {
+    check_sample_forward(dev, &r, 256, 2, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_sample_forward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "sample_backward")) {
+    check_sample_backward(dev, &r, 256, 2, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_sample_backward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "rng")) check_rng(dev, &r, 1000000, 42), done_case(&s, &r);
+  for (int k = 0; k < 2; k++) {
+    clvae_loss_kind kind = k ? CLVAE_LOSS_BCE : CLVAE_LOSS_MSE;
+    if (!wanted(&s, k ? "loss_bce" : "loss_mse")) continue;
+    check_loss(dev, &r, kind, 256, 784, 1, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_loss(dev, &r, kind, odd[i], odd[(i + 1) % 4], i % 2, s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "adam")) {
+    check_adam(dev, &r, 807700, 1, s.seed), done_case(&s, &r);
+    check_adam(dev, &r, 807700, 2345, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_adam(dev, &r, odd[i], 1 + i * 100, s.seed), done_case(&s, &r);
+  }
+  if (wanted(&s, "gather")) {
+    check_gather(dev, &r, 256, 784, 1000, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_gather(dev, &r, odd[i], odd[(i + 2) % 4], odd[(i + 1) % 4], s.seed), done_case(&s, &r);
+  }
+  return s.failures;
+}

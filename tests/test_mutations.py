@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Proves the kernel checks can fail: for each kernel, a copy of cl/ with one deliberate
+bug is loaded through CLVAE_KERNEL_DIR and `clvae selftest --kernel K` must report FAIL
+(exit 1). The unmodified sources must pass, and a syntax error must surface the build log.
+usage: test_mutations.py PATH/TO/clvae PATH/TO/cl"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+CLVAE, CL = sys.argv[1], sys.argv[2]
+
+# (kernel checked, file, original text, mutated text, extra selftest arguments)
+MUTATIONS = [
+    ('gemm', 'gemm.cl', 'for (int k = 0; k < K; k++) {', 'for (int k = 1; k < K; k++) {', ['--gemm', 'builtin']),
+    ('gemm', 'gemm.cl', 'j0 + e < N;', 'j0 + e <= N;', ['--gemm', 'builtin']),
+    ('gemm', 'gemm.cl', '? A[a_off + (size_t)k * lda + i]', '? A[a_off + (size_t)i * lda + k]', ['--gemm', 'builtin']),
+    ('bias_act', 'act.cl', 'fmax(v, 0.0f)', 'fmax(v, -0.01f)', []),
+    ('relu_backward', 'act.cl', 'y[y_off + i] > 0.0f', 'y[y_off + i] >= 0.0f', []),
+    ('colsum', 'act.cl', 'for (int b = 0; b < B; b++)', 'for (int b = 1; b < B; b++)', []),
+    ('sample_forward', 'sample.cl', 'exp(0.5f * lv[l]) * n[e]', 'exp(lv[l]) * n[e]', []),
+    ('sample_backward', 'sample.cl', 'g * eps[e_off + i] * 0.5f * s', 'g * eps[e_off + i] * s', []),
+    ('rng', 'sample.cl', 'k.x += PHILOX_W0;', 'k.x += PHILOX_W1;', []),
+    ('loss_mse', 'loss.cl', 'scale * 2.0f * diff', 'scale * diff', []),
+    ('loss_bce', 'loss.cl', 'log1p(exp(-fabs(y)))', 'log1p(exp(-y))', []),
+    ('loss_mse', 'loss.cl', 'for (int w = RED_LS / 2; w > 0; w >>= 1)', 'for (int w = RED_LS / 4; w > 0; w >>= 1)', []),
+    ('adam', 'adam.cl', 'sqrt(vi * c2)', 'sqrt(vi)', []),
+    ('gather', 'data.cl', '/ 255.0f', '/ 256.0f', []),
+]
+
+passed = failed = 0
+
+
+def selftest(kdir, kernel, extra):
+    env = dict(os.environ, CLVAE_KERNEL_DIR=kdir)
+    p = subprocess.run([CLVAE, 'selftest', '--quick', '--kernel', kernel, *extra],
+                       capture_output=True, text=True, env=env, timeout=300)
+    return p.returncode, p.stdout + p.stderr
+
+
+def check(cond, what, detail=''):
+    global passed, failed
+    passed += bool(cond)
+    failed += not cond
+    print(('PASS ' if cond else 'FAIL ') + what)
+    if not cond and detail:
+        print('    ' + detail.strip().replace('\n', '\n    '))
+
+
+def main():
+    rc, out = selftest(CL, 'gemm', ['--gemm', 'builtin'])
+    if rc == 2 and 'no OpenCL platform' in out:
+        print('SKIP: no OpenCL platform')
+        return 77
+    check(rc == 0, 'unmodified cl/ passes (gemm)', out)
+    for kernel, fname, old, new, extra in MUTATIONS:
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in os.listdir(CL):
+                if f.endswith('.cl'):
+                    shutil.copy(os.path.join(CL, f), tmp)
+            path = os.path.join(tmp, fname)
+            src = open(path).read()
+            if src.count(old) != 1:
+                check(False, f'{kernel}: the text to mutate occurs once in {fname}: {old!r}')
+                continue
+            open(path, 'w').write(src.replace(old, new))
+            rc, out = selftest(tmp, kernel, extra)
+            check(rc == 1 and 'FAIL' in out, f'{kernel}: {old!r} -> {new!r} is caught', out)
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in os.listdir(CL):
+            shutil.copy(os.path.join(CL, f), tmp)
+        with open(os.path.join(tmp, 'adam.cl'), 'a') as f:
+            f.write('\nthis is not OpenCL C;\n')
+        rc, out = selftest(tmp, 'adam', [])
+        check(rc == 1 and 'clBuildProgram failed' in out and 'CL_BUILD_PROGRAM_FAILURE' in out
+              and 'build log' in out and 'adam.cl' in out, 'a kernel that does not compile shows its build log', out)
+    print(f'{passed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
