@@ -28,7 +28,9 @@ typedef enum clvae_status {
   CLVAE_ERR_ARG,         /* an argument is out of range or inconsistent */
   CLVAE_ERR_IO,          /* a file could not be read or written */
   CLVAE_ERR_FORMAT,      /* a file's contents are invalid */
-  CLVAE_ERR_NOMEM        /* a host allocation failed */
+  CLVAE_ERR_NOMEM,       /* a host allocation failed */
+  CLVAE_INTERRUPTED,     /* stopped on request (a signal); state was saved */
+  CLVAE_ERR_DIVERGED     /* the loss became NaN or infinite */
 } clvae_status;
 
 #define CLVAE_ERROR_MSG_SIZE 8192

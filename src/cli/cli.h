@@ -28,5 +28,7 @@ int cli_unknown(const char *cmd, const char *arg);
 
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

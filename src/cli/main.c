@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
   {"devices", cmd_devices, "list OpenCL platforms and devices (--json)"},
   {"selftest", cmd_selftest, "check every kernel against the CPU reference on a device"},
+  {"train", cmd_train, "train the VAE on Fashion-MNIST (checkpoints, metrics, --resume)"},
+  {"eval", cmd_eval, "test-set loss of a checkpoint (--json)"},
 };
 
 static void usage(FILE *f) {

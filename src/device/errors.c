@@ -17,6 +17,8 @@ const char *clvae_status_name(clvae_status s) {
   case CLVAE_ERR_IO: return "I/O error";
   case CLVAE_ERR_FORMAT: return "invalid file format";
   case CLVAE_ERR_NOMEM: return "out of host memory";
+  case CLVAE_INTERRUPTED: return "interrupted";
+  case CLVAE_ERR_DIVERGED: return "training diverged";
   }
   return "unknown status";
 }

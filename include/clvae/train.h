@@ -1,0 +1,67 @@
+/* clvae training: image sets resident on the device, evaluation, and the training loop
+ * with per-epoch metrics and atomic checkpoints. Never prints: progress goes to a callback. */
+#ifndef CLVAE_TRAIN_H
+#define CLVAE_TRAIN_H
+
+#include <signal.h>
+
+#include "clvae/checkpoint.h"
+#include "clvae/data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An image set uploaded once as bytes, with its index list and per-image loss slots. */
+typedef struct clvae_dataset clvae_dataset;
+
+/* Uploads the first `limit` images (0: all). */
+CLVAE_API clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const clvae_images *im,
+                                            int limit);
+CLVAE_API void clvae_dataset_free(clvae_dataset *d);
+CLVAE_API int clvae_dataset_count(const clvae_dataset *d);
+
+typedef struct clvae_eval_result {
+  double loss, recon, kl;    /* means per image; loss = recon + kl */
+  int images;
+} clvae_eval_result;
+
+/* The loss of every image of the set, in batches, with ε drawn from a fixed stream
+ * (independent of training progress), so the same parameters give the same result. */
+CLVAE_API clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r);
+
+typedef struct clvae_train_progress {
+  int epoch_end;             /* 0: a progress report inside an epoch; 1: the epoch finished */
+  int epoch, epochs;         /* epoch counts from 1 */
+  int step, steps;           /* within the epoch */
+  double loss;               /* mean batch loss of the epoch so far (of the batches read) */
+  double samples_per_sec, eta_seconds;
+  /* epoch end only */
+  double train_loss, seconds;
+  clvae_eval_result test;
+} clvae_train_progress;
+
+typedef struct clvae_train_opts {
+  const char *out_dir;       /* checkpoint.clvae and metrics.csv go here */
+  int epochs;                /* train until this many epochs are complete */
+  int report_every;          /* read the loss back every N steps (0: 20) */
+  volatile sig_atomic_t *stop; /* set (by a signal handler) to stop after the current step */
+  void (*progress)(const clvae_train_progress *p, void *user);
+  void *user;
+} clvae_train_opts;
+
+/* Trains from the state in *ck (model already holding ck's parameters) until opts->epochs
+ * epochs are complete, writing metrics.csv rows and the checkpoint after every epoch and
+ * when stopped. Returns CLVAE_OK, CLVAE_INTERRUPTED (checkpoint written), or an error:
+ * CLVAE_ERR_DIVERGED on a NaN/Inf loss (the last checkpoint is kept). *ck is updated. */
+CLVAE_API clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test,
+                                   clvae_checkpoint *ck, const clvae_train_opts *opts, clvae_error *err);
+
+/* The epoch's permutation of 0..count-1, a function of (seed, epoch) only. */
+CLVAE_API void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,376 @@
+/* `clvae train` and `clvae eval`: argument handling, data loading, progress output and
+ * signals around the library's training loop. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "clvae/train.h"
+
+#define DEFAULT_EPOCHS 20
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+  if (stop_signal) _exit(128 + sig); /* a second signal: leave now, the last checkpoint stays */
+  stop_signal = sig;
+}
+
+/* mkdir -p; returns 0 or prints the failing path with the OS error. */
+static int make_dirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "clvae: cannot create directory %s: %s\n", buf, strerror(errno));
+        return -1;
+      }
+      *p = c;
+      if (!c) break;
+    }
+  }
+  struct stat sb;
+  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "clvae: --out %s is not a directory\n", path);
+    return -1;
+  }
+  if (access(path, W_OK) != 0) {
+    fprintf(stderr, "clvae: cannot write to %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int load_set(clvae_images *im, const char *dir, const char *set) {
+  static clvae_error err;
+  clvae_status st = clvae_images_load(im, dir, set, &err);
+  if (st == CLVAE_OK) return 0;
+  fprintf(stderr, "clvae: %s\n", err.msg);
+  if (st == CLVAE_ERR_IO && !strcmp(dir, CLVAE_DEFAULT_DATA_DIR))
+    fprintf(stderr, "clvae: the default data comes from the Debian package dataset-fashion-mnist "
+                    "(apt-get install dataset-fashion-mnist), or give --data DIR\n");
+  return -1;
+}
+
+typedef struct train_args {
+  cli_device_opts dev;
+  clvae_config cfg;
+  int set[8];                /* which config flags were given: see CFG_* */
+  long epochs, limit, report_every;
+  const char *out, *data;
+  int resume, quiet;
+} train_args;
+
+enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT };
+
+static void train_usage(void) {
+  printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
+         "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
+         "                   [--limit N] [--report-every N] [--quiet]\n"
+         "                   [--platform P] [--device D] [--gemm auto|builtin|clblast]\n\n"
+         "Trains the Fashion-MNIST VAE (TF.js example defaults: 784-512-2, 784*MSE + KL, Adam 1e-3,\n"
+         "batch 256). Writes DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, and a\n"
+         "row per epoch to DIR/metrics.csv.\n\n"
+         "  --epochs N       train until N epochs are complete (default %d; 0: initialize only)\n"
+         "  --out DIR        output directory (default runs/<date-time>)\n"
+         "  --resume         continue from DIR/checkpoint.clvae; its configuration wins\n"
+         "  --data DIR       IDX files, raw or .gz (default %s)\n"
+         "  --hidden N       hidden units (512)       --latent-dim N   latent dimensions (2)\n"
+         "  --loss K         mse (784*MSE) or bce    --lr X           Adam learning rate (0.001)\n"
+         "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
+         "  --limit N        train on the first N training images only\n"
+         "  --report-every N read the loss back every N steps (20)\n"
+         "  --quiet          only errors\n\n"
+         "Exit: 0 done, 1 failure (OpenCL error, NaN loss), 2 bad usage or data,\n"
+         "130/143 interrupted by SIGINT/SIGTERM (checkpoint saved; resume with --resume).\n",
+         DEFAULT_EPOCHS, CLVAE_DEFAULT_DATA_DIR);
+}
+
+/* Returns -1 to continue, else an exit code. */
+static int parse_train(int argc, char **argv, train_args *a) {
+  const char *v;
+  long x;
+  int r;
+  for (int i = 1; i < argc; i++) {
+    if ((r = cli_device_option(argc, argv, &i, &a->dev)) != 0) {
+      if (r < 0) return EXIT_USAGE;
+    } else if (!strcmp(argv[i], "--resume")) a->resume = 1;
+    else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) a->quiet = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return train_usage(), EXIT_OK;
+    else if ((r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data))) {
+      if (r < 0) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--epochs", &v))) {
+      if (r < 0 || !cli_int("--epochs", v, 0, 100000, &a->epochs)) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--hidden", &v))) {
+      if (r < 0 || !cli_int("--hidden", v, 1, 65536, &x)) return EXIT_USAGE;
+      a->cfg.hidden = (int)x, a->set[CFG_HIDDEN] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--latent-dim", &v))) {
+      if (r < 0 || !cli_int("--latent-dim", v, 1, 1024, &x)) return EXIT_USAGE;
+      a->cfg.latent = (int)x, a->set[CFG_LATENT] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--batch-size", &v))) {
+      if (r < 0 || !cli_int("--batch-size", v, 1, 65536, &x)) return EXIT_USAGE;
+      a->cfg.batch = (int)x, a->set[CFG_BATCH] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--seed", &v))) {
+      if (r < 0 || !cli_int("--seed", v, 0, 2147483647L, &x)) return EXIT_USAGE;
+      a->cfg.seed = (uint64_t)x, a->set[CFG_SEED] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--limit", &v))) {
+      if (r < 0 || !cli_int("--limit", v, 1, 2147483647L, &a->limit)) return EXIT_USAGE;
+      a->set[CFG_LIMIT] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--report-every", &v))) {
+      if (r < 0 || !cli_int("--report-every", v, 1, 1000000, &a->report_every)) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--loss", &v))) {
+      if (r < 0) return EXIT_USAGE;
+      if (strcmp(v, "mse") && strcmp(v, "bce")) {
+        fprintf(stderr, "clvae: --loss '%s' is not one of mse, bce\n", v);
+        return EXIT_USAGE;
+      }
+      a->cfg.loss = !strcmp(v, "bce") ? CLVAE_LOSS_BCE : CLVAE_LOSS_MSE, a->set[CFG_LOSS] = 1;
+    } else if ((r = cli_value(argc, argv, &i, "--lr", &v))) {
+      char *end;
+      double lr = r > 0 ? strtod(v, &end) : 0;
+      if (r < 0 || end == v || *end || !(lr > 0 && lr < 10)) {
+        fprintf(stderr, "clvae: --lr '%s' is not a number in (0, 10)\n", r > 0 ? v : "");
+        return EXIT_USAGE;
+      }
+      a->cfg.lr = (float)lr, a->set[CFG_LR] = 1;
+    } else return cli_unknown("train", argv[i]);
+  }
+  return -1;
+}
+
+/* With --resume the checkpoint's configuration wins; a flag that says otherwise is an error. */
+static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, const char *path) {
+  const clvae_config *c = &ck->cfg, *f = &a->cfg;
+  struct { int set, same; const char *flag; double mine, theirs; } t[] = {
+    {a->set[CFG_HIDDEN], f->hidden == c->hidden, "--hidden", f->hidden, c->hidden},
+    {a->set[CFG_LATENT], f->latent == c->latent, "--latent-dim", f->latent, c->latent},
+    {a->set[CFG_LOSS], f->loss == c->loss, "--loss (0 mse, 1 bce)", f->loss, c->loss},
+    {a->set[CFG_LR], f->lr == c->lr, "--lr", f->lr, c->lr},
+    {a->set[CFG_BATCH], f->batch == c->batch, "--batch-size", f->batch, c->batch},
+    {a->set[CFG_SEED], f->seed == c->seed, "--seed", (double)f->seed, (double)c->seed},
+    {a->set[CFG_LIMIT], a->limit == ck->train_limit, "--limit", (double)a->limit, ck->train_limit},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (t[i].set && !t[i].same) {
+      fprintf(stderr, "clvae: %s %g conflicts with %s, which was trained with %g; drop the flag to resume\n",
+              t[i].flag, t[i].mine, path, t[i].theirs);
+      return -1;
+    }
+  return 0;
+}
+
+typedef struct progress_state {
+  int tty, quiet;
+} progress_state;
+
+static void fmt_time(char *out, size_t n, double s) {
+  if (s >= 3600) snprintf(out, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+  else snprintf(out, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+static void on_progress(const clvae_train_progress *p, void *user) {
+  progress_state *ps = user;
+  char eta[32];
+  if (ps->quiet) return;
+  if (!p->epoch_end) {
+    if (!ps->tty) return;
+    fmt_time(eta, sizeof eta, p->eta_seconds);
+    printf("\r\033[Kepoch %d/%d  step %d/%d  loss %.3f  %.0f samples/s  ETA %s", p->epoch, p->epochs, p->step,
+           p->steps, p->loss, p->samples_per_sec, eta);
+    fflush(stdout);
+    return;
+  }
+  printf("%sepoch %d/%d  train %.3f  test %.3f (recon %.3f, kl %.3f)  %.1f s  %.0f samples/s\n",
+         ps->tty ? "\r\033[K" : "", p->epoch, p->epochs, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
+         p->seconds, p->samples_per_sec);
+  fflush(stdout);
+}
+
+/* Loads or creates the checkpoint state; returns an exit code or -1 to go on. */
+static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpoint *ck, char *path, size_t n) {
+  static clvae_error err;
+  snprintf(path, n, "%s/checkpoint.clvae", a->out);
+  if (a->resume) {
+    if (clvae_checkpoint_load(path, ck, &err) != CLVAE_OK) {
+      fprintf(stderr, "clvae: cannot resume: %s\n", err.msg);
+      return EXIT_USAGE;
+    }
+    if (check_conflicts(a, ck, path) != 0) return EXIT_USAGE;
+    if (ck->cfg.input != train->rows * train->cols) {
+      fprintf(stderr, "clvae: %s expects %d-pixel images; the data has %d\n", path, ck->cfg.input, train->rows * train->cols);
+      return EXIT_USAGE;
+    }
+    return -1;
+  }
+  if (access(path, F_OK) == 0) {
+    fprintf(stderr, "clvae: %s already exists: continue it with --resume, or choose another --out\n", path);
+    return EXIT_USAGE;
+  }
+  a->cfg.input = train->rows * train->cols;
+  int count = a->limit > 0 && a->limit < train->count ? (int)a->limit : train->count;
+  if (a->cfg.batch > count) {
+    fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", a->cfg.batch, count);
+    return EXIT_USAGE;
+  }
+  if (clvae_checkpoint_alloc(ck, &a->cfg, &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return EXIT_FAIL;
+  }
+  ck->train_limit = (int32_t)a->limit;
+  clvae_init_params(&a->cfg, ck->params);
+  if (clvae_checkpoint_save(path, ck, &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  return -1;
+}
+
+/* Device, model with the checkpoint's state, and both image sets on the device. */
+static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, const clvae_images *train,
+                        const clvae_images *test, clvae_device **dev, clvae_model **m, clvae_dataset **dtrain,
+                        clvae_dataset **dtest) {
+  int r = cli_open_device(o, 0, dev);
+  if (r != EXIT_OK) return r;
+  if (clvae_model_create(m, *dev, &ck->cfg) != CLVAE_OK ||
+      clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step) != CLVAE_OK ||
+      (train && clvae_dataset_create(dtrain, *dev, train, ck->train_limit) != CLVAE_OK) ||
+      clvae_dataset_create(dtest, *dev, test, 0) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+int cmd_train(int argc, char **argv) {
+  static clvae_error err;
+  train_args a = {0};
+  char path[4200], outbuf[64];
+  clvae_images train = {0}, test = {0};
+  clvae_checkpoint ck = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  clvae_dataset *dtrain = NULL, *dtest = NULL;
+  cli_device_defaults(&a.dev);
+  clvae_config_default(&a.cfg);
+  a.epochs = DEFAULT_EPOCHS;
+  a.data = CLVAE_DEFAULT_DATA_DIR;
+  int rc = parse_train(argc, argv, &a);
+  if (rc >= 0) return rc;
+  if (a.resume && !a.out) {
+    fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
+    return EXIT_USAGE;
+  }
+  if (!a.out) {
+    time_t t = time(NULL);
+    strftime(outbuf, sizeof outbuf, "runs/%Y%m%d-%H%M%S", localtime(&t));
+    a.out = outbuf;
+  }
+  rc = EXIT_USAGE;
+  if (make_dirs(a.out) != 0 || load_set(&train, a.data, "train") != 0 || load_set(&test, a.data, "t10k") != 0) goto done;
+  if ((rc = prepare_state(&a, &train, &ck, path, sizeof path)) >= 0) goto done;
+  if (!a.quiet)
+    printf("clvae: training %d-%d-%d VAE (%s) on %d images, batch %d, lr %g, seed %llu; output in %s\n",
+           ck.cfg.input, ck.cfg.hidden, ck.cfg.latent, ck.cfg.loss ? "BCE" : "784*MSE",
+           ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
+           ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+  if (ck.epoch >= a.epochs && ck.epoch_step == 0) {
+    if (!a.quiet) printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.epoch, a.epochs);
+    rc = EXIT_OK;
+    goto done;
+  }
+  if ((rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest)) != EXIT_OK) goto done;
+  if (!a.quiet && (ck.epoch || ck.epoch_step))
+    printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  progress_state ps = {isatty(STDOUT_FILENO), a.quiet};
+  clvae_train_opts o = {a.out, (int)a.epochs, (int)a.report_every, &stop_signal, on_progress, &ps};
+  clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o, &err);
+  if (st == CLVAE_OK) {
+    if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, ck.epoch);
+    rc = EXIT_OK;
+  } else if (st == CLVAE_INTERRUPTED) {
+    fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
+                    "Resume with: clvae train --resume --out %s --epochs %ld\n",
+            ps.tty ? "\n" : "", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", path, ck.epoch + (ck.epoch_step ? 1 : 0),
+            ck.epoch_step, a.out, a.epochs);
+    rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
+  } else {
+    fprintf(stderr, "%sclvae: %s\n", ps.tty ? "\n" : "", err.msg);
+    rc = EXIT_FAIL;
+  }
+done:
+  clvae_dataset_free(dtrain), clvae_dataset_free(dtest);
+  clvae_model_free(m);
+  clvae_device_free(dev);
+  clvae_checkpoint_free(&ck);
+  clvae_images_free(&train), clvae_images_free(&test);
+  return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+  static clvae_error err;
+  cli_device_opts o;
+  const char *model = NULL, *data = CLVAE_DEFAULT_DATA_DIR;
+  int json = 0, r, rc = EXIT_USAGE;
+  cli_device_defaults(&o);
+  for (int i = 1; i < argc; i++) {
+    if ((r = cli_device_option(argc, argv, &i, &o)) || (r = cli_value(argc, argv, &i, "--model", &model)) ||
+        (r = cli_value(argc, argv, &i, "--data", &data))) {
+      if (r < 0) return EXIT_USAGE;
+    } else if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: clvae eval --model FILE [--data DIR] [--json] [--platform P] [--device D] [--gemm G]\n\n"
+             "Test-set loss of a checkpoint, per image: total, reconstruction term and KL.\n");
+      return EXIT_OK;
+    } else return cli_unknown("eval", argv[i]);
+  }
+  if (!model) {
+    fprintf(stderr, "clvae eval: --model FILE is required\n");
+    return EXIT_USAGE;
+  }
+  clvae_checkpoint ck = {0};
+  clvae_images test = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  clvae_dataset *dtest = NULL;
+  clvae_eval_result res;
+  if (clvae_checkpoint_load(model, &ck, &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    goto done;
+  }
+  if (load_set(&test, data, "t10k") != 0) goto done;
+  if (ck.cfg.input != test.rows * test.cols) {
+    fprintf(stderr, "clvae: %s expects %d-pixel images; %s has %d\n", model, ck.cfg.input, data, test.rows * test.cols);
+    goto done;
+  }
+  if ((rc = setup_device(&o, &ck, NULL, &test, &dev, &m, NULL, &dtest)) != EXIT_OK) goto done;
+  if (clvae_evaluate(m, dtest, &res) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  if (json)
+    printf("{\"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f, \"images\": %d}\n", res.loss, res.recon,
+           res.kl, res.images);
+  else
+    printf("test loss %.4f (reconstruction %.4f + KL %.4f) per image over %d images; epoch %d\n", res.loss,
+           res.recon, res.kl, res.images, ck.epoch);
+  rc = EXIT_OK;
+done:
+  clvae_dataset_free(dtest);
+  clvae_model_free(m);
+  clvae_device_free(dev);
+  clvae_checkpoint_free(&ck);
+  clvae_images_free(&test);
+  return rc;
+}

@@ -1,0 +1,240 @@
+/* The training loop: the training set lives on the device; each epoch the host uploads a
+ * shuffled index list and enqueues every step without waiting, reading losses back only
+ * every few steps; it waits at epoch ends for the test evaluation and the checkpoint. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clvae/train.h"
+#include "device/internal.h"
+
+/* ε for evaluation comes from steps with the top bit set: never a training step. */
+#define EVAL_NOISE ((uint64_t)1 << 63)
+
+struct clvae_dataset {
+  clvae_device *dev;
+  int count, pixels;
+  clvae_buffer *images;      /* uint8 (count, pixels) */
+  clvae_buffer *idx;         /* uint32 (count): identity, or the epoch's permutation */
+  clvae_buffer *recon, *kl;  /* float (count): per-image losses of the last pass */
+};
+
+clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const clvae_images *im, int limit) {
+  clvae_dataset *d = calloc(1, sizeof *d);
+  uint32_t *ident = NULL;
+  clvae_status st = CLVAE_ERR_NOMEM;
+  *out = NULL;
+  if (!d) return clvae__fail(dev, st, "out of host memory");
+  d->dev = dev;
+  d->count = limit > 0 && limit < im->count ? limit : im->count;
+  d->pixels = im->rows * im->cols;
+  size_t n = (size_t)d->count;
+  if (!(ident = malloc(n * 4))) goto fail;
+  for (size_t i = 0; i < n; i++) ident[i] = (uint32_t)i;
+  if ((st = clvae_buffer_create(dev, n * (size_t)d->pixels, &d->images)) != CLVAE_OK ||
+      (st = clvae_buffer_create(dev, n * 4, &d->idx)) != CLVAE_OK ||
+      (st = clvae_buffer_create(dev, n * 4, &d->recon)) != CLVAE_OK ||
+      (st = clvae_buffer_create(dev, n * 4, &d->kl)) != CLVAE_OK ||
+      (st = clvae_buffer_write(dev, d->images, 0, n * (size_t)d->pixels, im->pixels, 1)) != CLVAE_OK ||
+      (st = clvae_buffer_write(dev, d->idx, 0, n * 4, ident, 1)) != CLVAE_OK)
+    goto fail;
+  free(ident);
+  *out = d;
+  return CLVAE_OK;
+fail:
+  free(ident);
+  clvae_dataset_free(d);
+  return st;
+}
+
+void clvae_dataset_free(clvae_dataset *d) {
+  if (!d) return;
+  clvae_buffer_free(d->images), clvae_buffer_free(d->idx), clvae_buffer_free(d->recon), clvae_buffer_free(d->kl);
+  free(d);
+}
+
+int clvae_dataset_count(const clvae_dataset *d) { return d->count; }
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch) {
+  uint64_t s = seed * 0x2545F4914F6CDD1Dull + (uint64_t)epoch * 0x9E3779B97F4A7C15ull + 1;
+  for (int i = 0; i < count; i++) perm[i] = (uint32_t)i;
+  for (int i = count - 1; i > 0; i--) { /* Fisher–Yates; the modulo bias of 2^64 is nil */
+    int j = (int)(splitmix(&s) % (uint64_t)(i + 1));
+    uint32_t t = perm[i];
+    perm[i] = perm[j], perm[j] = t;
+  }
+}
+
+/* Mean of recon + kl over images [b0, b0 + n), read from the device. */
+static clvae_status batch_mean(clvae_dataset *d, int b0, int n, float *scratch, double *mean) {
+  clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, scratch);
+  if (st == CLVAE_OK) st = clvae_buffer_read(d->dev, d->kl, (size_t)b0 * 4, (size_t)n * 4, scratch + n);
+  double s = 0;
+  for (int i = 0; i < 2 * n; i++) s += scratch[i];
+  *mean = s / n;
+  return st;
+}
+
+clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r) {
+  clvae_device *dev = clvae_model_device(m);
+  int B = clvae_model_config(m)->batch, n = d->count;
+  clvae_status st = CLVAE_OK;
+  float *buf = malloc((size_t)n * 8);
+  if (!buf) return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of host memory");
+  for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
+    int nb = n - b0 < B ? n - b0 : B;
+    st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, clvae_at(d->recon, (size_t)b0),
+                             clvae_at(d->kl, (size_t)b0), EVAL_NOISE | (uint64_t)(b0 / B));
+  }
+  if (st == CLVAE_OK) st = clvae_buffer_read(dev, d->recon, 0, (size_t)n * 4, buf);
+  if (st == CLVAE_OK) st = clvae_buffer_read(dev, d->kl, 0, (size_t)n * 4, buf + n);
+  double rs = 0, ks = 0;
+  for (int i = 0; i < n; i++) rs += buf[i], ks += buf[n + i];
+  free(buf);
+  r->images = n, r->recon = rs / n, r->kl = ks / n, r->loss = r->recon + r->kl;
+  return st;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Reads the model state into the checkpoint and writes it atomically. */
+static clvae_status save(clvae_model *m, clvae_checkpoint *ck, const char *dir, clvae_error *err) {
+  char path[4096];
+  clvae_status st = clvae_model_get_state(m, ck->params, ck->adam_m, ck->adam_v, NULL);
+  if (st != CLVAE_OK) return clvae__err(err, st, "reading the parameters back: %s", clvae_device_error(clvae_model_device(m)));
+  ck->step = clvae_model_step(m);
+  snprintf(path, sizeof path, "%s/checkpoint.clvae", dir);
+  return clvae_checkpoint_save(path, ck, err);
+}
+
+static clvae_status append_metrics(const char *dir, int epoch, double train_loss, const clvae_eval_result *t,
+                                   double seconds, double sps, clvae_error *err) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/metrics.csv", dir);
+  FILE *f = fopen(path, "a");
+  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+  if (ftell(f) == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
+  fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, train_loss, t->loss, t->recon, t->kl, seconds, sps);
+  if (fclose(f) != 0) return clvae__err(err, CLVAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+  return CLVAE_OK;
+}
+
+/* Sum over steps [first, last) of each batch's mean loss, read from the device in one go. */
+static clvae_status loss_sum(clvae_dataset *d, int B, int first, int last, float *buf, double *sum, int *bad_step) {
+  int b0 = first * B, n = (last * B < d->count ? last * B : d->count) - b0;
+  *sum = 0, *bad_step = -1;
+  if (n <= 0) return CLVAE_OK;
+  clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, buf);
+  if (st == CLVAE_OK) st = clvae_buffer_read(d->dev, d->kl, (size_t)b0 * 4, (size_t)n * 4, buf + n);
+  for (int s = first; s < last && st == CLVAE_OK; s++) {
+    int i0 = s * B - b0, nb = (s + 1) * B - b0 <= n ? B : n - i0;
+    double m = 0;
+    for (int i = i0; i < i0 + nb; i++) m += (double)buf[i] + buf[n + i];
+    m /= nb;
+    if (!isfinite(m) && *bad_step < 0) *bad_step = s;
+    *sum += m;
+  }
+  return st;
+}
+
+typedef struct run {
+  clvae_model *m;
+  clvae_dataset *train, *test;
+  clvae_checkpoint *ck;
+  const clvae_train_opts *o;
+  uint32_t *perm;
+  float *buf;                /* 2 × count floats */
+  int B, steps;
+  clvae_error *err;
+} run;
+
+static clvae_status diverged(run *r, int step) {
+  return clvae__err(r->err, CLVAE_ERR_DIVERGED,
+                    "the loss became NaN or infinite at epoch %d, step %d; stopped without saving: "
+                    "%s/checkpoint.clvae still holds the last good state (epoch %d). Try a lower --lr.",
+                    r->ck->epoch + 1, step + 1, r->o->out_dir, r->ck->epoch);
+}
+
+static clvae_status device_failed(run *r, int step) {
+  return clvae__err(r->err, CLVAE_ERR_OPENCL, "epoch %d, step %d: %s", r->ck->epoch + 1, step + 1,
+                    clvae_device_error(clvae_model_device(r->m)));
+}
+
+/* The rest of epoch ck->epoch (from ck->epoch_step): steps, reports, then the epoch's
+ * metrics and checkpoint. A stop request saves mid-epoch and returns CLVAE_INTERRUPTED. */
+static clvae_status run_epoch(run *r) {
+  clvae_checkpoint *ck = r->ck;
+  clvae_dataset *d = r->train;
+  const clvae_train_opts *o = r->o;
+  int B = r->B, first = ck->epoch_step, every = o->report_every > 0 ? o->report_every : 20, bad;
+  double start = now(), read_sum = 0, sum;
+  int nread = 0;
+  clvae_train_progress p = {0, ck->epoch + 1, o->epochs, 0, r->steps, 0, 0, 0, 0, 0, {0, 0, 0, 0}};
+  clvae_shuffle(r->perm, d->count, ck->cfg.seed, ck->epoch);
+  if (clvae_buffer_write(d->dev, d->idx, 0, (size_t)d->count * 4, r->perm, 1) != CLVAE_OK) return device_failed(r, first);
+  for (int s = first; s < r->steps; s++) {
+    int b0 = s * B, nb = d->count - b0 < B ? d->count - b0 : B, last = s == r->steps - 1;
+    if (clvae_model_train_step(r->m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
+                               clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0)) != CLVAE_OK)
+      return device_failed(r, s);
+    if ((s + 1) % every == 0 && !last && o->progress) {
+      double mean;
+      if (batch_mean(d, b0, nb, r->buf, &mean) != CLVAE_OK) return device_failed(r, s);
+      if (!isfinite(mean)) return diverged(r, s);
+      read_sum += mean, nread++;
+      double t = now() - start, per_step = t / (s + 1 - first);
+      p.step = s + 1, p.loss = read_sum / nread, p.samples_per_sec = (s + 1 - first) * (double)B / t;
+      p.eta_seconds = per_step * ((r->steps - s - 1) + (double)(o->epochs - ck->epoch - 1) * r->steps);
+      o->progress(&p, o->user);
+    }
+    if (o->stop && *o->stop && !last) {
+      if (loss_sum(d, B, first, s + 1, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, s);
+      if (bad >= 0) return diverged(r, bad);
+      ck->epoch_step = s + 1, ck->epoch_loss_sum += sum, ck->epoch_seconds += now() - start;
+      clvae_status st = save(r->m, ck, o->out_dir, r->err);
+      return st == CLVAE_OK ? CLVAE_INTERRUPTED : st;
+    }
+  }
+  if (loss_sum(d, B, first, r->steps, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, r->steps - 1);
+  if (bad >= 0) return diverged(r, bad);
+  double train_seconds = now() - start;
+  if (clvae_evaluate(r->m, r->test, &p.test) != CLVAE_OK) return device_failed(r, r->steps - 1);
+  p.epoch_end = 1, p.step = r->steps;
+  p.train_loss = (ck->epoch_loss_sum + sum) / r->steps;
+  p.seconds = ck->epoch_seconds + now() - start;
+  p.samples_per_sec = (d->count - (double)first * B) / train_seconds;
+  ck->epoch++, ck->epoch_step = 0, ck->epoch_loss_sum = 0, ck->epoch_seconds = 0;
+  clvae_status st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec, r->err);
+  if (st == CLVAE_OK) st = save(r->m, ck, o->out_dir, r->err);
+  if (st != CLVAE_OK) return st;
+  if (o->progress) o->progress(&p, o->user);
+  return o->stop && *o->stop ? CLVAE_INTERRUPTED : CLVAE_OK;
+}
+
+clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_checkpoint *ck,
+                         const clvae_train_opts *o, clvae_error *err) {
+  run r = {m, train, test, ck, o, NULL, NULL, ck->cfg.batch, 0, err};
+  r.steps = (train->count + r.B - 1) / r.B;
+  if (ck->epoch_step >= r.steps)
+    return clvae__err(err, CLVAE_ERR_FORMAT, "checkpoint is %d steps into an epoch of %d steps", ck->epoch_step, r.steps);
+  r.perm = malloc((size_t)train->count * 4);
+  r.buf = malloc((size_t)train->count * 8);
+  clvae_status st = r.perm && r.buf ? CLVAE_OK : clvae__err(err, CLVAE_ERR_NOMEM, "out of host memory");
+  while (st == CLVAE_OK && ck->epoch < o->epochs) st = run_epoch(&r);
+  free(r.perm), free(r.buf);
+  return st;
+}
