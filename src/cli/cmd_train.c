@@ -282,6 +282,7 @@ int cmd_train(int argc, char **argv) {
            ck.cfg.input, ck.cfg.hidden, ck.cfg.latent, ck.cfg.loss ? "BCE" : "784*MSE",
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+  fflush(stdout);
   if (ck.epoch >= a.epochs && ck.epoch_step == 0) {
     if (!a.quiet) printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.epoch, a.epochs);
     rc = EXIT_OK;

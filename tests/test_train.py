@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `clvae train` and `clvae eval`: bad data and flags (exit 2 with a
+message naming the file or flag), learning on real images, bit-exact resume (after an
+epoch and after SIGINT mid-run), SIGTERM, SIGKILL while a checkpoint is being written,
+damaged checkpoints, and a diverging run.
+usage: test_train.py PATH/TO/clvae [DATA_DIR].  Exit 77 (skip) without OpenCL."""
+import gzip
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+CLVAE = sys.argv[1]
+DATA = sys.argv[2] if len(sys.argv) > 2 else '/usr/share/datasets/fashion-mnist'
+passed = failed = 0
+
+
+def run(*args, env=None, timeout=600):
+    e = dict(os.environ, **(env or {}))
+    p = subprocess.run([CLVAE, *args], capture_output=True, text=True, env=e, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def check(cond, what, detail=''):
+    global passed, failed
+    passed += bool(cond)
+    failed += not cond
+    print(('PASS ' if cond else 'FAIL ') + what)
+    if not cond and detail:
+        print('    ' + str(detail).strip().replace('\n', '\n    '))
+
+
+def idx_images(n, seed, rows=28, cols=28):
+    rnd = random.Random(seed)
+    return struct.pack('>iiii', 2051, n, rows, cols) + bytes(rnd.randrange(256) for _ in range(n * rows * cols))
+
+
+def idx_labels(n, seed):
+    rnd = random.Random(seed)
+    return struct.pack('>ii', 2049, n) + bytes(rnd.randrange(10) for _ in range(n))
+
+
+def make_set(d, gz=False, ntrain=300, ntest=100):
+    os.makedirs(d, exist_ok=True)
+    files = {'train-images-idx3-ubyte': idx_images(ntrain, 1), 'train-labels-idx1-ubyte': idx_labels(ntrain, 2),
+             't10k-images-idx3-ubyte': idx_images(ntest, 3), 't10k-labels-idx1-ubyte': idx_labels(ntest, 4)}
+    for name, data in files.items():
+        if gz:
+            with gzip.open(os.path.join(d, name + '.gz'), 'wb') as f:
+                f.write(data)
+        else:
+            with open(os.path.join(d, name), 'wb') as f:
+                f.write(data)
+    return d
+
+
+def params_of(path):
+    """The parameter and Adam sections of a checkpoint (header and checksum excluded)."""
+    b = open(path, 'rb').read()
+    return b[128:-4]
+
+
+def epoch_of(path):
+    return struct.unpack('<i', open(path, 'rb').read()[68:72])[0]
+
+
+def test_bad_data(tmp):
+    train = ['train', '--epochs', '1', '--out']
+    good = make_set(os.path.join(tmp, 'good'))
+    rc, out = run(*train, os.path.join(tmp, 'o-good'), '--data', good, '--batch-size', '64')
+    check(rc == 0, 'a valid raw IDX set trains', out)
+    goodgz = make_set(os.path.join(tmp, 'goodgz'), gz=True)
+    rc, out = run(*train, os.path.join(tmp, 'o-goodgz'), '--data', goodgz, '--batch-size', '64')
+    check(rc == 0, 'a valid gzip IDX set trains', out)
+
+    def bad(name, mutate, expect, fname='train-images-idx3-ubyte', gz=False):
+        d = make_set(os.path.join(tmp, 'bad-' + name), gz=gz)
+        path = os.path.join(d, fname + ('.gz' if gz else ''))
+        mutate(path)
+        rc, out = run(*train, os.path.join(tmp, 'o-' + name), '--data', d, '--batch-size', '64')
+        check(rc == 2 and expect in out and fname in out and 'Segmentation' not in out,
+              f'bad data ({name}): exit 2, names {fname} and says "{expect}"', f'rc={rc} {out}')
+
+    def write(data):
+        return lambda p: open(p, 'wb').write(data)
+
+    def truncate(n):
+        return lambda p: open(p, 'r+b').truncate(n)
+
+    bad('missing file', os.remove, 'cannot open', 'train-labels-idx1-ubyte')
+    bad('empty file', write(b''), 'empty')
+    bad('wrong magic', write(struct.pack('>iiii', 2049, 300, 28, 28) + bytes(300 * 784)), 'wrong magic')
+    bad('truncated raw', truncate(16 + 299 * 784), 'truncated')
+    bad('truncated header', truncate(9), 'truncated')
+    bad('truncated gzip', truncate(5000), 'gzip', gz=True)
+    bad('corrupt gzip', write(b'\x1f\x8b\x08\x00' + bytes(range(256)) * 8), 'gzip')
+    bad('absurd size', write(struct.pack('>iiii', 2051, 0x7fffffff, 28, 28)), 'more than')
+    bad('zero dimension', write(struct.pack('>iiii', 2051, 0, 28, 28)), 'dimension')
+    bad('label out of range', write(struct.pack('>ii', 2049, 300) + bytes([3] * 299 + [10])), 'outside 0..9',
+        'train-labels-idx1-ubyte')
+    bad('count mismatch', write(idx_labels(299, 2)), '299 labels', 'train-labels-idx1-ubyte')
+    bad('directory instead of file', lambda p: (os.remove(p), os.mkdir(p)), 'directory')
+    rc, out = run(*train, os.path.join(tmp, 'o-nodir'), '--data', os.path.join(tmp, 'no-such-dir'))
+    check(rc == 2 and 'no-such-dir' in out, 'missing data directory: exit 2, names it', out)
+    return good
+
+
+def test_flags(tmp, good):
+    o = os.path.join(tmp, 'flags')
+    cases = [
+        (['--batch-size', '0'], '--batch-size'), (['--batch-size', 'x'], '--batch-size'),
+        (['--batch-size', '301'], 'larger than the 300 training images'), (['--latent-dim', '0'], '--latent-dim'),
+        (['--loss', 'l1'], '--loss'), (['--lr', '-1'], '--lr'), (['--epochs', '-1'], '--epochs'),
+        (['--epochs'], 'needs a value'), (['--resume'], '--resume needs --out'), (['--bogus'], '--bogus'),
+    ]
+    for flags, expect in cases:
+        args = ['train', *flags] + ([] if '--resume' in flags else ['--out', o + '-' + str(len(flags))]) + ['--data', good]
+        if flags == ['--epochs']:
+            args = ['train', '--data', good, '--out', o, '--epochs']
+        rc, out = run(*args)
+        check(rc == 2 and expect in out, f'train {" ".join(flags)}: exit 2, says "{expect}"', f'rc={rc} {out}')
+    rc, out = run('train', '--epochs', '1', '--batch-size', '64', '--data', good, '--out', o)
+    rc2, out2 = run('train', '--epochs', '2', '--batch-size', '64', '--data', good, '--out', o)
+    check(rc == 0 and rc2 == 2 and '--resume' in out2, 'an existing run is not overwritten without --resume', out2)
+    rc, out = run('train', '--resume', '--epochs', '2', '--batch-size', '32', '--data', good, '--out', o)
+    check(rc == 2 and 'conflicts' in out and '--batch-size' in out, 'a conflicting flag on --resume: exit 2', out)
+    rc, out = run('train', '--resume', '--epochs', '2', '--data', good, '--out', o)
+    check(rc == 0 and epoch_of(os.path.join(o, 'checkpoint.clvae')) == 2, '--resume continues to --epochs', out)
+
+
+def test_checkpoint_damage(tmp, ck):
+    for name, mutate, expect in (
+            ('flipped byte', lambda b: b[:5000] + bytes([b[5000] ^ 0x10]) + b[5001:], 'checksum'),
+            ('truncated', lambda b: b[:len(b) // 2], 'truncated'),
+            ('not a checkpoint', lambda b: b'hello' * 100, 'bad magic'),
+            ('empty', lambda b: b'', 'too short')):
+        p = os.path.join(tmp, 'damaged.clvae')
+        open(p, 'wb').write(mutate(open(ck, 'rb').read()))
+        rc, out = run('eval', '--model', p)
+        check(rc == 2 and expect in out and 'damaged.clvae' in out, f'checkpoint {name}: refused, exit 2, "{expect}"', out)
+    rc, out = run('eval', '--model', os.path.join(tmp, 'nope.clvae'))
+    check(rc == 2 and 'nope.clvae' in out, 'missing --model file: exit 2', out)
+
+
+def test_learning(tmp):
+    o = os.path.join(tmp, 'learn')
+    rc, out = run('train', '--epochs', '0', '--limit', '3000', '--out', o)
+    rc0, out0 = run('eval', '--model', os.path.join(o, 'checkpoint.clvae'), '--json')
+    rc2, out2 = run('train', '--resume', '--epochs', '2', '--out', o)
+    rc3, out3 = run('eval', '--model', os.path.join(o, 'checkpoint.clvae'), '--json')
+    import json
+    try:
+        before, after = (json.loads([ln for ln in o.splitlines() if ln.startswith('{')][0]) for o in (out0, out3))
+    except (ValueError, IndexError):
+        check(False, 'eval --json prints JSON', out0 + out3)
+        return
+    check(set(after) == {'test_loss', 'test_recon', 'test_kl', 'images'} and after['images'] == 10000,
+          'eval --json has the documented keys', out3)
+    check(rc == rc0 == rc2 == rc3 == 0 and after['test_loss'] < 0.8 * before['test_loss'],
+          f'2 epochs on 3000 real images lower the test loss ({before["test_loss"]:.2f} -> {after["test_loss"]:.2f})',
+          out + out2)
+    rows = open(os.path.join(o, 'metrics.csv')).read().splitlines()
+    check(rows[0] == 'epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec' and len(rows) == 3,
+          'metrics.csv: header and one row per epoch', rows)
+    return os.path.join(o, 'checkpoint.clvae')
+
+
+def test_resume_exact(tmp):
+    base = ['train', '--limit', '2048', '--report-every', '1']
+    a, b, c = (os.path.join(tmp, x) for x in ('straight', 'split', 'interrupted'))
+    run(*base, '--epochs', '4', '--out', a)
+    run(*base, '--epochs', '2', '--out', b)
+    rc, out = run('train', '--resume', '--epochs', '4', '--out', b)
+    ca = os.path.join(a, 'checkpoint.clvae')
+    check(rc == 0 and params_of(ca) == params_of(os.path.join(b, 'checkpoint.clvae')),
+          'bitwise: 4 epochs straight == 2 epochs, then --resume to 4', out)
+    ma = [r.split(',')[:5] for r in open(os.path.join(a, 'metrics.csv')).read().splitlines()]
+    mb = [r.split(',')[:5] for r in open(os.path.join(b, 'metrics.csv')).read().splitlines()]
+    check(ma == mb, 'same losses in metrics.csv for the straight and the resumed run', (ma, mb))
+    # SIGINT somewhere in the middle, then resume: still bitwise equal.
+    p = subprocess.Popen([CLVAE, *base, '--epochs', '4', '--out', c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()  # "clvae: training ..." comes after the data is loaded
+    time.sleep(0.8)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    cc = os.path.join(c, 'checkpoint.clvae')
+    check(p.returncode == 130 and 'Resume with' in err and '--resume' in err, 'SIGINT: exit 130, says how to resume',
+          f'rc={p.returncode} {out} {err}')
+    rc, out = run('train', '--resume', '--epochs', '4', '--out', c)
+    check(rc == 0 and params_of(cc) == params_of(ca), 'bitwise: interrupted by SIGINT, resumed == straight', out)
+    d = os.path.join(tmp, 'term')
+    p = subprocess.Popen([CLVAE, *base, '--epochs', '50', '--out', d], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    rc, out2 = run('eval', '--model', os.path.join(d, 'checkpoint.clvae'))
+    check(p.returncode == 143 and 'SIGTERM' in err and rc == 0, 'SIGTERM: exit 143, checkpoint loadable', err + out2)
+    return ca
+
+
+def test_sigkill(tmp):
+    o = os.path.join(tmp, 'kill')
+    ck = os.path.join(o, 'checkpoint.clvae')
+    for attempt, delay in enumerate((0.0, 1.0)):
+        if os.path.exists(ck + '.tmp'):
+            os.remove(ck + '.tmp')  # left by the previous kill
+        p = subprocess.Popen([CLVAE, 'train', '--limit', '512', '--epochs', '1000', '--out', o] + (['--resume'] if attempt else []),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, CLVAE_TEST_SLOW_CHECKPOINT='1'))
+        # Wait for a write that replaces a checkpoint of a finished epoch, then kill mid-write.
+        deadline = time.time() + 120
+        while time.time() < deadline and not (os.path.exists(ck) and epoch_of(ck) >= 1 and os.path.exists(ck + '.tmp')):
+            time.sleep(0.01)
+        time.sleep(delay)
+        killed_mid_write = os.path.exists(ck + '.tmp')
+        p.kill()
+        p.wait()
+        rc, out = run('eval', '--model', ck)
+        check(rc == 0 and killed_mid_write, f'SIGKILL during a checkpoint write (+{delay:.1f} s): the checkpoint loads', out)
+    rc, out = run('train', '--resume', '--epochs', str(epoch_of(ck) + 1), '--out', o)
+    check(rc == 0, 'and training resumes from it', out)
+
+
+def test_diverge(tmp):
+    o = os.path.join(tmp, 'nan')
+    rc, out = run('train', '--limit', '1024', '--epochs', '3', '--lr', '9.9', '--out', o)
+    rc2, _ = run('eval', '--model', os.path.join(o, 'checkpoint.clvae'))
+    check(rc == 1 and 'NaN' in out and rc2 == 0, 'a diverging run stops with exit 1 and keeps its last checkpoint', out)
+
+
+def main():
+    rc, out = run('devices')
+    if rc == 2 and 'no OpenCL platform' in out:
+        print('SKIP: no OpenCL platform')
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        good = test_bad_data(tmp)
+        test_flags(tmp, good)
+        if not os.path.isdir(DATA):
+            print(f'SKIP (partly): no Fashion-MNIST in {DATA}')
+        else:
+            ck = test_learning(tmp)
+            if ck:
+                test_checkpoint_damage(tmp, ck)
+            test_resume_exact(tmp)
+            test_sigkill(tmp)
+            test_diverge(tmp)
+    print(f'{passed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
