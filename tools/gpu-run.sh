@@ -5,22 +5,24 @@
 set -u
 log=${1:-/tmp}/gpu-check.log
 export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
-if [ ! -d /etc/OpenCL/vendors ] || ! ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1; then
-  drv=$(find /usr/local/nvidia /usr/lib /usr/lib64 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
-  mkdir -p /tmp/clvae-icd && echo "${drv:-libnvidia-opencl.so.1}" > /tmp/clvae-icd/nvidia.icd
-  export OCL_ICD_VENDORS=/tmp/clvae-icd
-  echo "ICD: ${drv:-not found}, OCL_ICD_VENDORS=$OCL_ICD_VENDORS"
-fi
+# The ICD loader reads one vendors folder: copy the registered ones and add NVIDIA's.
+mkdir -p /tmp/clvae-icd && cp /etc/OpenCL/vendors/*.icd /tmp/clvae-icd/ 2>/dev/null
+drv=$(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib -maxdepth 3 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+[ -n "$drv" ] && echo "$drv" > /tmp/clvae-icd/nvidia.icd
+export OCL_ICD_VENDORS=/tmp/clvae-icd
+echo "ICD files: $(ls /tmp/clvae-icd); NVIDIA driver: ${drv:-not found}"
 clvae=.gpu/bin/clvae
+runs=$(mktemp -d /tmp/clvae-gpu.XXXXXX)
 TIMEFORMAT='### %R s'
 step() { echo; echo "### $*"; time "$@"; echo "### exit $?"; }
 {
   nvidia-smi -L 2>&1
   step $clvae devices
   step $clvae devices --json
+  export CLVAE_DEVICE=${CLVAE_DEVICE:-nvidia}
   step $clvae selftest --gemm builtin
   step $clvae selftest --gemm clblast
-  step $clvae train --epochs 1 --data .gpu/data --out /tmp/g-auto
-  step $clvae train --epochs 1 --data .gpu/data --out /tmp/g-builtin --gemm builtin
-  step $clvae eval --model /tmp/g-auto/checkpoint.clvae --data .gpu/data --json
+  step $clvae train --epochs 1 --data .gpu/data --out $runs/auto
+  step $clvae train --epochs 1 --data .gpu/data --out $runs/builtin --gemm builtin
+  step $clvae eval --model $runs/auto/checkpoint.clvae --data .gpu/data --json
 } 2>&1 | tee "$log"
