@@ -67,6 +67,11 @@ CLVAE_API clvae_status clvae_model_forward(clvae_model *m, clvae_view images, cl
                                            clvae_view recon, clvae_view kl, uint64_t noise_step);
 /* One Adam update of all parameters from the gradient arena; advances the step. */
 CLVAE_API clvae_status clvae_model_adam(clvae_model *m);
+/* Decoder: probabilities out (n, D) for latent points z (n, L), host arrays, any n. */
+CLVAE_API clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out);
+/* Encoder: [μ | logσ²] (B, 2L) to the host for the images images[idx[0..B)], B ≤ batch. */
+CLVAE_API clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view idx, int B,
+                                          float *musig);
 /* forward_backward with ε for the current step, then Adam. */
 CLVAE_API clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view idx,
                                               int B, clvae_view recon, clvae_view kl);

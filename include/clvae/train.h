@@ -21,6 +21,9 @@ CLVAE_API clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *d
 CLVAE_API void clvae_dataset_free(clvae_dataset *d);
 CLVAE_API int clvae_dataset_count(const clvae_dataset *d);
 
+/* μ (count, L) of every image of the set, in order. */
+CLVAE_API clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu);
+
 typedef struct clvae_eval_result {
   double loss, recon, kl;    /* means per image; loss = recon + kl */
   int images;

@@ -3,6 +3,7 @@
 #ifndef CLVAE_CLI_H
 #define CLVAE_CLI_H
 
+#include "clvae/checkpoint.h"
 #include "clvae/device.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -25,10 +26,24 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 /* Opens the device and prints the choice once (stderr). Returns an exit code. */
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev);
 int cli_unknown(const char *cmd, const char *arg);
+/* Loads a checkpoint, opens the device and builds the model holding its state.
+ * Returns an exit code (messages printed). */
+int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint *ck, clvae_device **dev,
+                   clvae_model **m);
+/* Latent points of an n × n grid (see `clvae grid --help`); dy < 0: only dx varies. */
+void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy);
+/* Decodes the grid and writes it as a PNG. */
+clvae_status cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy,
+                            clvae_error *err);
 
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_grid(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_scatter(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "clvae/image.h"
 #include "clvae/train.h"
 
 #define DEFAULT_EPOCHS 20
@@ -67,7 +68,7 @@ typedef struct train_args {
   int set[8];                /* which config flags were given: see CFG_* */
   long epochs, limit, report_every;
   const char *out, *data;
-  int resume, quiet;
+  int resume, quiet, preview;
 } train_args;
 
 enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT };
@@ -75,11 +76,11 @@ enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT 
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
          "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
-         "                   [--limit N] [--report-every N] [--quiet]\n"
+         "                   [--limit N] [--report-every N] [--preview] [--quiet]\n"
          "                   [--platform P] [--device D] [--gemm auto|builtin|clblast]\n\n"
          "Trains the Fashion-MNIST VAE (TF.js example defaults: 784-512-2, 784*MSE + KL, Adam 1e-3,\n"
-         "batch 256). Writes DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, and a\n"
-         "row per epoch to DIR/metrics.csv.\n\n"
+         "batch 256). Writes DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, a row per\n"
+         "epoch to DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png.\n\n"
          "  --epochs N       train until N epochs are complete (default %d; 0: initialize only)\n"
          "  --out DIR        output directory (default runs/<date-time>)\n"
          "  --resume         continue from DIR/checkpoint.clvae; its configuration wins\n"
@@ -89,6 +90,7 @@ static void train_usage(void) {
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
          "  --limit N        train on the first N training images only\n"
          "  --report-every N read the loss back every N steps (20)\n"
+         "  --preview        after each epoch, show the decoding of z = 0 in the terminal\n"
          "  --quiet          only errors\n\n"
          "Exit: 0 done, 1 failure (OpenCL error, NaN loss), 2 bad usage or data,\n"
          "130/143 interrupted by SIGINT/SIGTERM (checkpoint saved; resume with --resume).\n",
@@ -105,6 +107,7 @@ static int parse_train(int argc, char **argv, train_args *a) {
       if (r < 0) return EXIT_USAGE;
     } else if (!strcmp(argv[i], "--resume")) a->resume = 1;
     else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) a->quiet = 1;
+    else if (!strcmp(argv[i], "--preview")) a->preview = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return train_usage(), EXIT_OK;
     else if ((r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data))) {
       if (r < 0) return EXIT_USAGE;
@@ -169,8 +172,49 @@ static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, cons
 }
 
 typedef struct progress_state {
-  int tty, quiet;
+  int tty, quiet, preview;
+  clvae_model *m;
+  const char *out;
 } progress_state;
+
+/* The decoding of z = 0 in the terminal: two pixel rows per character cell (upper half
+ * block, foreground = top, background = bottom) in the 24 greys of the 256-colour palette. */
+static void terminal_preview(clvae_model *m) {
+  const clvae_config *c = clvae_model_config(m);
+  int side = (int)lround(sqrt((double)c->input));
+  float *z = calloc((size_t)c->latent, 4), *p = malloc((size_t)c->input * 4);
+  if (z && p && clvae_model_decode(m, z, 1, p) == CLVAE_OK && side * side == c->input) {
+    for (int y = 0; y < side; y += 2) {
+      for (int x = 0; x < side; x++) {
+        float top = p[y * side + x], bot = y + 1 < side ? p[(y + 1) * side + x] : 0;
+        printf("\033[38;5;%dm\033[48;5;%dm\u2580", 232 + (int)(top * 23 + 0.5f), 232 + (int)(bot * 23 + 0.5f));
+      }
+      printf("\033[0m\n");
+    }
+  }
+  free(z), free(p);
+}
+
+/* DIR/loss.png from every row of DIR/metrics.csv, and DIR/preview-epochN.png. */
+static void epoch_pictures(const progress_state *ps, int epoch) {
+  static clvae_error err;
+  char path[4200], line[512];
+  double tr[4096], te[4096];
+  int n = 0;
+  snprintf(path, sizeof path, "%s/metrics.csv", ps->out);
+  FILE *f = fopen(path, "r");
+  while (f && n < 4096 && fgets(line, sizeof line, f)) {
+    int e;
+    if (sscanf(line, "%d,%lf,%lf", &e, &tr[n], &te[n]) == 3) n++;
+  }
+  if (f) fclose(f);
+  snprintf(path, sizeof path, "%s/loss.png", ps->out);
+  if (n > 0 && clvae_plot_loss(path, tr, te, n, &err) != CLVAE_OK) fprintf(stderr, "clvae: %s\n", err.msg);
+  const clvae_config *c = clvae_model_config(ps->m);
+  snprintf(path, sizeof path, "%s/preview-epoch%d.png", ps->out, epoch);
+  if (cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1, &err) != CLVAE_OK)
+    fprintf(stderr, "clvae: %s\n", err.msg);
+}
 
 static void fmt_time(char *out, size_t n, double s) {
   if (s >= 3600) snprintf(out, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
@@ -180,6 +224,7 @@ static void fmt_time(char *out, size_t n, double s) {
 static void on_progress(const clvae_train_progress *p, void *user) {
   progress_state *ps = user;
   char eta[32];
+  if (p->epoch_end) epoch_pictures(ps, p->epoch);
   if (ps->quiet) return;
   if (!p->epoch_end) {
     if (!ps->tty) return;
@@ -192,6 +237,7 @@ static void on_progress(const clvae_train_progress *p, void *user) {
   printf("%sepoch %d/%d  train %.3f  test %.3f (recon %.3f, kl %.3f)  %.1f s  %.0f samples/s\n",
          ps->tty ? "\r\033[K" : "", p->epoch, p->epochs, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
          p->seconds, p->samples_per_sec);
+  if (ps->preview && ps->tty) terminal_preview(ps->m);
   fflush(stdout);
 }
 
@@ -293,7 +339,7 @@ int cmd_train(int argc, char **argv) {
     printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  progress_state ps = {isatty(STDOUT_FILENO), a.quiet};
+  progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out};
   clvae_train_opts o = {a.out, (int)a.epochs, (int)a.report_every, &stop_signal, on_progress, &ps};
   clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o, &err);
   if (st == CLVAE_OK) {

@@ -78,3 +78,21 @@ int cli_unknown(const char *cmd, const char *arg) {
   fprintf(stderr, "clvae %s: unknown argument '%s' (see 'clvae %s --help')\n", cmd, arg, cmd);
   return EXIT_USAGE;
 }
+
+int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint *ck, clvae_device **dev,
+                   clvae_model **m) {
+  static clvae_error err;
+  *dev = NULL, *m = NULL;
+  if (clvae_checkpoint_load(path, ck, &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  int r = cli_open_device(o, 0, dev);
+  if (r != EXIT_OK) return r;
+  if (clvae_model_create(m, *dev, &ck->cfg) != CLVAE_OK ||
+      clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}

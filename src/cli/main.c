@@ -13,6 +13,11 @@ static const struct {
   {"selftest", cmd_selftest, "check every kernel against the CPU reference on a device"},
   {"train", cmd_train, "train the VAE on Fashion-MNIST (checkpoints, metrics, --resume)"},
   {"eval", cmd_eval, "test-set loss of a checkpoint (--json)"},
+  {"grid", cmd_grid, "PNG mosaic of decodings over the latent plane"},
+  {"sample", cmd_sample, "PNG of decodings of z ~ N(0, I)"},
+  {"reconstruct", cmd_reconstruct, "PNG of test images and their reconstructions"},
+  {"scatter", cmd_scatter, "plot of the test images' latent means by class"},
+  {"export", cmd_export, "the decoder (or encoder) as a TF.js layers model"},
 };
 
 static void usage(FILE *f) {

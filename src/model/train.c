@@ -58,6 +58,19 @@ void clvae_dataset_free(clvae_dataset *d) {
 
 int clvae_dataset_count(const clvae_dataset *d) { return d->count; }
 
+clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
+  const int B = clvae_model_config(m)->batch, L = clvae_model_config(m)->latent;
+  float *ms = malloc((size_t)B * 2 * L * 4);
+  clvae_status st = ms ? CLVAE_OK : clvae__fail(d->dev, CLVAE_ERR_NOMEM, "out of host memory");
+  for (int b0 = 0; b0 < d->count && st == CLVAE_OK; b0 += B) {
+    int nb = d->count - b0 < B ? d->count - b0 : B;
+    st = clvae_model_encode(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, ms);
+    for (int r = 0; r < nb && st == CLVAE_OK; r++) memcpy(mu + (size_t)(b0 + r) * L, ms + (size_t)r * 2 * L, (size_t)L * 4);
+  }
+  free(ms);
+  return st;
+}
+
 static uint64_t splitmix(uint64_t *s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -145,29 +145,45 @@ clvae_status clvae_model_get_state(clvae_model *m, float *params, float *am, flo
     if (st_ != CLVAE_OK) return st_;     \
   } while (0)
 
-/* x → h1 → musig → (z, eps, kl) → h2 → y → (recon, dy in y if `grad`). */
-static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
-                            clvae_view recon, clvae_view kl, uint64_t noise_step, int grad) {
+/* x → h1 → musig: the encoder, shared by training and encoding. */
+static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, int B) {
   clvae_device *dev = m->dev;
   const clvae_layout *l = &m->lay;
   const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
-  clvae_view P = clvae_at(m->params, 0), x = clvae_at(m->x, 0), h1 = clvae_at(m->h1, 0);
-  clvae_view musig = clvae_at(m->musig, 0), z = clvae_at(m->z, 0), h2 = clvae_at(m->h2, 0),
-             y = clvae_at(m->y, 0);
+  clvae_view x = clvae_at(m->x, 0), h1 = clvae_at(m->h1, 0), musig = clvae_at(m->musig, 0);
   if (B < 1 || B > m->cfg.batch)
     return clvae__fail(dev, CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->cfg.batch);
   TRY(clvae_gather(dev, x, images, idx, B, D));
   TRY(clvae_gemm(dev, 0, 0, B, H, D, 1.0f, x, D, clvae_at(m->params, l->w1), H, 0.0f, h1, H));
-  TRY(clvae_bias_act(dev, h1, clvae_at(P.buf, l->b1), B, H, CLVAE_ACT_RELU));
-  TRY(clvae_gemm(dev, 0, 0, B, 2 * L, H, 1.0f, h1, H, clvae_at(P.buf, l->wh), 2 * L, 0.0f, musig, 2 * L));
-  TRY(clvae_bias_act(dev, musig, clvae_at(P.buf, l->bh), B, 2 * L, CLVAE_ACT_NONE));
-  TRY(clvae_sample_forward(dev, z, clvae_at(m->eps, 0), kl, musig, B, L, m->cfg.seed, noise_step));
-  TRY(clvae_gemm(dev, 0, 0, B, H, L, 1.0f, z, L, clvae_at(P.buf, l->wd1), H, 0.0f, h2, H));
-  TRY(clvae_bias_act(dev, h2, clvae_at(P.buf, l->bd1), B, H, CLVAE_ACT_RELU));
-  TRY(clvae_gemm(dev, 0, 0, B, D, H, 1.0f, h2, H, clvae_at(P.buf, l->wd2), D, 0.0f, y, D));
-  clvae_view dy = grad ? y : clvae_at(NULL, 0);
-  return clvae_loss_sigmoid(dev, (clvae_loss_kind)m->cfg.loss, recon, dy, y, clvae_at(P.buf, l->bd2), x,
-                            B, D, 1.0f / (float)B);
+  TRY(clvae_bias_act(dev, h1, clvae_at(m->params, l->b1), B, H, CLVAE_ACT_RELU));
+  TRY(clvae_gemm(dev, 0, 0, B, 2 * L, H, 1.0f, h1, H, clvae_at(m->params, l->wh), 2 * L, 0.0f, musig, 2 * L));
+  return clvae_bias_act(dev, musig, clvae_at(m->params, l->bh), B, 2 * L, CLVAE_ACT_NONE);
+}
+
+/* z → h2 → y (logits; `act` SIGMOID turns them into probabilities). */
+static clvae_status decoder(clvae_model *m, int B, clvae_act act) {
+  clvae_device *dev = m->dev;
+  const clvae_layout *l = &m->lay;
+  const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
+  clvae_view z = clvae_at(m->z, 0), h2 = clvae_at(m->h2, 0), y = clvae_at(m->y, 0);
+  TRY(clvae_gemm(dev, 0, 0, B, H, L, 1.0f, z, L, clvae_at(m->params, l->wd1), H, 0.0f, h2, H));
+  TRY(clvae_bias_act(dev, h2, clvae_at(m->params, l->bd1), B, H, CLVAE_ACT_RELU));
+  TRY(clvae_gemm(dev, 0, 0, B, D, H, 1.0f, h2, H, clvae_at(m->params, l->wd2), D, 0.0f, y, D));
+  return act == CLVAE_ACT_SIGMOID ? clvae_bias_act(dev, y, clvae_at(m->params, l->bd2), B, D, act) : CLVAE_OK;
+}
+
+/* encoder → (z, eps, kl) → decoder → (recon, dy in y if `grad`); the output bias and the
+ * sigmoid are fused into the loss. */
+static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
+                            clvae_view recon, clvae_view kl, uint64_t noise_step, int grad) {
+  const int L = m->cfg.latent;
+  clvae_view y = clvae_at(m->y, 0);
+  TRY(encoder(m, images, idx, B));
+  TRY(clvae_sample_forward(m->dev, clvae_at(m->z, 0), clvae_at(m->eps, 0), kl, clvae_at(m->musig, 0), B, L,
+                           m->cfg.seed, noise_step));
+  TRY(decoder(m, B, CLVAE_ACT_NONE));
+  return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->cfg.loss, recon, grad ? y : clvae_at(NULL, 0), y,
+                            clvae_at(m->params, m->lay.bd2), clvae_at(m->x, 0), B, m->cfg.input, 1.0f / (float)B);
 }
 
 /* The mirror: dy (in y) → dWd2, dbd2 → dh2 → dWd1, dbd1 → dz → dmusig → dWh, dbh → dh1 → dW1, db1.
@@ -206,6 +222,22 @@ clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clv
 clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
                                  clvae_view recon, clvae_view kl, uint64_t noise_step) {
   return forward(m, images, idx, B, recon, kl, noise_step, 0);
+}
+
+clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
+  const int B = m->cfg.batch, D = m->cfg.input, L = m->cfg.latent;
+  for (int r0 = 0; r0 < n; r0 += B) {
+    int nb = n - r0 < B ? n - r0 : B;
+    TRY(clvae_buffer_write(m->dev, m->z, 0, (size_t)nb * L * 4, z + (size_t)r0 * L, 1));
+    TRY(decoder(m, nb, CLVAE_ACT_SIGMOID));
+    TRY(clvae_buffer_read(m->dev, m->y, 0, (size_t)nb * D * 4, out + (size_t)r0 * D));
+  }
+  return CLVAE_OK;
+}
+
+clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view idx, int B, float *musig) {
+  TRY(encoder(m, images, idx, B));
+  return clvae_buffer_read(m->dev, m->musig, 0, (size_t)B * 2 * m->cfg.latent * 4, musig);
 }
 
 clvae_status clvae_model_adam(clvae_model *m) {

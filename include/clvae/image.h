@@ -1,0 +1,37 @@
+/* clvae images: 8-bit PNGs through libpng (written to a temporary file and renamed),
+ * mosaics of decoded images, and plots drawn with cairo. */
+#ifndef CLVAE_IMAGE_H
+#define CLVAE_IMAGE_H
+
+#include "clvae/clvae.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* channels 1 (grey) or 3 (RGB); px is (h, w, channels), row-major. */
+CLVAE_API clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px,
+                                       clvae_error *err);
+/* Reads an 8-bit grey or RGB PNG; *px is malloc'ed. */
+CLVAE_API clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px,
+                                      clvae_error *err);
+
+/* Lays out n images of (th, tw) probabilities as a grid of `cols` columns, no borders,
+ * pixel = round(255·p). dst is (rows·th, cols·tw) with rows = ceil(n / cols); empty
+ * cells are black. */
+CLVAE_API void clvae_mosaic(uint8_t *dst, const float *imgs, int n, int cols, int th, int tw);
+
+/* Scatter of n points (x, y) coloured by class (0..9) with axes, ticks and a legend of
+ * the class names. */
+CLVAE_API clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const uint8_t *cls,
+                                          int n, const char *const names[10], const char *xlabel,
+                                          const char *ylabel, const char *title, clvae_error *err);
+/* Train and test loss per epoch (epochs 1..n). */
+CLVAE_API clvae_status clvae_plot_loss(const char *path, const double *train, const double *test, int n,
+                                       clvae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

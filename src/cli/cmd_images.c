@@ -1,0 +1,317 @@
+/* `clvae grid | sample | reconstruct | scatter | export`: what the model learned, as
+ * PNGs, a plot, or a TF.js model; and the per-epoch pictures `clvae train` leaves. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "clvae/export.h"
+#include "clvae/image.h"
+#include "clvae/train.h"
+#include "ref/ref.h"
+
+static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy) {
+  memset(z, 0, (size_t)n * n * L * sizeof *z);
+  for (int r = 0; r < n; r++)
+    for (int c = 0; c < n; c++) {
+      float *t = z + ((size_t)r * n + c) * L;
+      t[dx] = (float)(lo + c * (hi - lo) / (n - 1));
+      if (dy >= 0) t[dy] = (float)(lo + (n - 1 - r) * (hi - lo) / (n - 1));
+    }
+}
+
+clvae_status cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy,
+                            clvae_error *err) {
+  const clvae_config *c = clvae_model_config(m);
+  int side = (int)lround(sqrt((double)c->input));
+  float *z = malloc((size_t)n * n * c->latent * 4), *p = malloc((size_t)n * n * c->input * 4);
+  uint8_t *px = malloc((size_t)n * n * c->input);
+  clvae_status st = CLVAE_ERR_NOMEM;
+  if (z && p && px) {
+    cli_grid_latents(z, n, c->latent, lo, hi, dx, dy);
+    st = clvae_model_decode(m, z, n * n, p);
+    if (st != CLVAE_OK) snprintf(err->msg, sizeof err->msg, "%s", clvae_device_error(clvae_model_device(m)));
+    else {
+      clvae_mosaic(px, p, n * n, n, side, side);
+      st = clvae_png_write(path, n * side, n * side, 1, px, err);
+    }
+  } else snprintf(err->msg, sizeof err->msg, "out of memory");
+  free(z), free(p), free(px);
+  return st;
+}
+
+/* "a,b" → two numbers. */
+static int parse_pair(const char *flag, const char *s, double *a, double *b) {
+  char *end;
+  *a = strtod(s, &end);
+  if (end != s && *end == ',') {
+    const char *t = end + 1;
+    *b = strtod(t, &end);
+    if (end != t && !*end && isfinite(*a) && isfinite(*b)) return 1;
+  }
+  fprintf(stderr, "clvae: %s '%s' is not two numbers separated by a comma\n", flag, s);
+  return 0;
+}
+
+typedef struct image_args {
+  cli_device_opts dev;
+  const char *model, *out, *data;
+  long n, count, seed;
+  double lo, hi;
+  int dx, dy, force, part;
+  const char *format;
+} image_args;
+
+static void image_usage(const char *cmd) {
+  if (!strcmp(cmd, "grid"))
+    printf("usage: clvae grid --model FILE --out grid.png [--n 30] [--range -4,4] [--dims 0,1]\n\n"
+           "An n x n mosaic of decoded images over the latent plane: tile (row r, column c) decodes z\n"
+           "with z[x] = lo + c(hi-lo)/(n-1), z[y] = lo + (n-1-r)(hi-lo)/(n-1), other coordinates 0.\n");
+  else if (!strcmp(cmd, "sample"))
+    printf("usage: clvae sample --model FILE --out samples.png [--count 64] [--seed S]\n\n"
+           "Decodings of z ~ N(0, I).\n");
+  else if (!strcmp(cmd, "reconstruct"))
+    printf("usage: clvae reconstruct --model FILE --out recon.png [--count 16] [--data DIR]\n\n"
+           "The first test images (odd rows) and the decodings of their means (even rows).\n");
+  else if (!strcmp(cmd, "scatter"))
+    printf("usage: clvae scatter --model FILE --out latent.png [--dims 0,1] [--data DIR]\n\n"
+           "The encoder means of the 10,000 test images, coloured by class.\n");
+  else
+    printf("usage: clvae export --model FILE --format tfjs --out DIR [--part decoder|encoder] [--force]\n\n"
+           "Writes DIR/model.json and DIR/weights.bin: a TF.js layers model for tf.loadLayersModel().\n"
+           "--part decoder (default): z -> image; encoder: image -> mu.\n");
+  if (strcmp(cmd, "export")) printf("Device options: --platform P --device D --gemm auto|builtin|clblast\n");
+}
+
+/* Returns -1 to go on, else an exit code. */
+static int parse_images(const char *cmd, int argc, char **argv, image_args *a) {
+  const char *v;
+  int r;
+  for (int i = 1; i < argc; i++) {
+    if ((r = cli_device_option(argc, argv, &i, &a->dev)) || (r = cli_value(argc, argv, &i, "--model", &a->model)) ||
+        (r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data)) ||
+        (r = cli_value(argc, argv, &i, "--format", &a->format))) {
+      if (r < 0) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--n", &v))) {
+      if (r < 0 || !cli_int("--n", v, 2, 200, &a->n)) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--count", &v))) {
+      if (r < 0 || !cli_int("--count", v, 1, 10000, &a->count)) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--seed", &v))) {
+      if (r < 0 || !cli_int("--seed", v, 0, 2147483647L, &a->seed)) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--range", &v))) {
+      if (r < 0 || !parse_pair("--range", v, &a->lo, &a->hi)) return EXIT_USAGE;
+      if (!(a->hi > a->lo)) return fprintf(stderr, "clvae: --range needs lo < hi\n"), EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--dims", &v))) {
+      double x, y;
+      if (r < 0 || !parse_pair("--dims", v, &x, &y)) return EXIT_USAGE;
+      if (x < 0 || y < 0 || x != floor(x) || y != floor(y) || x == y || x > 1023 || y > 1023)
+        return fprintf(stderr, "clvae: --dims '%s' needs two different latent indices\n", v), EXIT_USAGE;
+      a->dx = (int)x, a->dy = (int)y;
+    } else if ((r = cli_value(argc, argv, &i, "--part", &v))) {
+      if (r < 0 || (strcmp(v, "decoder") && strcmp(v, "encoder")))
+        return fprintf(stderr, "clvae: --part '%s' is not one of decoder, encoder\n", r < 0 ? "" : v), EXIT_USAGE;
+      a->part = !strcmp(v, "encoder");
+    } else if (!strcmp(argv[i], "--force")) a->force = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return image_usage(cmd), EXIT_OK;
+    else return cli_unknown(cmd, argv[i]);
+  }
+  if (!a->model || !a->out) {
+    fprintf(stderr, "clvae %s: --model FILE and --out %s are required (see --help)\n", cmd,
+            strcmp(cmd, "export") ? "FILE" : "DIR");
+    return EXIT_USAGE;
+  }
+  return -1;
+}
+
+/* Parses, loads the model; on success returns -1 with everything set up. */
+static int begin(const char *cmd, int argc, char **argv, image_args *a, clvae_checkpoint *ck, clvae_device **dev,
+                 clvae_model **m) {
+  cli_device_defaults(&a->dev);
+  int r = parse_images(cmd, argc, argv, a);
+  if (r >= 0) return r;
+  r = cli_load_model(a->model, &a->dev, ck, dev, m);
+  return r == EXIT_OK ? -1 : r;
+}
+
+static int end(int rc, clvae_checkpoint *ck, clvae_device *dev, clvae_model *m) {
+  clvae_model_free(m);
+  clvae_device_free(dev);
+  clvae_checkpoint_free(ck);
+  return rc;
+}
+
+/* Exit code for a failed write or decode. */
+static int report(clvae_status st, const clvae_error *err, const char *out) {
+  if (st == CLVAE_OK) return printf("clvae: wrote %s\n", out), EXIT_OK;
+  fprintf(stderr, "clvae: %s\n", err->msg);
+  return st == CLVAE_ERR_IO ? EXIT_USAGE : EXIT_FAIL;
+}
+
+int cmd_grid(int argc, char **argv) {
+  static clvae_error err;
+  image_args a = {.n = 30, .lo = -4, .hi = 4, .dx = 0, .dy = 1};
+  clvae_checkpoint ck = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  int rc = begin("grid", argc, argv, &a, &ck, &dev, &m);
+  if (rc >= 0) return end(rc, &ck, dev, m);
+  int L = ck.cfg.latent;
+  if (L == 1) a.dy = -1; /* one latent dimension: the grid varies along it only */
+  if (a.dx >= L || a.dy >= L) {
+    fprintf(stderr, "clvae: --dims %d,%d: the model has %d latent dimensions\n", a.dx, a.dy, L);
+    return end(EXIT_USAGE, &ck, dev, m);
+  }
+  return end(report(cli_write_grid(m, a.out, (int)a.n, a.lo, a.hi, a.dx, a.dy, &err), &err, a.out), &ck, dev, m);
+}
+
+/* Decodes n latent points and writes them as a mosaic of `cols` columns. */
+static clvae_status decode_mosaic(clvae_model *m, const float *z, int n, int cols, const char *out, clvae_error *err) {
+  const clvae_config *c = clvae_model_config(m);
+  int side = (int)lround(sqrt((double)c->input)), rows = (n + cols - 1) / cols;
+  float *p = malloc((size_t)n * c->input * 4);
+  uint8_t *px = malloc((size_t)rows * cols * c->input);
+  clvae_status st = p && px ? clvae_model_decode(m, z, n, p) : CLVAE_ERR_NOMEM;
+  if (st == CLVAE_OK) {
+    clvae_mosaic(px, p, n, cols, side, side);
+    st = clvae_png_write(out, cols * side, rows * side, 1, px, err);
+  } else snprintf(err->msg, sizeof err->msg, "%s", p && px ? clvae_device_error(clvae_model_device(m)) : "out of memory");
+  free(p), free(px);
+  return st;
+}
+
+int cmd_sample(int argc, char **argv) {
+  static clvae_error err;
+  image_args a = {.count = 64, .seed = 1};
+  clvae_checkpoint ck = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  int rc = begin("sample", argc, argv, &a, &ck, &dev, &m);
+  if (rc >= 0) return end(rc, &ck, dev, m);
+  int L = ck.cfg.latent, n = (int)a.count, cols = (int)ceil(sqrt((double)n));
+  float *z = malloc((size_t)n * L * 4), q[4];
+  if (!z) return end(EXIT_FAIL, &ck, dev, m);
+  for (int i = 0; i < n; i++) /* the same Philox normals as the device's sampling */
+    for (int l = 0; l < L; l++) {
+      if (l % 4 == 0) ref_normal4((uint64_t)a.seed, 0, (uint32_t)i, (uint32_t)(l / 4), q);
+      z[(size_t)i * L + l] = q[l % 4];
+    }
+  rc = report(decode_mosaic(m, z, n, cols, a.out, &err), &err, a.out);
+  free(z);
+  return end(rc, &ck, dev, m);
+}
+
+/* The encoder means of the first `n` images of a set (loaded from --data). */
+static int encode_set(clvae_model *m, const char *data, int n, clvae_images *im, float **mu) {
+  static clvae_error err;
+  clvae_dataset *d = NULL;
+  if (clvae_images_load(im, data ? data : CLVAE_DEFAULT_DATA_DIR, "t10k", &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  if (im->rows * im->cols != clvae_model_config(m)->input) {
+    fprintf(stderr, "clvae: the model expects %d-pixel images; the data has %d\n", clvae_model_config(m)->input,
+            im->rows * im->cols);
+    return EXIT_USAGE;
+  }
+  if (n > im->count) n = im->count;
+  *mu = malloc((size_t)n * clvae_model_config(m)->latent * 4);
+  if (!*mu || clvae_dataset_create(&d, clvae_model_device(m), im, n) != CLVAE_OK ||
+      clvae_dataset_encode(m, d, *mu) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", *mu ? clvae_device_error(clvae_model_device(m)) : "out of memory");
+    clvae_dataset_free(d);
+    return EXIT_FAIL;
+  }
+  clvae_dataset_free(d);
+  return EXIT_OK;
+}
+
+int cmd_reconstruct(int argc, char **argv) {
+  static clvae_error err;
+  image_args a = {.count = 16};
+  clvae_checkpoint ck = {0};
+  clvae_images im = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  float *mu = NULL, *rec = NULL, *cells = NULL;
+  int rc = begin("reconstruct", argc, argv, &a, &ck, &dev, &m);
+  if (rc >= 0) return end(rc, &ck, dev, m);
+  if ((rc = encode_set(m, a.data, (int)a.count, &im, &mu)) != EXIT_OK) goto done;
+  int n = a.count < im.count ? (int)a.count : im.count, D = ck.cfg.input, side = im.rows;
+  int cols = n < 8 ? n : 8, chunks = (n + cols - 1) / cols;
+  rec = malloc((size_t)n * D * 4), cells = calloc((size_t)2 * chunks * cols * D, 4);
+  uint8_t *px = malloc((size_t)2 * chunks * cols * D);
+  if (!rec || !cells || !px || clvae_model_decode(m, mu, n, rec) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", rec && cells && px ? clvae_device_error(dev) : "out of memory");
+    free(px);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  for (int i = 0; i < n; i++) { /* chunk k: originals in row 2k, reconstructions in row 2k + 1 */
+    float *orig = cells + ((size_t)(i / cols) * 2 * cols + i % cols) * D, *r = orig + (size_t)cols * D;
+    for (int d = 0; d < D; d++) orig[d] = im.pixels[(size_t)i * D + d] / 255.0f;
+    memcpy(r, rec + (size_t)i * D, (size_t)D * 4);
+  }
+  clvae_mosaic(px, cells, 2 * chunks * cols, cols, side, im.cols);
+  rc = report(clvae_png_write(a.out, cols * im.cols, 2 * chunks * side, 1, px, &err), &err, a.out);
+  free(px);
+done:
+  free(mu), free(rec), free(cells);
+  clvae_images_free(&im);
+  return end(rc, &ck, dev, m);
+}
+
+int cmd_scatter(int argc, char **argv) {
+  static clvae_error err;
+  image_args a = {.dx = 0, .dy = 1};
+  clvae_checkpoint ck = {0};
+  clvae_images im = {0};
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  float *mu = NULL, *xy = NULL;
+  char xl[32], yl[32];
+  int rc = begin("scatter", argc, argv, &a, &ck, &dev, &m);
+  if (rc >= 0) return end(rc, &ck, dev, m);
+  int L = ck.cfg.latent;
+  if (L < 2 || a.dx >= L || a.dy >= L) {
+    fprintf(stderr, "clvae: --dims %d,%d: the model has %d latent dimension%s (a scatter needs two)\n", a.dx, a.dy, L,
+            L == 1 ? "" : "s");
+    return end(EXIT_USAGE, &ck, dev, m);
+  }
+  if ((rc = encode_set(m, a.data, 1 << 30, &im, &mu)) != EXIT_OK) goto done;
+  if (!(xy = malloc((size_t)im.count * 2 * 4))) {
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  for (int i = 0; i < im.count; i++) xy[2 * i] = mu[(size_t)i * L + a.dx], xy[2 * i + 1] = mu[(size_t)i * L + a.dy];
+  snprintf(xl, sizeof xl, "z[%d] (mean)", a.dx);
+  snprintf(yl, sizeof yl, "z[%d] (mean)", a.dy);
+  rc = report(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, class_names, xl, yl,
+                                 "Encoder means of the Fashion-MNIST test images", &err), &err, a.out);
+done:
+  free(mu), free(xy);
+  clvae_images_free(&im);
+  return end(rc, &ck, dev, m);
+}
+
+int cmd_export(int argc, char **argv) {
+  static clvae_error err;
+  image_args a = {0};
+  clvae_checkpoint ck = {0};
+  int rc = parse_images("export", argc, argv, &a);
+  if (rc >= 0) return rc;
+  if (!a.format || strcmp(a.format, "tfjs")) {
+    fprintf(stderr, "clvae export: --format '%s' is not supported (tfjs)\n", a.format ? a.format : "");
+    return EXIT_USAGE;
+  }
+  if (clvae_checkpoint_load(a.model, &ck, &err) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  rc = report(clvae_export_tfjs(a.out, &ck, a.part ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER, a.force, &err), &err, a.out);
+  clvae_checkpoint_free(&ck);
+  return rc;
+}

@@ -1,0 +1,134 @@
+/* TF.js layers-model export, in the format tfjs-layers' model.save() writes: model.json
+ * (topology of a Sequential of Dense layers + weights manifest) and weights.bin (float32,
+ * little-endian, manifest order, no padding; kernels row-major [in, out]). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clvae/export.h"
+#include "device/internal.h"
+
+typedef struct dense {
+  const char *name, *activation;
+  int in, out;
+  const float *kernel;       /* (in, out), row stride `kstride` */
+  int kstride;
+  const float *bias;         /* (out) */
+} dense;
+
+static int dir_is_empty(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int empty = 1;
+  if (!d) return 1;
+  while (empty && (e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+  closedir(d);
+  return empty;
+}
+
+static void write_layer_json(FILE *f, const dense *l, int first) {
+  fprintf(f, "%s{\"class_name\": \"Dense\", \"config\": {\"units\": %d, \"activation\": \"%s\", \"use_bias\": true, "
+             "\"kernel_initializer\": {\"class_name\": \"VarianceScaling\", \"config\": {\"scale\": 1, \"mode\": "
+             "\"fan_avg\", \"distribution\": \"normal\", \"seed\": null}}, \"bias_initializer\": {\"class_name\": "
+             "\"Zeros\", \"config\": {}}, \"kernel_regularizer\": null, \"bias_regularizer\": null, "
+             "\"activity_regularizer\": null, \"kernel_constraint\": null, \"bias_constraint\": null, "
+             "\"name\": \"%s\", \"trainable\": true, ",
+          first ? "" : ", ", l->out, l->activation, l->name);
+  if (first) fprintf(f, "\"batch_input_shape\": [null, %d], ", l->in);
+  fprintf(f, "\"dtype\": \"float32\"}}");
+}
+
+/* Writes `size` bytes to dir/name through a temporary file. */
+static clvae_status put_file(const char *dir, const char *name, const void *data, size_t size, clvae_error *err) {
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+  int ok = fwrite(data, 1, size, f) == size;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    int e = errno;
+    remove(tmp);
+    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+  }
+  return CLVAE_OK;
+}
+
+static clvae_status write_model(const char *dir, const char *model_name, const dense *layers, int n, clvae_error *err) {
+  char *json = NULL;
+  size_t jsize = 0, wsize = 0;
+  for (int i = 0; i < n; i++) wsize += ((size_t)layers[i].in * layers[i].out + layers[i].out) * 4;
+  unsigned char *w = malloc(wsize), *o = w;
+  FILE *f = open_memstream(&json, &jsize);
+  if (!w || !f) {
+    free(w);
+    if (f) fclose(f);
+    free(json);
+    return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory exporting %s", model_name);
+  }
+  fprintf(f, "{\"format\": \"layers-model\", \"generatedBy\": \"clvae %s\", \"convertedBy\": null, "
+             "\"modelTopology\": {\"class_name\": \"Sequential\", \"config\": {\"name\": \"%s\", \"layers\": [",
+          CLVAE_VERSION, model_name);
+  for (int i = 0; i < n; i++) write_layer_json(f, &layers[i], i == 0);
+  fprintf(f, "]}, \"keras_version\": \"tfjs-layers 4.22.0\", \"backend\": \"tensor_flow.js\"}, "
+             "\"weightsManifest\": [{\"paths\": [\"weights.bin\"], \"weights\": [");
+  for (int i = 0; i < n; i++) {
+    const dense *l = &layers[i];
+    fprintf(f, "%s{\"name\": \"%s/kernel\", \"shape\": [%d, %d], \"dtype\": \"float32\"}, "
+               "{\"name\": \"%s/bias\", \"shape\": [%d], \"dtype\": \"float32\"}",
+            i ? ", " : "", l->name, l->in, l->out, l->name, l->out);
+    for (int r = 0; r < l->in; r++)
+      for (int c = 0; c < l->out; c++, o += 4) {
+        uint32_t u;
+        memcpy(&u, &l->kernel[(size_t)r * l->kstride + c], 4);
+        o[0] = (unsigned char)u, o[1] = (unsigned char)(u >> 8), o[2] = (unsigned char)(u >> 16), o[3] = (unsigned char)(u >> 24);
+      }
+    for (int c = 0; c < l->out; c++, o += 4) {
+      uint32_t u;
+      memcpy(&u, &l->bias[c], 4);
+      o[0] = (unsigned char)u, o[1] = (unsigned char)(u >> 8), o[2] = (unsigned char)(u >> 16), o[3] = (unsigned char)(u >> 24);
+    }
+  }
+  fprintf(f, "]}]}\n");
+  fclose(f);
+  /* weights first: a model.json never points at weights that are not there yet */
+  clvae_status st = put_file(dir, "weights.bin", w, wsize, err);
+  if (st == CLVAE_OK) st = put_file(dir, "model.json", json, jsize, err);
+  free(w);
+  free(json);
+  return st;
+}
+
+clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part, int force,
+                               clvae_error *err) {
+  struct stat sb;
+  if (stat(dir, &sb) == 0) {
+    if (!S_ISDIR(sb.st_mode)) return clvae__err(err, CLVAE_ERR_IO, "%s exists and is not a directory", dir);
+    if (!force && !dir_is_empty(dir))
+      return clvae__err(err, CLVAE_ERR_IO, "%s is not empty: use --force to overwrite it", dir);
+  } else if (mkdir(dir, 0755) != 0) {
+    return clvae__err(err, CLVAE_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+  }
+  const clvae_config *c = &ck->cfg;
+  clvae_layout l;
+  clvae_layout_of(c, &l);
+  const float *p = ck->params;
+  if (part == CLVAE_EXPORT_DECODER) {
+    dense layers[2] = {
+      {"decoder_hidden", "relu", c->latent, c->hidden, p + l.wd1, c->hidden, p + l.bd1},
+      {"decoder_output", "sigmoid", c->hidden, c->input, p + l.wd2, c->input, p + l.bd2},
+    };
+    return write_model(dir, "decoder", layers, 2, err);
+  }
+  /* z_mean: the μ half (first L columns) of the [H, 2L] heads matrix. */
+  dense layers[2] = {
+    {"encoder_hidden", "relu", c->input, c->hidden, p + l.w1, c->hidden, p + l.b1},
+    {"z_mean", "linear", c->hidden, c->latent, p + l.wh, 2 * c->latent, p + l.bh},
+  };
+  return write_model(dir, "encoder", layers, 2, err);
+}
