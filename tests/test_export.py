@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""`clvae export --format tfjs`: model.json has the layers-model structure, weights.bin holds
+the checkpoint's tensors in manifest order, a non-empty output needs --force; and with
+--tfjs, TF.js itself (tests/tfjs, npm) loads the decoder with tf.loadLayersModel() over HTTP
+and its predict() matches the pixels of `clvae grid`.
+usage: test_export.py PATH/TO/clvae [--tfjs]"""
+import http.server
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import zlib
+
+CLVAE = sys.argv[1]
+TFJS = '--tfjs' in sys.argv
+HERE = os.path.dirname(os.path.abspath(__file__))
+passed = failed = 0
+
+
+def run(*args):
+    p = subprocess.run([CLVAE, *args], capture_output=True, text=True, timeout=600)
+    return p.returncode, p.stdout + p.stderr
+
+
+def check(cond, what, detail=''):
+    global passed, failed
+    passed += bool(cond)
+    failed += not cond
+    print(('PASS ' if cond else 'FAIL ') + what)
+    if not cond and detail:
+        print('    ' + str(detail).strip().replace('\n', '\n    ')[:3000])
+
+
+def idx(magic, dims, data):
+    return struct.pack('>ii', magic, dims[0]) + b''.join(struct.pack('>i', d) for d in dims[1:]) + data
+
+
+def make_model(tmp):
+    """A freshly initialized checkpoint (clvae train --epochs 0) on a small synthetic set."""
+    d = os.path.join(tmp, 'data')
+    os.makedirs(d)
+    for s, n in (('train', 300), ('t10k', 100)):
+        open(os.path.join(d, f'{s}-images-idx3-ubyte'), 'wb').write(idx(2051, (n, 28, 28), bytes((i * 7) % 256 for i in range(n * 784))))
+        open(os.path.join(d, f'{s}-labels-idx1-ubyte'), 'wb').write(idx(2049, (n,), bytes(i % 10 for i in range(n))))
+    rc, out = run('train', '--epochs', '0', '--data', d, '--out', os.path.join(tmp, 'run'), '--seed', '9', '--batch-size', '64')
+    check(rc == 0, 'an initialized checkpoint to export', out)
+    return os.path.join(tmp, 'run', 'checkpoint.clvae')
+
+
+def checkpoint_tensors(path):
+    """Parameters of a clvae checkpoint by name, as lists of rows (see src/io/checkpoint.c)."""
+    b = open(path, 'rb').read()
+    D, H, L = struct.unpack('<iii', b[16:28])
+    n = struct.unpack('<Q', b[88:96])[0]
+    p = struct.unpack('<%df' % n, b[128:128 + 4 * n])
+    sizes = [('w1', D * H), ('b1', H), ('wh', H * 2 * L), ('bh', 2 * L), ('wd1', L * H), ('bd1', H), ('wd2', H * D), ('bd2', D)]
+    t, o = {}, 0
+    for name, size in sizes:
+        t[name] = p[o:o + size]
+        o += size
+    t['wmu'] = [x for i in range(H) for x in t['wh'][i * 2 * L:i * 2 * L + L]]  # the μ columns
+    t['bmu'] = t['bh'][:L]
+    return D, H, L, t
+
+
+def check_structure(out_dir, part, D, H, L, t):
+    m = json.load(open(os.path.join(out_dir, 'model.json')))
+    top = m.get('modelTopology', {})
+    layers = top.get('config', {}).get('layers', [])
+    ok = (m.get('format') == 'layers-model' and isinstance(m.get('generatedBy'), str) and m.get('convertedBy', 1) is None
+          and top.get('class_name') == 'Sequential' and top.get('backend') == 'tensor_flow.js' and 'keras_version' in top
+          and len(layers) == 2 and all(l['class_name'] == 'Dense' for l in layers))
+    check(ok, f'{part}: model.json is a layers-model Sequential of two Dense layers', json.dumps(m)[:800])
+    want = [(L, H, 'relu', 'wd1', 'bd1'), (H, D, 'sigmoid', 'wd2', 'bd2')] if part == 'decoder' else \
+        [(D, H, 'relu', 'w1', 'b1'), (H, L, 'linear', 'wmu', 'bmu')]
+    cfgs = [l['config'] for l in layers]
+    ok = all(c['units'] == w[1] and c['activation'] == w[2] and c['use_bias'] is True and c['trainable'] is True
+             and c['dtype'] == 'float32' and isinstance(c['name'], str) for c, w in zip(cfgs, want))
+    check(ok and cfgs[0].get('batch_input_shape') == [None, want[0][0]], f'{part}: layer configs (units, activation, input shape)', cfgs)
+    man = m['weightsManifest']
+    specs = man[0]['weights']
+    names = [f"{c['name']}/kernel" for c in cfgs]
+    ok = (len(man) == 1 and man[0]['paths'] == ['weights.bin'] and [s['name'] for s in specs] ==
+          [names[0], f"{cfgs[0]['name']}/bias", names[1], f"{cfgs[1]['name']}/bias"]
+          and [s['shape'] for s in specs] == [[want[0][0], want[0][1]], [want[0][1]], [want[1][0], want[1][1]], [want[1][1]]]
+          and all(s['dtype'] == 'float32' for s in specs))
+    check(ok, f'{part}: weightsManifest names, shapes and dtypes', specs)
+    w = open(os.path.join(out_dir, 'weights.bin'), 'rb').read()
+    vals = struct.unpack('<%df' % (len(w) // 4), w)
+    expect = list(t[want[0][3]]) + list(t[want[0][4]]) + list(t[want[1][3]]) + list(t[want[1][4]])
+    check(len(w) % 4 == 0 and list(vals) == expect, f'{part}: weights.bin equals the checkpoint tensors, bit for bit')
+
+
+def read_png_gray(path):
+    """8-bit greyscale, non-interlaced PNG (what clvae writes), decoded with zlib alone."""
+    b = open(path, 'rb').read()
+    pos, chunks, w, h = 8, b'', 0, 0
+    while pos < len(b):
+        n, typ = struct.unpack('>I4s', b[pos:pos + 8])
+        data = b[pos + 8:pos + 8 + n]
+        if typ == b'IHDR':
+            w, h = struct.unpack('>II', data[:8])
+        elif typ == b'IDAT':
+            chunks += data
+        pos += 12 + n
+    raw, rows, prev = zlib.decompress(chunks), [], bytearray(w)
+    for y in range(h):
+        f, line = raw[y * (w + 1)], bytearray(raw[y * (w + 1) + 1:(y + 1) * (w + 1)])
+        for x in range(w):
+            a, c, up = line[x - 1] if x else 0, prev[x - 1] if x else 0, prev[x]
+            pred = [0, a, up, (a + up) // 2, a + up - c][f] if f < 4 else None
+            if f == 4:
+                pa, pb, pc = abs(up - c), abs(a - c), abs(a + up - 2 * c)
+                pred = a if pa <= pb and pa <= pc else up if pb <= pc else c
+            line[x] = (line[x] + pred) & 255
+        rows.append(bytes(line))
+        prev = line
+    return w, h, rows
+
+
+def tfjs_check(tmp, model):
+    mods = os.path.join(HERE, 'tfjs', 'node_modules', '@tensorflow', 'tfjs')
+    if not shutil.which('node') or not os.path.isdir(mods):
+        print('SKIP: node or tests/tfjs/node_modules missing (npm install in tests/tfjs)')
+        return 77
+    out = os.path.join(tmp, 'web')
+    rc, o = run('export', '--model', model, '--format', 'tfjs', '--out', out)
+    rc2, o2 = run('grid', '--model', model, '--out', os.path.join(tmp, 'g.png'), '--n', '4', '--range', '-2,2')
+    check(rc == 0 and rc2 == 0, 'export and grid', o + o2)
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=out)  # noqa: E731
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    z = [[-2 + c * 4 / 3, -2 + (3 - r) * 4 / 3] for r in range(4) for c in range(4)]
+    p = subprocess.run(['node', os.path.join(HERE, 'tfjs', 'predict.js'), f'http://127.0.0.1:{srv.server_address[1]}/model.json',
+                        json.dumps(z)], capture_output=True, text=True, timeout=300)
+    srv.shutdown()
+    try:
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        check(False, 'tf.loadLayersModel() loads the exported decoder', p.stdout + p.stderr)
+        return
+    check(res['inputShape'] == [None, 2], 'tf.loadLayersModel() loads the exported decoder (input [null, 2])', res['inputShape'])
+    w, h, rows = read_png_gray(os.path.join(tmp, 'g.png'))
+    worst = max(abs(int(res['out'][t][i] * 255 + 0.5) - rows[(t // 4) * 28 + i // 28][(t % 4) * 28 + i % 28])
+                for t in range(16) for i in range(784))
+    check(w == h == 112 and worst <= 1, f"TF.js predict() matches clvae's decoding in the grid (max pixel difference {worst})")
+
+
+def main():
+    rc, out = run('devices')
+    if rc == 2 and 'no OpenCL platform' in out and TFJS:
+        print('SKIP: no OpenCL platform')
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        model = make_model(tmp)
+        if TFJS:
+            if tfjs_check(tmp, model) == 77:
+                return 77
+        else:
+            D, H, L, t = checkpoint_tensors(model)
+            for part in ('decoder', 'encoder'):
+                d = os.path.join(tmp, part)
+                rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', d, '--part', part)
+                check(rc == 0 and sorted(os.listdir(d)) == ['model.json', 'weights.bin'], f'export --part {part}', out)
+                check_structure(d, part, D, H, L, t)
+            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'))
+            check(rc == 2 and '--force' in out, 'a non-empty output directory needs --force (exit 2)', out)
+            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'), '--force')
+            check(rc == 0, '--force overwrites', out)
+            rc, out = run('export', '--model', os.path.join(tmp, 'nope.clvae'), '--format', 'tfjs', '--out', os.path.join(tmp, 'x'))
+            check(rc == 2 and 'nope.clvae' in out, 'a missing model: exit 2', out)
+            rc, out = run('export', '--model', model, '--format', 'onnx', '--out', os.path.join(tmp, 'x'))
+            check(rc == 2 and 'onnx' in out, 'an unknown --format: exit 2', out)
+    print(f'{passed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
