@@ -13,6 +13,7 @@ typedef struct cli_device_opts {
   const char *platform;      /* --platform, else $CLVAE_PLATFORM */
   const char *device;        /* --device, else $CLVAE_DEVICE */
   clvae_gemm_impl gemm;      /* --gemm */
+  int quiet;                 /* do not print the chosen device */
 } cli_device_opts;
 
 /* If argv[*i] is `--name VALUE` or `--name=VALUE`, sets *value, advances *i past it and

@@ -334,6 +334,7 @@ int cmd_train(int argc, char **argv) {
     rc = EXIT_OK;
     goto done;
   }
+  a.dev.quiet = a.quiet;
   if ((rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest)) != EXIT_OK) goto done;
   if (!a.quiet && (ck.epoch || ck.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);

@@ -27,6 +27,7 @@ void cli_device_defaults(cli_device_opts *o) {
   o->platform = getenv("CLVAE_PLATFORM");
   o->device = getenv("CLVAE_DEVICE");
   o->gemm = CLVAE_GEMM_AUTO;
+  o->quiet = 0;
 }
 
 int cli_device_option(int argc, char **argv, int *i, cli_device_opts *o) {
@@ -68,7 +69,8 @@ int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev)
     return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
   }
   const clvae_device_info *in = clvae_device_get_info(*dev);
-  fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
+  if (!o->quiet)
+    fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
           in->platform_index, in->platform, in->device_index, in->name, in->type, in->driver,
           clvae_gemm_impl_name(clvae_device_gemm(*dev)));
   return EXIT_OK;
