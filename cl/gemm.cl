@@ -6,32 +6,47 @@
 
 #define NR (16 * NV)
 
-/* Ap[(p·K + k)·MR + r] = op(A)[p·MR + r][k], zero for rows ≥ M.  One work-item per element. */
+/* Ap[(p·K + k)·MR + r] = op(A)[p·MR + r][k], zero for rows ≥ M.
+ * Work-item (k, p) writes one MR-wide row of panel p: no divisions, and a transposed A
+ * (stored K × M) is read contiguously. */
 __kernel void gemm_pack_a(__global float *Ap, __global const float *A, uint a_off, int lda,
                           int trans, int M, int K, int panels) {
-  size_t gid = get_global_id(0);
-  if (gid >= (size_t)panels * K * MR) return;
-  int r = (int)(gid % MR);
-  size_t t = gid / MR;
-  int k = (int)(t % K);
-  int i = (int)(t / K) * MR + r;
-  float v = 0.0f;
-  if (i < M) v = trans ? A[a_off + (size_t)k * lda + i] : A[a_off + (size_t)i * lda + k];
-  Ap[gid] = v;
+  int k = (int)get_global_id(0), p = (int)get_global_id(1);
+  if (k >= K || p >= panels) return;
+  __global float *dst = Ap + ((size_t)p * K + k) * MR;
+  int i0 = p * MR;
+  if (trans && i0 + MR <= M) {
+    __global const float *src = A + a_off + (size_t)k * lda + i0;
+#pragma unroll
+    for (int r = 0; r < MR; r++) dst[r] = src[r];
+    return;
+  }
+#pragma unroll
+  for (int r = 0; r < MR; r++) {
+    int i = i0 + r;
+    dst[r] = i >= M ? 0.0f : trans ? A[a_off + (size_t)k * lda + i] : A[a_off + (size_t)i * lda + k];
+  }
 }
 
-/* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c], zero for columns ≥ N. */
+/* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c], zero for columns ≥ N.
+ * Work-item (k, q) writes one NR-wide row of panel q; an untransposed B row is copied
+ * with vector loads. */
 __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_off, int ldb,
                           int trans, int N, int K, int panels) {
-  size_t gid = get_global_id(0);
-  if (gid >= (size_t)panels * K * NR) return;
-  int c = (int)(gid % NR);
-  size_t t = gid / NR;
-  int k = (int)(t % K);
-  int j = (int)(t / K) * NR + c;
-  float v = 0.0f;
-  if (j < N) v = trans ? B[b_off + (size_t)j * ldb + k] : B[b_off + (size_t)k * ldb + j];
-  Bp[gid] = v;
+  int k = (int)get_global_id(0), q = (int)get_global_id(1);
+  if (k >= K || q >= panels) return;
+  __global float *dst = Bp + ((size_t)q * K + k) * NR;
+  int j0 = q * NR;
+  if (!trans && j0 + NR <= N) {
+    __global const float *src = B + b_off + (size_t)k * ldb + j0;
+#pragma unroll
+    for (int v = 0; v < NV; v++) vstore16(vload16(v, src), v, dst);
+    return;
+  }
+  for (int c = 0; c < NR; c++) {
+    int j = j0 + c;
+    dst[c] = j >= N ? 0.0f : trans ? B[b_off + (size_t)j * ldb + k] : B[b_off + (size_t)k * ldb + j];
+  }
 }
 
 /* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. */

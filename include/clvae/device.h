@@ -86,6 +86,21 @@ CLVAE_API void clvae_device_set_local_size(clvae_device *dev, size_t local);
 /* Waits for everything enqueued so far. */
 CLVAE_API clvae_status clvae_device_finish(clvae_device *dev);
 
+/* Builds every program now (otherwise each is built on first use). */
+CLVAE_API clvae_status clvae_device_build_all(clvae_device *dev);
+
+/* Per-kernel device time from OpenCL profiling events (the device must have been created
+ * with profiling). Between start and stop every launch records an event; stop waits for
+ * the queue and sums the times by kernel name. CLBlast calls appear as "clblast_sgemm"
+ * (the event CLBlast returns: the last kernel of each call). */
+typedef struct clvae_kernel_time {
+  const char *kernel;
+  int launches;
+  double ms;
+} clvae_kernel_time;
+CLVAE_API clvae_status clvae_profile_start(clvae_device *dev);
+CLVAE_API clvae_status clvae_profile_stop(clvae_device *dev, clvae_kernel_time *out, int max, int *n);
+
 CLVAE_API clvae_status clvae_buffer_create(clvae_device *dev, size_t bytes, clvae_buffer **out);
 CLVAE_API void clvae_buffer_free(clvae_buffer *buf);
 CLVAE_API size_t clvae_buffer_size(const clvae_buffer *buf);

@@ -20,6 +20,9 @@ CLVAE_API clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *d
                                             int limit);
 CLVAE_API void clvae_dataset_free(clvae_dataset *d);
 CLVAE_API int clvae_dataset_count(const clvae_dataset *d);
+/* The images (uint8) and the index list from position `first` on, as views for the model. */
+CLVAE_API clvae_view clvae_dataset_images(const clvae_dataset *d);
+CLVAE_API clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first);
 
 /* μ (count, L) of every image of the set, in order. */
 CLVAE_API clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu);

@@ -27,6 +27,8 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 /* Opens the device and prints the choice once (stderr). Returns an exit code. */
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev);
 int cli_unknown(const char *cmd, const char *arg);
+/* Prints s as a JSON string (quoted, escaped) to stdout. */
+void cli_json_string(const char *s);
 /* Loads a checkpoint, opens the device and builds the model holding its state.
  * Returns an exit code (messages printed). */
 int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint *ck, clvae_device **dev,
@@ -46,5 +48,6 @@ int cmd_sample(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_scatter(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -4,33 +4,22 @@
 
 #include "cli/cli.h"
 
-static void json_string(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
-  }
-  putchar('"');
-}
-
 static void print_json(const clvae_device_list *l) {
   printf("[");
   for (int i = 0; i < l->count; i++) {
     const clvae_device_info *d = &l->devices[i];
     printf("%s\n  {\"platform_index\": %d, \"platform\": ", i ? "," : "", d->platform_index);
-    json_string(d->platform);
+    cli_json_string(d->platform);
     printf(", \"device_index\": %d, \"name\": ", d->device_index);
-    json_string(d->name);
+    cli_json_string(d->name);
     printf(", \"vendor\": ");
-    json_string(d->vendor);
+    cli_json_string(d->vendor);
     printf(", \"type\": ");
-    json_string(d->type);
+    cli_json_string(d->type);
     printf(", \"version\": ");
-    json_string(d->version);
+    cli_json_string(d->version);
     printf(", \"driver\": ");
-    json_string(d->driver);
+    cli_json_string(d->driver);
     printf(", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
            "\"fp16\": %s, \"fp64\": %s}",
            d->compute_units, (unsigned long long)d->global_mem_bytes,

@@ -98,3 +98,14 @@ int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint 
   }
   return EXIT_OK;
 }
+
+void cli_json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}

@@ -49,6 +49,7 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   }
   cl_command_queue_properties qp = (opt && opt->profiling) ? CL_QUEUE_PROFILING_ENABLE : 0;
   dev->queue = clCreateCommandQueue(dev->ctx, dev->id, qp, &rc);
+  dev->profiling = qp != 0;
   if (rc != CL_SUCCESS) {
     clvae__err(err, CLVAE_ERR_OPENCL, "clCreateCommandQueue failed: %s (%d) [device '%s']",
                clvae_cl_error_name(rc), (int)rc, info->name);
@@ -94,6 +95,8 @@ void clvae_device_free(clvae_device *dev) {
   clvae__gemm_release(dev);
   for (int i = 0; i < 2; i++) clvae_buffer_free(dev->pack[i]);
   clvae__release_programs(dev);
+  for (int i = 0; i < dev->prof_n; i++) clReleaseEvent(dev->prof[i].ev);
+  free(dev->prof);
   if (dev->queue) clReleaseCommandQueue(dev->queue);
   if (dev->ctx) clReleaseContext(dev->ctx);
   free(dev);
@@ -245,9 +248,69 @@ clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, co
     if (global[d] == 0) return CLVAE_OK; /* nothing to do */
     g[d] = (global[d] + l[d] - 1) / l[d] * l[d];
   }
-  cl_int rc = clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, NULL);
-  if (rc != CL_SUCCESS) return CL_FAIL(dev, rc, "clEnqueueNDRangeKernel", kernel_table[k].name);
+  cl_event *ev = clvae__prof_event(dev, kernel_table[k].name);
+  cl_int rc = clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
+  if (rc != CL_SUCCESS) {
+    clvae__prof_cancel(dev, ev);
+    return CL_FAIL(dev, rc, "clEnqueueNDRangeKernel", kernel_table[k].name);
+  }
   return CLVAE_OK;
+}
+
+clvae_status clvae_device_build_all(clvae_device *dev) {
+  for (int p = 0; p < P_COUNT; p++)
+    if (!dev->programs[p]) {
+      clvae_status st = build_program(dev, (enum program_id)p);
+      if (st != CLVAE_OK) return st;
+    }
+  return CLVAE_OK;
+}
+
+/* ---- profiling ---- */
+
+cl_event *clvae__prof_event(clvae_device *dev, const char *name) {
+  if (!dev->prof_on) return NULL;
+  if (dev->prof_n == dev->prof_cap) {
+    int cap = dev->prof_cap ? 2 * dev->prof_cap : 1024;
+    struct prof_event *p = realloc(dev->prof, (size_t)cap * sizeof *p);
+    if (!p) return NULL; /* out of memory: this launch goes untimed */
+    dev->prof = p, dev->prof_cap = cap;
+  }
+  dev->prof[dev->prof_n].name = name;
+  return &dev->prof[dev->prof_n++].ev;
+}
+
+void clvae__prof_cancel(clvae_device *dev, const cl_event *slot) {
+  if (slot && dev->prof_n > 0 && slot == &dev->prof[dev->prof_n - 1].ev) dev->prof_n--;
+}
+
+clvae_status clvae_profile_start(clvae_device *dev) {
+  if (!dev->profiling)
+    return clvae__fail(dev, CLVAE_ERR_ARG, "profiling needs a device created with the profiling option");
+  dev->prof_on = 1;
+  return CLVAE_OK;
+}
+
+clvae_status clvae_profile_stop(clvae_device *dev, clvae_kernel_time *out, int max, int *n) {
+  clvae_status st = clvae_device_finish(dev);
+  *n = 0;
+  for (int i = 0; i < dev->prof_n; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    cl_int rc = clGetEventProfilingInfo(dev->prof[i].ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(dev->prof[i].ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+    if (rc != CL_SUCCESS && st == CLVAE_OK) st = CL_FAIL(dev, rc, "clGetEventProfilingInfo", dev->prof[i].name);
+    clReleaseEvent(dev->prof[i].ev);
+    int j = 0;
+    while (j < *n && strcmp(out[j].kernel, dev->prof[i].name) != 0) j++;
+    if (j == *n) {
+      if (*n == max) continue;
+      out[(*n)++] = (clvae_kernel_time){dev->prof[i].name, 0, 0.0};
+    }
+    out[j].launches++;
+    out[j].ms += rc == CL_SUCCESS ? (double)(t1 - t0) * 1e-6 : 0.0;
+  }
+  dev->prof_n = 0, dev->prof_on = 0;
+  return st;
 }
 
 /* ---- buffers ---- */

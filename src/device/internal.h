@@ -46,6 +46,9 @@ struct clvae_device {
   int red_ls;                /* work-group size of the per-row reductions */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
   clvae_buffer *pack[2];     /* scratch for the packed GEMM operands, grown on demand */
+  int profiling;             /* the queue records timestamps */
+  struct prof_event { const char *name; cl_event ev; } *prof; /* events while profiling */
+  int prof_n, prof_cap, prof_on;
   char err[CLVAE_ERROR_MSG_SIZE];
 };
 
@@ -83,6 +86,11 @@ typedef struct karg {
  * local size (kernels guard their edges). local == NULL: dev->local_1d for 1-D. */
 clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, const size_t *global,
                            const size_t *local, int nargs, const karg *args);
+
+/* While profiling: where a launch should put its event (NULL otherwise). */
+cl_event *clvae__prof_event(clvae_device *dev, const char *name);
+/* The launch that took the last event slot failed: forget the slot. */
+void clvae__prof_cancel(clvae_device *dev, const cl_event *slot);
 
 /* Release CLBlast's caches for this device before its context goes (src/ops/gemm.c). */
 void clvae__gemm_release(clvae_device *dev);

@@ -57,6 +57,8 @@ void clvae_dataset_free(clvae_dataset *d) {
 }
 
 int clvae_dataset_count(const clvae_dataset *d) { return d->count; }
+clvae_view clvae_dataset_images(const clvae_dataset *d) { return clvae_at(d->images, 0); }
+clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first) { return clvae_at(d->idx, first); }
 
 clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
   const int B = clvae_model_config(m)->batch, L = clvae_model_config(m)->latent;

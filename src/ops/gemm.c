@@ -27,11 +27,14 @@ static clvae_status gemm_builtin(clvae_device *dev, int ta, int tb, int M, int N
   cl_mem ap = dev->pack[0]->mem, bp = dev->pack[1]->mem;
   cl_int ta_ = ta, tb_ = tb;
 
+  /* (k, panel) ranges; a local size along k keeps neighbouring rows in one work-group */
+  size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
+  size_t ga[2] = {(size_t)K, (size_t)pa}, gb[2] = {(size_t)K, (size_t)pb};
   karg pack_a[] = {KARG(ap), KARG(a), KARG(a_off), KARG(lda), KARG(ta_), KARG(M), KARG(K), KARG(pa)};
-  st = clvae__launch(dev, K_GEMM_PACK_A, 1, &na, NULL, 8, pack_a);
+  st = clvae__launch(dev, K_GEMM_PACK_A, 2, ga, pack_local, 8, pack_a);
   if (st != CLVAE_OK) return st;
   karg pack_b[] = {KARG(bp), KARG(b), KARG(b_off), KARG(ldb), KARG(tb_), KARG(N), KARG(K), KARG(pb)};
-  st = clvae__launch(dev, K_GEMM_PACK_B, 1, &nb, NULL, 8, pack_b);
+  st = clvae__launch(dev, K_GEMM_PACK_B, 2, gb, pack_local, 8, pack_b);
   if (st != CLVAE_OK) return st;
 
   size_t global[2] = {(size_t)pb, (size_t)pa};
@@ -46,11 +49,13 @@ static clvae_status gemm_clblast(clvae_device *dev, int ta, int tb, int M, int N
                                  cl_uint b_off, int ldb, float beta, cl_mem c, cl_uint c_off,
                                  int ldc) {
   dev->clblast_used = 1;
+  cl_event *ev = clvae__prof_event(dev, "clblast_sgemm");
   CLBlastStatusCode s = CLBlastSgemm(
       CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
       tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)M, (size_t)N, (size_t)K, alpha, a,
-      a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &dev->queue, NULL);
+      a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &dev->queue, ev);
   if (s != CLBlastSuccess) {
+    clvae__prof_cancel(dev, ev);
     char what[96];
     snprintf(what, sizeof what, "%s%s M=%d N=%d K=%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
     return CL_FAIL(dev, s, "CLBlastSgemm", what);

@@ -1,0 +1,80 @@
+/* The five big GEMMs of a training step through clvae's GEMM wrapper (on an OpenCL device)
+ * and through OpenBLAS's cblas_sgemm, interleaved in the same passes (the machine has slow
+ * and fast phases), with the median time of each and their ratio per shape.
+ * usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]   ($CLVAE_PLATFORM/$CLVAE_DEVICE) */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clvae/ops.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  static clvae_error err;
+  int reps = 30;
+  clvae_device_options opt = {CLVAE_GEMM_AUTO, 0};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--gemm") && i + 1 < argc && clvae_gemm_impl_parse(argv[i + 1]) >= 0)
+      opt.gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[++i]);
+    else return fprintf(stderr, "usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]\n"), 2;
+  }
+  if (reps < 3) reps = 3;
+  const int shapes[5][5] = {{0, 0, 256, 512, 784}, {0, 0, 256, 784, 512}, {1, 0, 512, 784, 256},
+                            {0, 1, 256, 512, 784}, {1, 0, 784, 512, 256}};
+  const char *names[5] = {"h1 = X·W1", "y = h2·Wd2", "dWd2 = h2ᵀ·dY", "dh2 = dY·Wd2ᵀ", "dW1 = Xᵀ·dh1"};
+  clvae_device *dev;
+  if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt, &err) != CLVAE_OK)
+    return fprintf(stderr, "gemm_bench: %s\n", err.msg), 2;
+  size_t n = 784 * 784;
+  float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
+  for (size_t i = 0; i < n; i++) a[i] = (float)(i % 13) * 0.01f, b[i] = (float)(i % 7) * 0.02f;
+  clvae_buffer *da, *db, *dc;
+  if (clvae_buffer_create(dev, n * 4, &da) || clvae_buffer_create(dev, n * 4, &db) || clvae_buffer_create(dev, n * 4, &dc) ||
+      clvae_buffer_write(dev, da, 0, n * 4, a, 1) || clvae_buffer_write(dev, db, 0, n * 4, b, 1))
+    return fprintf(stderr, "gemm_bench: %s\n", clvae_device_error(dev)), 1;
+  printf("device %s, gemm %s; OpenBLAS %d threads; %d interleaved passes, medians\n", clvae_device_get_info(dev)->name,
+         clvae_gemm_impl_name(clvae_device_gemm(dev)), openblas_get_num_threads(), reps);
+  printf("%-16s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
+  double tot_c = 0, tot_b = 0, *tc = malloc((size_t)reps * 8), *tb = malloc((size_t)reps * 8);
+  for (int s = 0; s < 5; s++) {
+    int ta = shapes[s][0], tbb = shapes[s][1], M = shapes[s][2], N = shapes[s][3], K = shapes[s][4];
+    int lda = ta ? M : K, ldb = tbb ? K : N;
+    for (int r = -2; r < reps; r++) { /* two warm-up passes, then interleaved timing */
+      double t0 = now();
+      if (clvae_gemm(dev, ta, tbb, M, N, K, 1.0f, clvae_at(da, 0), lda, clvae_at(db, 0), ldb, 0.0f, clvae_at(dc, 0), N) ||
+          clvae_device_finish(dev))
+        return fprintf(stderr, "gemm_bench: %s\n", clvae_device_error(dev)), 1;
+      double t1 = now();
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tbb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda,
+                  b, ldb, 0.0f, c, N);
+      double t2 = now();
+      if (r >= 0) tc[r] = (t1 - t0) * 1e3, tb[r] = (t2 - t1) * 1e3;
+    }
+    qsort(tc, (size_t)reps, 8, cmp), qsort(tb, (size_t)reps, 8, cmp);
+    double mc = tc[reps / 2], mb = tb[reps / 2], gf = 2e-6 * M * N * K;
+    tot_c += mc, tot_b += mb;
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%dx%d", M, N, K);
+    printf("%-16s %s%s    %16s %10.3f %10.3f %9.1f %9.1f %7.2f\n", names[s], ta ? "T" : "N", tbb ? "T" : "N", shape, mc,
+           mb, gf / mc, gf / mb, mc / mb);
+  }
+  printf("%-16s %-5s %16s %10.3f %10.3f %9s %9s %7.2f   (ratio = clvae / OpenBLAS; < 1 means clvae is faster)\n",
+         "all five", "", "", tot_c, tot_b, "", "", tot_c / tot_b);
+  clvae_buffer_free(da), clvae_buffer_free(db), clvae_buffer_free(dc);
+  clvae_device_free(dev);
+  free(a), free(b), free(c), free(tc), free(tb);
+  return 0;
+}
