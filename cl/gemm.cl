@@ -49,13 +49,21 @@ __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_of
   }
 }
 
-/* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. */
+/* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. Row r of op(A)'s panel p is read
+ * at A[a_off + p·a_panel + r·asr + k·ask], which covers the packed layout (a_panel = K·MR,
+ * ask = MR, asr = 1) and A in place (NN: MR·lda, 1, lda; TN: MR, lda, 1). Rows past M
+ * read row M − 1 instead (valid memory; their results are never stored). */
 __kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
-                        __global const float *Ap, __global const float *Bp,
-                        __global float *C, uint c_off, int ldc) {
+                        __global const float *A, uint a_off, int a_panel, int ask, int asr,
+                        __global const float *Bp, __global float *C, uint c_off, int ldc) {
   int q = (int)get_global_id(0), p = (int)get_global_id(1);
   if (q * NR >= N || p * MR >= M) return;
-  __global const float *a = Ap + (size_t)p * K * MR;
+  __global const float *arow[MR];
+#pragma unroll
+  for (int r = 0; r < MR; r++) {
+    int rr = p * MR + r < M ? r : M - 1 - p * MR;
+    arow[r] = A + a_off + (size_t)p * a_panel + (size_t)rr * asr;
+  }
   __global const float *b = Bp + (size_t)q * K * NR;
   float16 acc[MR][NV];
 #pragma unroll
@@ -69,7 +77,7 @@ __kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
     for (int v = 0; v < NV; v++) bv[v] = vload16(k * NV + v, b);
 #pragma unroll
     for (int r = 0; r < MR; r++) {
-      float16 av = (float16)(a[k * MR + r]);
+      float16 av = (float16)(arow[r][(size_t)k * ask]);
 #pragma unroll
       for (int v = 0; v < NV; v++) acc[r][v] = fma(av, bv[v], acc[r][v]);
     }

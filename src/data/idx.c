@@ -49,6 +49,7 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
   if (S_ISDIR(sb.st_mode)) return clvae__err(err, CLVAE_ERR_IO, "%s: is a directory, not an IDX file", path);
   gzFile f = gzopen(path, "rb");
   if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
+  gzbuffer(f, 1 << 20); /* zlib's default 8 KiB input buffer costs ~10% on a 26 MB file */
   clvae_status st = CLVAE_ERR_FORMAT;
   long long got = read_exact(f, hdr, 4, &why);
   if (got < 0) { clvae__err(err, st, "%s: not a valid gzip file (%s)", path, why); goto done; }

@@ -23,6 +23,16 @@ static const char *const program_names[P_COUNT] = {"gemm", "act", "sample", "los
 
 const char *clvae__kernel_name(enum kernel_id k) { return kernel_table[k].name; }
 
+/* CLVAE_GEMM_TUNE="mr,nv,lx,ly,pack_a" overrides the builtin GEMM's parameters, for tuning
+ * experiments (results stay correct for any positive values). */
+static void gemm_overrides(clvae_device *dev) {
+  const char *s = getenv("CLVAE_GEMM_TUNE");
+  int v[5];
+  if (s && sscanf(s, "%d,%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5 && v[0] > 0 && v[0] <= 16 &&
+      v[1] > 0 && v[1] <= 4 && v[2] > 0 && v[3] > 0)
+    dev->gemm_mr = v[0], dev->gemm_nv = v[1], dev->gemm_lx = v[2], dev->gemm_ly = v[3], dev->gemm_pack_a = v[4] != 0;
+}
+
 clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
                                  const clvae_device_options *opt, clvae_error *err) {
   cl_platform_id plats[32];
@@ -59,8 +69,13 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
    * float16 vectors (AVX-512); a GPU work-item must stay small in registers. */
   dev->gemm_mr = info->is_gpu ? 4 : 8;
   dev->gemm_nv = info->is_gpu ? 1 : 2;
-  dev->red_ls = 1; /* a power of two: the reductions halve it */
-  while (dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
+  dev->gemm_lx = info->is_gpu ? 8 : 2, dev->gemm_ly = info->is_gpu ? 8 : 4;
+  dev->gemm_pack_a = 0;
+  gemm_overrides(dev);
+  /* Per-row reductions: a CPU does a row per work-item in vectors; a GPU wants a
+   * work-group per row (a power of two: the tree halves it). */
+  dev->red_ls = 1;
+  while (info->is_gpu && dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
   clvae_device_set_local_size(dev, 0);
   if (clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO) != CLVAE_OK) {
     clvae__err(err, CLVAE_ERR_ARG, "%s", dev->err);

@@ -43,6 +43,8 @@ struct clvae_device {
   clvae_gemm_impl gemm;      /* resolved: BUILTIN or CLBLAST */
   int clblast_used;          /* CLBlast holds caches for this context */
   int gemm_mr, gemm_nv;      /* builtin GEMM block: MR rows × 16·NV columns per work-item */
+  int gemm_lx, gemm_ly;      /* its work-group: lx column panels × ly row panels */
+  int gemm_pack_a;           /* pack op(A) first (1) or read it in place (0) */
   int red_ls;                /* work-group size of the per-row reductions */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
   clvae_buffer *pack[2];     /* scratch for the packed GEMM operands, grown on demand */
