@@ -1,32 +1,11 @@
 /* GEMM, C = alpha·op(A)·op(B) + beta·C, row-major, any M, N, K.
- * Two cheap kernels first copy op(A) and op(B) into zero-padded panels laid out the way
- * the inner loop reads them; then each work-item of gemm_tile computes an MR × NR block
- * of C (NR = 16·NV) in explicit float16 accumulators, which PoCL compiles to AVX-512
- * FMAs with broadcast A elements. MR and NV are set per device at build time. */
+ * A cheap kernel first copies op(B) into zero-padded panels laid out the way the inner
+ * loop reads them (read in place with a long row stride, B was 3x slower); then each
+ * work-item of gemm_tile computes an MR × NR block of C (NR = 16·NV) in explicit float16
+ * accumulators, which PoCL compiles to AVX-512 FMAs with broadcast A elements read in
+ * place. MR and NV are set per device at build time. */
 
 #define NR (16 * NV)
-
-/* Ap[(p·K + k)·MR + r] = op(A)[p·MR + r][k], zero for rows ≥ M.
- * Work-item (k, p) writes one MR-wide row of panel p: no divisions, and a transposed A
- * (stored K × M) is read contiguously. */
-__kernel void gemm_pack_a(__global float *Ap, __global const float *A, uint a_off, int lda,
-                          int trans, int M, int K, int panels) {
-  int k = (int)get_global_id(0), p = (int)get_global_id(1);
-  if (k >= K || p >= panels) return;
-  __global float *dst = Ap + ((size_t)p * K + k) * MR;
-  int i0 = p * MR;
-  if (trans && i0 + MR <= M) {
-    __global const float *src = A + a_off + (size_t)k * lda + i0;
-#pragma unroll
-    for (int r = 0; r < MR; r++) dst[r] = src[r];
-    return;
-  }
-#pragma unroll
-  for (int r = 0; r < MR; r++) {
-    int i = i0 + r;
-    dst[r] = i >= M ? 0.0f : trans ? A[a_off + (size_t)k * lda + i] : A[a_off + (size_t)i * lda + k];
-  }
-}
 
 /* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c], zero for columns ≥ N.
  * Work-item (k, q) writes one NR-wide row of panel q; an untransposed B row is copied
@@ -49,10 +28,10 @@ __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_of
   }
 }
 
-/* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. Row r of op(A)'s panel p is read
- * at A[a_off + p·a_panel + r·asr + k·ask], which covers the packed layout (a_panel = K·MR,
- * ask = MR, asr = 1) and A in place (NN: MR·lda, 1, lda; TN: MR, lda, 1). Rows past M
- * read row M − 1 instead (valid memory; their results are never stored). */
+/* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. Row r of op(A)'s rows p·MR.. is
+ * read at A[a_off + p·a_panel + r·asr + k·ask]: untransposed (MR·lda, lda, 1) or
+ * transposed (MR, 1, lda). Rows past M read row M − 1 instead (valid memory; their
+ * results are never stored). */
 __kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
                         __global const float *A, uint a_off, int a_panel, int ask, int asr,
                         __global const float *Bp, __global float *C, uint c_off, int ldc) {

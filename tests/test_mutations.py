@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Proves the kernel checks can fail: for each kernel, a copy of cl/ with one deliberate
 bug is loaded through CLVAE_KERNEL_DIR and `clvae selftest --kernel K` must report FAIL
-(exit 1). The unmodified sources must pass, and a syntax error must surface the build log.
+(exit 1), with the odd sizes that reach the edge paths. The unmodified sources must pass, and a syntax error must surface the build log.
 usage: test_mutations.py PATH/TO/clvae PATH/TO/cl"""
 import os
 import shutil
@@ -15,7 +15,8 @@ CLVAE, CL = sys.argv[1], sys.argv[2]
 MUTATIONS = [
     ('gemm', 'gemm.cl', 'for (int k = 0; k < K; k++) {', 'for (int k = 1; k < K; k++) {', ['--gemm', 'builtin']),
     ('gemm', 'gemm.cl', 'j0 + e < N;', 'j0 + e <= N;', ['--gemm', 'builtin']),
-    ('gemm', 'gemm.cl', '? A[a_off + (size_t)k * lda + i]', '? A[a_off + (size_t)i * lda + k]', ['--gemm', 'builtin']),
+    ('gemm', 'gemm.cl', '(size_t)rr * asr;', '(size_t)rr * ask;', ['--gemm', 'builtin']),
+    ('gemm', 'gemm.cl', '? B[b_off + (size_t)j * ldb + k]', '? B[b_off + (size_t)k * ldb + j]', ['--gemm', 'builtin']),
     ('bias_act', 'act.cl', 'fmax(v, 0.0f)', 'fmax(v, -0.01f)', []),
     ('relu_backward', 'act.cl', 'y[y_off + i] > 0.0f', 'y[y_off + i] >= 0.0f', []),
     ('colsum', 'act.cl', 'for (int b = 0; b < B; b++) s += vload16', 'for (int b = 1; b < B; b++) s += vload16', []),
@@ -36,7 +37,7 @@ passed = failed = 0
 
 def selftest(kdir, kernel, extra):
     env = dict(os.environ, CLVAE_KERNEL_DIR=kdir)
-    p = subprocess.run([CLVAE, 'selftest', '--quick', '--kernel', kernel, *extra],
+    p = subprocess.run([CLVAE, 'selftest', '--kernel', kernel, *extra],  # odd sizes reach edge paths
                        capture_output=True, text=True, env=env, timeout=300)
     return p.returncode, p.stdout + p.stderr
 

@@ -11,7 +11,7 @@ static const struct {
   const char *name;
   enum program_id program;
 } kernel_table[K_COUNT] = {
-  [K_GEMM_PACK_A] = {"gemm_pack_a", P_GEMM},   [K_GEMM_PACK_B] = {"gemm_pack_b", P_GEMM},
+  [K_GEMM_PACK_B] = {"gemm_pack_b", P_GEMM},
   [K_GEMM_TILE] = {"gemm_tile", P_GEMM},       [K_BIAS_ACT] = {"bias_act", P_ACT},
   [K_RELU_BWD] = {"relu_backward", P_ACT},     [K_COLSUM] = {"colsum", P_ACT},
   [K_SAMPLE_FWD] = {"sample_forward", P_SAMPLE}, [K_SAMPLE_BWD] = {"sample_backward", P_SAMPLE},
@@ -23,14 +23,14 @@ static const char *const program_names[P_COUNT] = {"gemm", "act", "sample", "los
 
 const char *clvae__kernel_name(enum kernel_id k) { return kernel_table[k].name; }
 
-/* CLVAE_GEMM_TUNE="mr,nv,lx,ly,pack_a" overrides the builtin GEMM's parameters, for tuning
+/* CLVAE_GEMM_TUNE="mr,nv,lx,ly" overrides the builtin GEMM's parameters, for tuning
  * experiments (results stay correct for any positive values). */
 static void gemm_overrides(clvae_device *dev) {
   const char *s = getenv("CLVAE_GEMM_TUNE");
-  int v[5];
-  if (s && sscanf(s, "%d,%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5 && v[0] > 0 && v[0] <= 16 &&
-      v[1] > 0 && v[1] <= 4 && v[2] > 0 && v[3] > 0)
-    dev->gemm_mr = v[0], dev->gemm_nv = v[1], dev->gemm_lx = v[2], dev->gemm_ly = v[3], dev->gemm_pack_a = v[4] != 0;
+  int v[4];
+  if (s && sscanf(s, "%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3]) == 4 && v[0] > 0 && v[0] <= 16 && v[1] > 0 &&
+      v[1] <= 4 && v[2] > 0 && v[3] > 0)
+    dev->gemm_mr = v[0], dev->gemm_nv = v[1], dev->gemm_lx = v[2], dev->gemm_ly = v[3];
 }
 
 clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
@@ -70,7 +70,6 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   dev->gemm_mr = info->is_gpu ? 4 : 8;
   dev->gemm_nv = info->is_gpu ? 1 : 2;
   dev->gemm_lx = info->is_gpu ? 8 : 2, dev->gemm_ly = info->is_gpu ? 8 : 4;
-  dev->gemm_pack_a = 0;
   gemm_overrides(dev);
   /* Per-row reductions: a CPU does a row per work-item in vectors; a GPU wants a
    * work-group per row (a power of two: the tree halves it). */

@@ -18,7 +18,7 @@
 enum program_id { P_GEMM, P_ACT, P_SAMPLE, P_LOSS, P_ADAM, P_DATA, P_COUNT };
 
 enum kernel_id {
-  K_GEMM_PACK_A, K_GEMM_PACK_B, K_GEMM_TILE,
+  K_GEMM_PACK_B, K_GEMM_TILE,
   K_BIAS_ACT, K_RELU_BWD, K_COLSUM,
   K_SAMPLE_FWD, K_SAMPLE_BWD,
   K_LOSS_MSE, K_LOSS_BCE,
@@ -44,10 +44,9 @@ struct clvae_device {
   int clblast_used;          /* CLBlast holds caches for this context */
   int gemm_mr, gemm_nv;      /* builtin GEMM block: MR rows × 16·NV columns per work-item */
   int gemm_lx, gemm_ly;      /* its work-group: lx column panels × ly row panels */
-  int gemm_pack_a;           /* pack op(A) first (1) or read it in place (0) */
   int red_ls;                /* work-group size of the per-row reductions */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
-  clvae_buffer *pack[2];     /* scratch for the packed GEMM operands, grown on demand */
+  clvae_buffer *pack[2];     /* scratch for packed GEMM operands (pack[1]: B), grown on demand */
   int profiling;             /* the queue records timestamps */
   struct prof_event { const char *name; cl_event ev; } *prof; /* events while profiling */
   int prof_n, prof_cap, prof_on;

@@ -14,39 +14,27 @@ static clvae_status ensure_pack(clvae_device *dev, int which, size_t bytes) {
   return clvae_buffer_create(dev, bytes + bytes / 4, &dev->pack[which]);
 }
 
-/* A is read in place when `pack_a` is 0 (the tile kernel takes its strides), else
- * packed first; B is always packed (read in place with a long row stride it is slow). */
+/* op(B) is packed into panels first; A is read in place through its strides. */
 static clvae_status gemm_builtin(clvae_device *dev, int ta, int tb, int M, int N, int K,
                                  float alpha, cl_mem a, cl_uint a_off, int lda, cl_mem b,
                                  cl_uint b_off, int ldb, float beta, cl_mem c, cl_uint c_off,
                                  int ldc) {
-  const int MR = dev->gemm_mr, NR = 16 * dev->gemm_nv, pack_a = dev->gemm_pack_a;
-  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR;
-  size_t na = (size_t)pa * K * MR, nb = (size_t)pb * K * NR;
-  clvae_status st = pack_a ? ensure_pack(dev, 0, na * sizeof(float)) : CLVAE_OK;
-  if (st == CLVAE_OK) st = ensure_pack(dev, 1, nb * sizeof(float));
+  const int MR = dev->gemm_mr, NR = 16 * dev->gemm_nv;
+  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR, tb_ = tb;
+  clvae_status st = ensure_pack(dev, 1, (size_t)pb * K * NR * sizeof(float));
   if (st != CLVAE_OK) return st;
   cl_mem bp = dev->pack[1]->mem;
-  cl_int ta_ = ta, tb_ = tb;
-  /* (k, panel) ranges; a local size along k keeps neighbouring rows in one work-group */
+  /* (k, panel) range; a local size along k keeps neighbouring rows in one work-group */
   size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
-  size_t ga[2] = {(size_t)K, (size_t)pa}, gb[2] = {(size_t)K, (size_t)pb};
-  cl_mem at = a;
-  cl_uint at_off = a_off;
-  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
-  if (pack_a) {
-    cl_mem ap = dev->pack[0]->mem;
-    karg args[] = {KARG(ap), KARG(a), KARG(a_off), KARG(lda), KARG(ta_), KARG(M), KARG(K), KARG(pa)};
-    if ((st = clvae__launch(dev, K_GEMM_PACK_A, 2, ga, pack_local, 8, args)) != CLVAE_OK) return st;
-    at = ap, at_off = 0, a_panel = K * MR, ask = MR, asr = 1;
-  }
+  size_t gb[2] = {(size_t)K, (size_t)pb};
   karg pack_b[] = {KARG(bp), KARG(b), KARG(b_off), KARG(ldb), KARG(tb_), KARG(N), KARG(K), KARG(pb)};
   st = clvae__launch(dev, K_GEMM_PACK_B, 2, gb, pack_local, 8, pack_b);
   if (st != CLVAE_OK) return st;
 
+  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
   size_t global[2] = {(size_t)pb, (size_t)pa};
   size_t local[2] = {(size_t)dev->gemm_lx, (size_t)dev->gemm_ly};
-  karg tile[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(at), KARG(at_off), KARG(a_panel),
+  karg tile[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
                  KARG(ask), KARG(asr), KARG(bp), KARG(c), KARG(c_off), KARG(ldc)};
   return clvae__launch(dev, K_GEMM_TILE, 2, global, local, 14, tile);
 }
