@@ -22,6 +22,8 @@ step() { echo; echo "### $*"; time "$@"; echo "### exit $?"; }
   export CLVAE_DEVICE=${CLVAE_DEVICE:-nvidia}
   step $clvae selftest --gemm builtin
   step $clvae selftest --gemm clblast
+  step $clvae bench --gemm all --steps 200 --data .gpu/data
+  step $clvae bench --steps 200 --data .gpu/data --json
   step $clvae train --epochs 1 --data .gpu/data --out $runs/auto
   step $clvae train --epochs 1 --data .gpu/data --out $runs/builtin --gemm builtin
   step $clvae eval --model $runs/auto/checkpoint.clvae --data .gpu/data --json
