@@ -25,21 +25,21 @@ __kernel void relu_backward(__global float *dx, uint dx_off, __global const floa
   dx[dx_off + i] = y[y_off + i] > 0.0f ? dy[dy_off + i] : 0.0f;
 }
 
-/* out[j] = Σ_b x[b][j], rows summed in order. Work-item j16 takes 16 columns at once as
- * float16 (a loop inside a work-item stays scalar on PoCL otherwise); the last work-item
- * takes the columns past the last multiple of 16 one by one. */
+/* out[j] = Σ_b x[b][j], rows summed in order. Work-item w takes COLSUM_W columns: 16 on a
+ * CPU, as float16 (a loop inside a work-item stays scalar on PoCL otherwise), with the
+ * columns past the last multiple of 16 one by one; 1 on a GPU, which needs the threads. */
 __kernel void colsum(__global float *out, uint out_off, __global const float *x, uint x_off,
                      int B, int N) {
-  int j0 = (int)get_global_id(0) * 16;
+  int j0 = (int)get_global_id(0) * COLSUM_W;
   if (j0 >= N) return;
   __global const float *col = x + x_off + j0;
-  if (j0 + 16 <= N) {
+  if (COLSUM_W == 16 && j0 + 16 <= N) {
     float16 s = (float16)(0.0f);
     for (int b = 0; b < B; b++) s += vload16(0, col + (size_t)b * N);
     vstore16(s, 0, out + out_off + j0);
     return;
   }
-  for (int j = j0; j < N; j++) {
+  for (int j = j0; j < N && j < j0 + COLSUM_W; j++) {
     float s = 0.0f;
     for (int b = 0; b < B; b++) s += x[x_off + (size_t)b * N + j];
     out[out_off + j] = s;

@@ -20,7 +20,7 @@ MUTATIONS = [
     ('bias_act', 'act.cl', 'fmax(v, 0.0f)', 'fmax(v, -0.01f)', []),
     ('relu_backward', 'act.cl', 'y[y_off + i] > 0.0f', 'y[y_off + i] >= 0.0f', []),
     ('colsum', 'act.cl', 'for (int b = 0; b < B; b++) s += vload16', 'for (int b = 1; b < B; b++) s += vload16', []),
-    ('colsum', 'act.cl', 'for (int j = j0; j < N; j++) {', 'for (int j = j0 + 1; j < N; j++) {', []),
+    ('colsum', 'act.cl', 'for (int j = j0; j < N && j < j0 + COLSUM_W; j++) {', 'for (int j = j0 + 1; j < N && j < j0 + COLSUM_W; j++) {', []),
     ('sample_forward', 'sample.cl', 'exp(0.5f * lv[l]) * n[e]', 'exp(lv[l]) * n[e]', []),
     ('sample_backward', 'sample.cl', 'g * eps[e_off + i] * 0.5f * s', 'g * eps[e_off + i] * s', []),
     ('rng', 'sample.cl', 'k.x += PHILOX_W0;', 'k.x += PHILOX_W1;', []),

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu/lib .gpu/bin .gpu/data
 cp build/src/clvae .gpu/bin/
-for so in libOpenCL.so.1 libclblast.so.1 libz.so.1 libpng16.so.16; do
-  cp -L "/usr/lib/x86_64-linux-gnu/$so" .gpu/lib/ 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$so" .gpu/lib/
-done
+# every shared library clvae loads (cairo brings fontconfig, freetype, pixman, X libs...),
+# except the C and C++ runtimes, which the other machine has (newer)
+ldd build/src/clvae | awk '/=> \//{print $3}' | grep -vE '/(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
+  while read -r so; do cp -L "$so" .gpu/lib/; done
 cp /usr/share/datasets/fashion-mnist/*.gz .gpu/data/
 du -sh .gpu

@@ -66,15 +66,17 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
     goto fail;
   }
   /* Device quirks as build-time defines: a CPU wants big register blocks in explicit
-   * float16 vectors (AVX-512); a GPU work-item must stay small in registers. */
-  dev->gemm_mr = info->is_gpu ? 4 : 8;
-  dev->gemm_nv = info->is_gpu ? 1 : 2;
-  dev->gemm_lx = info->is_gpu ? 8 : 2, dev->gemm_ly = info->is_gpu ? 8 : 4;
+   * float16 vectors (AVX-512) and one reduction per work-item; a GPU wants small blocks
+   * and many threads. CLVAE_KERNEL_STYLE=cpu|gpu forces one set (tests run both). */
+  const char *style = getenv("CLVAE_KERNEL_STYLE");
+  int gpu = style && *style ? strcmp(style, "gpu") == 0 : info->is_gpu;
+  dev->gemm_mr = gpu ? 4 : 8;
+  dev->gemm_nv = gpu ? 1 : 2;
+  dev->gemm_lx = gpu ? 8 : 2, dev->gemm_ly = gpu ? 8 : 4;
   gemm_overrides(dev);
-  /* Per-row reductions: a CPU does a row per work-item in vectors; a GPU wants a
-   * work-group per row (a power of two: the tree halves it). */
-  dev->red_ls = 1;
-  while (info->is_gpu && dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
+  dev->colsum_w = gpu ? 1 : 16;
+  dev->red_ls = 1; /* per-row reductions: a power of two, the tree halves it */
+  while (gpu && dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
   clvae_device_set_local_size(dev, 0);
   if (clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO) != CLVAE_OK) {
     clvae__err(err, CLVAE_ERR_ARG, "%s", dev->err);
@@ -203,8 +205,8 @@ static clvae_status build_program(clvae_device *dev, enum program_id p) {
   cl_program prog = clCreateProgramWithSource(dev->ctx, 1, &text, &len, &rc);
   free(owned);
   if (rc != CL_SUCCESS) return CL_FAIL(dev, rc, "clCreateProgramWithSource", program_names[p]);
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DMR=%d -DNV=%d -DRED_LS=%d", dev->gemm_mr,
-           dev->gemm_nv, dev->red_ls);
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DMR=%d -DNV=%d -DRED_LS=%d -DCOLSUM_W=%d", dev->gemm_mr,
+           dev->gemm_nv, dev->red_ls, dev->colsum_w);
   rc = clBuildProgram(prog, 1, &dev->id, opts, NULL, NULL);
   if (rc != CL_SUCCESS) {
     char log[6144] = "";

@@ -45,6 +45,7 @@ struct clvae_device {
   int gemm_mr, gemm_nv;      /* builtin GEMM block: MR rows × 16·NV columns per work-item */
   int gemm_lx, gemm_ly;      /* its work-group: lx column panels × ly row panels */
   int red_ls;                /* work-group size of the per-row reductions */
+  int colsum_w;              /* columns per work-item of the column sums (16 or 1) */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
   clvae_buffer *pack[2];     /* scratch for packed GEMM operands (pack[1]: B), grown on demand */
   int profiling;             /* the queue records timestamps */

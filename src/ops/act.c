@@ -37,7 +37,8 @@ clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B
   if ((st = clvae__view(dev, "colsum", "out", out, (size_t)N, 4, &o_off)) != CLVAE_OK ||
       (st = clvae__view(dev, "colsum", "x", x, (size_t)B * N, 4, &x_off)) != CLVAE_OK)
     return st;
-  size_t global = ((size_t)N + 15) / 16, local = dev->local_1d < 16 ? dev->local_1d : 16;
+  size_t w = (size_t)dev->colsum_w, global = ((size_t)N + w - 1) / w;
+  size_t local = w > 1 && dev->local_1d > 16 ? 16 : dev->local_1d;
   karg args[] = {KARG(out.buf->mem), KARG(o_off), KARG(x.buf->mem), KARG(x_off), KARG(B), KARG(N)};
   return clvae__launch(dev, K_COLSUM, 1, &global, &local, 6, args);
 }
