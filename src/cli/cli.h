@@ -39,6 +39,33 @@ void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int 
 clvae_status cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy,
                             clvae_error *err);
 
+/* Arguments of `clvae train` (set[] marks configuration flags given explicitly). */
+typedef struct train_args {
+  cli_device_opts dev;
+  clvae_config cfg;
+  int set[8];                /* which config flags were given: see CFG_* */
+  long epochs, limit, report_every;
+  const char *out, *data;
+  int resume, quiet, preview;
+} train_args;
+
+enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT };
+
+/* Arguments of the picture and export commands. */
+typedef struct image_args {
+  cli_device_opts dev;
+  const char *model, *out, *data;
+  long n, count, seed;
+  double lo, hi;
+  int dx, dy, force, part;
+  const char *format;
+} image_args;
+
+/* The parsers: -1 to go on, else the exit code (messages printed). Side-effect free,
+ * so that they can be fuzzed (tests/fuzz). */
+int cli_parse_train(int argc, char **argv, train_args *a);
+int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a);
+
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -57,14 +57,6 @@ static int parse_pair(const char *flag, const char *s, double *a, double *b) {
   return 0;
 }
 
-typedef struct image_args {
-  cli_device_opts dev;
-  const char *model, *out, *data;
-  long n, count, seed;
-  double lo, hi;
-  int dx, dy, force, part;
-  const char *format;
-} image_args;
 
 static void image_usage(const char *cmd) {
   if (!strcmp(cmd, "grid"))
@@ -87,8 +79,7 @@ static void image_usage(const char *cmd) {
   if (strcmp(cmd, "export")) printf("Device options: --platform P --device D --gemm auto|builtin|clblast\n");
 }
 
-/* Returns -1 to go on, else an exit code. */
-static int parse_images(const char *cmd, int argc, char **argv, image_args *a) {
+int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
   const char *v;
   int r;
   for (int i = 1; i < argc; i++) {
@@ -131,7 +122,7 @@ static int parse_images(const char *cmd, int argc, char **argv, image_args *a) {
 static int begin(const char *cmd, int argc, char **argv, image_args *a, clvae_checkpoint *ck, clvae_device **dev,
                  clvae_model **m) {
   cli_device_defaults(&a->dev);
-  int r = parse_images(cmd, argc, argv, a);
+  int r = cli_parse_images(cmd, argc, argv, a);
   if (r >= 0) return r;
   r = cli_load_model(a->model, &a->dev, ck, dev, m);
   return r == EXIT_OK ? -1 : r;
@@ -301,7 +292,7 @@ int cmd_export(int argc, char **argv) {
   static clvae_error err;
   image_args a = {0};
   clvae_checkpoint ck = {0};
-  int rc = parse_images("export", argc, argv, &a);
+  int rc = cli_parse_images("export", argc, argv, &a);
   if (rc >= 0) return rc;
   if (!a.format || strcmp(a.format, "tfjs")) {
     fprintf(stderr, "clvae export: --format '%s' is not supported (tfjs)\n", a.format ? a.format : "");

@@ -62,16 +62,6 @@ static int load_set(clvae_images *im, const char *dir, const char *set) {
   return -1;
 }
 
-typedef struct train_args {
-  cli_device_opts dev;
-  clvae_config cfg;
-  int set[8];                /* which config flags were given: see CFG_* */
-  long epochs, limit, report_every;
-  const char *out, *data;
-  int resume, quiet, preview;
-} train_args;
-
-enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT };
 
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
@@ -97,8 +87,7 @@ static void train_usage(void) {
          DEFAULT_EPOCHS, CLVAE_DEFAULT_DATA_DIR);
 }
 
-/* Returns -1 to continue, else an exit code. */
-static int parse_train(int argc, char **argv, train_args *a) {
+int cli_parse_train(int argc, char **argv, train_args *a) {
   const char *v;
   long x;
   int r;
@@ -273,11 +262,16 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
   }
   ck->train_limit = (int32_t)a->limit;
   clvae_init_params(&a->cfg, ck->params);
-  if (clvae_checkpoint_save(path, ck, &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
   return -1;
+}
+
+/* A new run's initial checkpoint, written once the device has accepted the model (so a
+ * refused configuration leaves nothing behind to --resume). */
+static int save_initial(const char *path, const clvae_checkpoint *ck) {
+  static clvae_error err;
+  if (clvae_checkpoint_save(path, ck, &err) == CLVAE_OK) return -1;
+  fprintf(stderr, "clvae: %s\n", err.msg);
+  return EXIT_USAGE;
 }
 
 /* Device, model with the checkpoint's state, and both image sets on the device. */
@@ -286,12 +280,13 @@ static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, co
                         clvae_dataset **dtest) {
   int r = cli_open_device(o, 0, dev);
   if (r != EXIT_OK) return r;
-  if (clvae_model_create(m, *dev, &ck->cfg) != CLVAE_OK ||
-      clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step) != CLVAE_OK ||
-      (train && clvae_dataset_create(dtrain, *dev, train, ck->train_limit) != CLVAE_OK) ||
-      clvae_dataset_create(dtest, *dev, test, 0) != CLVAE_OK) {
+  clvae_status st = clvae_model_create(m, *dev, &ck->cfg);
+  if (st == CLVAE_OK) st = clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step);
+  if (st == CLVAE_OK && train) st = clvae_dataset_create(dtrain, *dev, train, ck->train_limit);
+  if (st == CLVAE_OK) st = clvae_dataset_create(dtest, *dev, test, 0);
+  if (st != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
-    return EXIT_FAIL;
+    return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a configuration the device cannot hold */
   }
   return EXIT_OK;
 }
@@ -309,7 +304,7 @@ int cmd_train(int argc, char **argv) {
   clvae_config_default(&a.cfg);
   a.epochs = DEFAULT_EPOCHS;
   a.data = CLVAE_DEFAULT_DATA_DIR;
-  int rc = parse_train(argc, argv, &a);
+  int rc = cli_parse_train(argc, argv, &a);
   if (rc >= 0) return rc;
   if (a.resume && !a.out) {
     fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
@@ -330,12 +325,14 @@ int cmd_train(int argc, char **argv) {
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
   fflush(stdout);
   if (ck.epoch >= a.epochs && ck.epoch_step == 0) {
+    if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
     if (!a.quiet) printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.epoch, a.epochs);
     rc = EXIT_OK;
     goto done;
   }
   a.dev.quiet = a.quiet;
   if ((rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest)) != EXIT_OK) goto done;
+  if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
   if (!a.quiet && (ck.epoch || ck.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
   signal(SIGINT, on_signal);

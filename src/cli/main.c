@@ -1,4 +1,5 @@
 /* The clvae command: dispatches to the subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ int main(int argc, char **argv) {
    * while (GEMMs measured 1.0-1.3x OpenBLAS in such stretches, 0.63-0.72x pinned). Only
    * speed depends on it; POCL_AFFINITY=0 in the environment turns it off. */
   setenv("POCL_AFFINITY", "1", 0);
+  /* Past a file-size limit, write() should fail with EFBIG (reported like a full disk),
+   * not kill the process in the middle of a checkpoint. */
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

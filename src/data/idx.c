@@ -86,14 +86,27 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
                (unsigned long long)total, (unsigned long long)(sb.st_size - 4 - 4 * *rank));
     goto done;
   }
-  *data = malloc(total);
-  if (!*data) { st = clvae__err(err, CLVAE_ERR_NOMEM, "%s: out of memory for %llu bytes", path, (unsigned long long)total); goto done; }
-  got = read_exact(f, *data, total, &why);
-  if (got < 0) { clvae__err(err, st, "%s: corrupt gzip data (%s)", path, why); goto done; }
-  if ((uint64_t)got < total) {
-    clvae__err(err, st, "%s: truncated: header promises %llu bytes of data, file holds %lld", path,
-               (unsigned long long)total, got);
-    goto done;
+  /* Grow the buffer as data arrives: a compressed file's length says nothing about the
+   * size it expands to, and a header must not make us allocate what the data is not. */
+  uint64_t have = 0, cap = 0;
+  while (have < total) {
+    uint64_t want = total - have < ((uint64_t)16 << 20) ? total - have : ((uint64_t)16 << 20);
+    if (have + want > cap) {
+      uint8_t *nd = realloc(*data, have + want);
+      if (!nd) {
+        st = clvae__err(err, CLVAE_ERR_NOMEM, "%s: out of memory for %llu bytes", path, (unsigned long long)(have + want));
+        goto done;
+      }
+      *data = nd, cap = have + want;
+    }
+    got = read_exact(f, *data + have, want, &why);
+    if (got < 0) { clvae__err(err, st, "%s: corrupt gzip data (%s)", path, why); goto done; }
+    have += (uint64_t)got;
+    if ((uint64_t)got < want) {
+      clvae__err(err, st, "%s: truncated: header promises %llu bytes of data, file holds %llu", path,
+                 (unsigned long long)total, (unsigned long long)have);
+      goto done;
+    }
   }
   st = CLVAE_OK;
 done:

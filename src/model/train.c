@@ -233,8 +233,14 @@ static clvae_status run_epoch(run *r) {
   p.seconds = ck->epoch_seconds + now() - start;
   p.samples_per_sec = (d->count - (double)first * B) / train_seconds;
   ck->epoch++, ck->epoch_step = 0, ck->epoch_loss_sum = 0, ck->epoch_seconds = 0;
-  clvae_status st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec, r->err);
-  if (st == CLVAE_OK) st = save(r->m, ck, o->out_dir, r->err);
+  /* The checkpoint first: if it cannot be written (a full disk), the epoch did not happen
+   * as far as a resume is concerned, and neither may its metrics row. */
+  clvae_status st = save(r->m, ck, o->out_dir, r->err);
+  if (st != CLVAE_OK) {
+    ck->epoch--; /* what is on disk */
+    return st;
+  }
+  st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec, r->err);
   if (st != CLVAE_OK) return st;
   if (o->progress) o->progress(&p, o->user);
   return o->stop && *o->stop ? CLVAE_INTERRUPTED : CLVAE_OK;

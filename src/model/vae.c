@@ -81,6 +81,25 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
   if (c->input < 1 || c->hidden < 1 || c->latent < 1 || c->batch < 1)
     return clvae__fail(dev, CLVAE_ERR_ARG, "model: sizes must be positive (input %d, hidden %d, latent %d, batch %d)",
                        c->input, c->hidden, c->latent, c->batch);
+  /* Refuse sizes the device cannot hold before allocating anything, naming the knob. */
+  const clvae_device_info *in = clvae_device_get_info(dev);
+  clvae_layout lay;
+  clvae_layout_of(c, &lay);
+  uint64_t arena = (uint64_t)lay.total * 4, act = (uint64_t)c->batch * (c->input > c->hidden ? c->input : c->hidden) * 4;
+  uint64_t needed = 4 * arena + (uint64_t)c->batch * (2ull * c->input + 4ull * c->hidden + 8ull * c->latent) * 4;
+  if (in->max_alloc_bytes && arena > in->max_alloc_bytes)
+    return clvae__fail(dev, CLVAE_ERR_ARG, "the model's parameters need one buffer of %llu bytes (input %d, hidden %d, "
+                       "latent %d); the device '%s' allows %llu bytes per buffer: use a smaller --hidden",
+                       (unsigned long long)arena, c->input, c->hidden, c->latent, in->name,
+                       (unsigned long long)in->max_alloc_bytes);
+  if (in->max_alloc_bytes && act > in->max_alloc_bytes)
+    return clvae__fail(dev, CLVAE_ERR_ARG, "a batch of %d needs a %llu-byte activation buffer; the device '%s' allows "
+                       "%llu bytes per buffer: use a smaller --batch-size (or --hidden)", c->batch,
+                       (unsigned long long)act, in->name, (unsigned long long)in->max_alloc_bytes);
+  if (in->global_mem_bytes && needed > in->global_mem_bytes)
+    return clvae__fail(dev, CLVAE_ERR_ARG, "the model needs %llu bytes of device memory (parameters, gradients, Adam "
+                       "state, activations for batch %d); the device '%s' has %llu: use a smaller --batch-size or --hidden",
+                       (unsigned long long)needed, c->batch, in->name, (unsigned long long)in->global_mem_bytes);
   clvae_model *m = calloc(1, sizeof *m);
   if (!m) return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of host memory");
   m->dev = dev, m->cfg = *c;
