@@ -276,6 +276,19 @@ def test_disk_full(tmp):
           p.stdout + p.stderr)
 
 
+def test_opencl_failure(tmp):
+    o = os.path.join(tmp, 'clfail')
+    ck = os.path.join(o, 'checkpoint.clvae')
+    rc0, _ = run('train', '--limit', '1024', '--epochs', '1', '--out', o)
+    before = open(ck, 'rb').read()
+    rc, out = run('train', '--resume', '--epochs', '3', '--out', o, env={'CLVAE_TEST_FAIL_LAUNCH': '150'})
+    rc2, out2 = run('eval', '--model', ck)
+    check(rc0 == 0 and rc == 1 and 'CL_OUT_OF_RESOURCES' in out and 'clEnqueueNDRangeKernel' in out and 'epoch 2' in out
+          and 'step' in out and open(ck, 'rb').read() == before and rc2 == 0,
+          'an OpenCL failure mid-training: exit 1 naming the error, the call, the kernel and the step; checkpoint intact',
+          out + out2)
+
+
 def test_diverge(tmp):
     o = os.path.join(tmp, 'nan')
     rc, out = run('train', '--limit', '1024', '--epochs', '3', '--lr', '9.9', '--out', o)
@@ -304,6 +317,7 @@ def main():
             test_second_sigint(tmp)
             test_disk_full(tmp)
             test_device_limits(tmp)
+            test_opencl_failure(tmp)
             test_diverge(tmp)
     print(f'{passed} passed, {failed} failed')
     return 1 if failed else 0

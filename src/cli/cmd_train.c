@@ -2,6 +2,7 @@
  * signals around the library's training loop. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,12 +332,31 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
   a.dev.quiet = a.quiet;
-  if ((rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest)) != EXIT_OK) goto done;
+  /* From here on SIGINT/SIGTERM ask for a clean stop (after the current step, with a
+   * checkpoint). They are held back while the device starts and the programs build: a
+   * signal inside the driver's compiler makes the build fail, and the driver's threads,
+   * created now, inherit the mask and never see them. Held signals arrive afterwards. */
+  sigset_t stops, old;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stops, &old);
+  rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
+  if (rc == EXIT_OK && clvae_device_build_all(dev) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+    rc = EXIT_FAIL;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != EXIT_OK) goto done;
   if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
   if (!a.quiet && (ck.epoch || ck.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
   progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out};
   clvae_train_opts o = {a.out, (int)a.epochs, (int)a.report_every, &stop_signal, on_progress, &ps};
   clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o, &err);

@@ -78,6 +78,10 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   dev->red_ls = 1; /* per-row reductions: a power of two, the tree halves it */
   while (gpu && dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
   clvae_device_set_local_size(dev, 0);
+  /* Test hook: CLVAE_TEST_FAIL_LAUNCH=N makes the N-th kernel launch fail the way a real
+   * CL_OUT_OF_RESOURCES would, to test what a failure in the middle of training leaves. */
+  const char *fl = getenv("CLVAE_TEST_FAIL_LAUNCH");
+  dev->fail_launch = fl ? atol(fl) : 0;
   if (clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO) != CLVAE_OK) {
     clvae__err(err, CLVAE_ERR_ARG, "%s", dev->err);
     goto fail;
@@ -267,7 +271,8 @@ clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, co
     g[d] = (global[d] + l[d] - 1) / l[d] * l[d];
   }
   cl_event *ev = clvae__prof_event(dev, kernel_table[k].name);
-  cl_int rc = clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
+  cl_int rc = ++dev->launches == dev->fail_launch ? CL_OUT_OF_RESOURCES
+                                                  : clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
   if (rc != CL_SUCCESS) {
     clvae__prof_cancel(dev, ev);
     return CL_FAIL(dev, rc, "clEnqueueNDRangeKernel", kernel_table[k].name);

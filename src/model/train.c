@@ -185,8 +185,9 @@ static clvae_status diverged(run *r, int step) {
 }
 
 static clvae_status device_failed(run *r, int step) {
-  return clvae__err(r->err, CLVAE_ERR_OPENCL, "epoch %d, step %d: %s", r->ck->epoch + 1, step + 1,
-                    clvae_device_error(clvae_model_device(r->m)));
+  return clvae__err(r->err, CLVAE_ERR_OPENCL, "epoch %d, step %d: %s\n%s/checkpoint.clvae is unchanged (epoch %d); "
+                    "resume with --resume", r->ck->epoch + 1, step + 1, clvae_device_error(clvae_model_device(r->m)),
+                    r->o->out_dir, r->ck->epoch);
 }
 
 /* The rest of epoch ck->epoch (from ck->epoch_step): steps, reports, then the epoch's
