@@ -128,6 +128,11 @@ def test_flags(tmp, good):
             args = ['train', '--data', good, '--out', o, '--epochs']
         rc, out = run(*args)
         check(rc == 2 and expect in out, f'train {" ".join(flags)}: exit 2, says "{expect}"', f'rc={rc} {out}')
+    for bad_out in ('/dev/null/run', '/proc/clvae-run'):  # under a file; not creatable (even for root)
+        rc, out = run('train', '--data', good, '--out', bad_out)
+        check(rc == 2 and bad_out.split('/')[1] in out and ('Not a directory' in out or 'No such file' in out
+                                                            or 'denied' in out or 'not a directory' in out),
+              f'--out {bad_out}: exit 2 with the path and the OS error', out)
     if ERRORS_ONLY:
         return
     rc, out = run('train', '--epochs', '1', '--batch-size', '64', '--data', good, '--out', o)
