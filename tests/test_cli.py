@@ -8,8 +8,9 @@ import subprocess
 import sys
 import tempfile
 
+from testlib import check, summary
+
 CLVAE = sys.argv[1]
-passed = failed = 0
 
 
 def run(*args, env=None):
@@ -19,16 +20,6 @@ def run(*args, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
-def check(cond, what, detail=''):
-    global passed, failed
-    if cond:
-        passed += 1
-        print('PASS', what)
-    else:
-        failed += 1
-        print('FAIL', what)
-        if detail:
-            print('    ' + detail.replace('\n', '\n    '))
 
 
 def main():
@@ -90,8 +81,7 @@ def main():
             rc, out, err = run('selftest', '--platform', p, '--device', '2', env=two)
             check(rc == 2 and pdevs[1]['name'] in err, '--device 2 of 2: exit 2, lists devices', err)
 
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

@@ -15,10 +15,11 @@ import tempfile
 import threading
 import zlib
 
+from testlib import check, summary
+
 CLVAE = sys.argv[1]
 TFJS = '--tfjs' in sys.argv
 HERE = os.path.dirname(os.path.abspath(__file__))
-passed = failed = 0
 
 
 def run(*args):
@@ -26,13 +27,6 @@ def run(*args):
     return p.returncode, p.stdout + p.stderr
 
 
-def check(cond, what, detail=''):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    print(('PASS ' if cond else 'FAIL ') + what)
-    if not cond and detail:
-        print('    ' + str(detail).strip().replace('\n', '\n    ')[:3000])
 
 
 def idx(magic, dims, data):
@@ -176,8 +170,7 @@ def main():
             check(rc == 2 and 'nope.clvae' in out, 'a missing model: exit 2', out)
             rc, out = run('export', '--model', model, '--format', 'onnx', '--out', os.path.join(tmp, 'x'))
             check(rc == 2 and 'onnx' in out, 'an unknown --format: exit 2', out)
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+from testlib import check, summary
+
 CLVAE, CL = sys.argv[1], sys.argv[2]
 
 # (kernel checked, file, original text, mutated text, extra selftest arguments)
@@ -32,7 +34,6 @@ MUTATIONS = [
     ('gather', 'data.cl', '/ 255.0f', '/ 256.0f', []),
 ]
 
-passed = failed = 0
 
 
 def selftest(kdir, kernel, extra):
@@ -42,13 +43,6 @@ def selftest(kdir, kernel, extra):
     return p.returncode, p.stdout + p.stderr
 
 
-def check(cond, what, detail=''):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    print(('PASS ' if cond else 'FAIL ') + what)
-    if not cond and detail:
-        print('    ' + detail.strip().replace('\n', '\n    '))
 
 
 def main():
@@ -78,8 +72,7 @@ def main():
         rc, out = selftest(tmp, 'adam', [])
         check(rc == 1 and 'clBuildProgram failed' in out and 'CL_BUILD_PROGRAM_FAILURE' in out
               and 'build log' in out and 'adam.cl' in out, 'a kernel that does not compile shows its build log', out)
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

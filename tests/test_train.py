@@ -17,10 +17,11 @@ import sys
 import tempfile
 import time
 
+from testlib import check, summary
+
 CLVAE = sys.argv[1]
 ERRORS_ONLY = '--errors-only' in sys.argv  # only paths that fail before a device is opened
 DATA = '/usr/share/datasets/fashion-mnist'
-passed = failed = 0
 
 
 def run(*args, env=None, timeout=600):
@@ -29,13 +30,6 @@ def run(*args, env=None, timeout=600):
     return p.returncode, p.stdout + p.stderr
 
 
-def check(cond, what, detail=''):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    print(('PASS ' if cond else 'FAIL ') + what)
-    if not cond and detail:
-        print('    ' + str(detail).strip().replace('\n', '\n    '))
 
 
 def idx_images(n, seed, rows=28, cols=28):
@@ -324,8 +318,7 @@ def main():
             test_device_limits(tmp)
             test_opencl_failure(tmp)
             test_diverge(tmp)
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

@@ -96,6 +96,14 @@ cl_event *clvae__prof_event(clvae_device *dev, const char *name);
 /* The launch that took the last event slot failed: forget the slot. */
 void clvae__prof_cancel(clvae_device *dev, const cl_event *slot);
 
+/* splitmix64: the host's seeded generator (initialization, shuffles). */
+static inline uint64_t clvae__splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 /* Release CLBlast's caches for this device before its context goes (src/ops/gemm.c). */
 void clvae__gemm_release(clvae_device *dev);
 

@@ -73,18 +73,11 @@ clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
   return st;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch) {
   uint64_t s = seed * 0x2545F4914F6CDD1Dull + (uint64_t)epoch * 0x9E3779B97F4A7C15ull + 1;
   for (int i = 0; i < count; i++) perm[i] = (uint32_t)i;
   for (int i = count - 1; i > 0; i--) { /* Fisher–Yates; the modulo bias of 2^64 is nil */
-    int j = (int)(splitmix(&s) % (uint64_t)(i + 1));
+    int j = (int)(clvae__splitmix64(&s) % (uint64_t)(i + 1));
     uint32_t t = perm[i];
     perm[i] = perm[j], perm[j] = t;
   }

@@ -34,21 +34,14 @@ void clvae_layout_of(const clvae_config *c, clvae_layout *l) {
   l->total = o;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 /* Normal truncated at ±2σ by rejection, as TF.js's truncatedNormal does. */
 static void glorot(float *w, size_t fan_in, size_t fan_out, uint64_t *s) {
   double sigma = sqrt(2.0 / (double)(fan_in + fan_out));
   for (size_t i = 0; i < fan_in * fan_out; i++) {
     double n;
     do {
-      double u1 = ((splitmix(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-      double u2 = (splitmix(s) >> 11) * (1.0 / 9007199254740992.0);
+      double u1 = ((clvae__splitmix64(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
+      double u2 = (clvae__splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
       n = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
     } while (fabs(n) > 2.0);
     w[i] = (float)(sigma * n);
