@@ -4,6 +4,7 @@
 #include "ref/check.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,12 +120,9 @@ static void compare(check_result *r, const char *what, const float *got, const f
   }
 }
 
-static void begin(check_result *r, const char *kernel, const char *fmt, ...)
 #ifdef __GNUC__
-    __attribute__((format(printf, 3, 4)))
+__attribute__((format(printf, 3, 4)))
 #endif
-    ;
-#include <stdarg.h>
 static void begin(check_result *r, const char *kernel, const char *fmt, ...) {
   memset(r, 0, sizeof *r);
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
