@@ -55,10 +55,10 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
   if (got < 0) { clvae__err(err, st, "%s: not a valid gzip file (%s)", path, why); goto done; }
   if (got == 0) { clvae__err(err, st, "%s: file is empty", path); goto done; }
   if (got < 4) { clvae__err(err, st, "%s: file too short for an IDX header (%lld bytes)", path, got); goto done; }
-  int magic = (hdr[0] << 24) | (hdr[1] << 16) | (hdr[2] << 8) | hdr[3];
+  uint32_t magic = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
   int want_rank = want_magic == 2051 ? 3 : 1;
-  if (magic != want_magic) {
-    clvae__err(err, st, "%s: wrong magic number %d (expected %d: IDX %s of unsigned bytes)", path,
+  if (magic != (uint32_t)want_magic) {
+    clvae__err(err, st, "%s: wrong magic number %u (expected %d: IDX %s of unsigned bytes)", path,
                magic, want_magic, want_magic == 2051 ? "images" : "labels");
     goto done;
   }
