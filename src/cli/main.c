@@ -26,7 +26,7 @@ static const struct {
 static void usage(FILE *f) {
   fprintf(f, "usage: clvae COMMAND [options]   (clvae COMMAND --help for its options)\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
   fprintf(f, "\nDevice options (every device-using command):\n"
              "  --platform P   platform index or part of its name ($CLVAE_PLATFORM)\n"
              "  --device D     device index within the platform or part of its name ($CLVAE_DEVICE)\n"
