@@ -10,17 +10,7 @@
 #include <time.h>
 
 #include "clvae/ops.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "util/timing.h"
 
 int main(int argc, char **argv) {
   static clvae_error err;
@@ -60,16 +50,16 @@ int main(int argc, char **argv) {
        * would otherwise always slow the clvae call that follows */
       double tcl = 0, tbl = 0;
       for (int half = 0; half < 2; half++) {
-        double t0 = now();
+        double t0 = clvae_now();
         if ((half == 0) == (r % 2 == 0)) {
           if (clvae_gemm(dev, ta, tbb, M, N, K, 1.0f, clvae_at(da, 0), lda, clvae_at(db, 0), ldb, 0.0f, clvae_at(dc, 0), N) ||
               clvae_device_finish(dev))
             return fprintf(stderr, "gemm_bench: %s\n", clvae_device_error(dev)), 1;
-          tcl = now() - t0;
+          tcl = clvae_now() - t0;
         } else {
           cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tbb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a,
                       lda, b, ldb, 0.0f, c, N);
-          tbl = now() - t0;
+          tbl = clvae_now() - t0;
         }
       }
       double t0 = 0, t1 = tcl, t2 = tcl + tbl;
@@ -78,7 +68,7 @@ int main(int argc, char **argv) {
         all[r] += tc[r], allb[r] += tb[r];
       }
     }
-    qsort(tc, (size_t)reps, 8, cmp), qsort(tb, (size_t)reps, 8, cmp), qsort(tr, (size_t)reps, 8, cmp);
+    qsort(tc, (size_t)reps, 8, clvae_cmp_double), qsort(tb, (size_t)reps, 8, clvae_cmp_double), qsort(tr, (size_t)reps, 8, clvae_cmp_double);
     double mc = tc[reps / 2], mb = tb[reps / 2], gf = 2e-6 * M * N * K;
     tot_c += mc, tot_b += mb;
     char shape[32];
@@ -87,7 +77,7 @@ int main(int argc, char **argv) {
            mb, gf / mc, gf / mb, tr[reps / 2]);
   }
   for (int r = 0; r < reps; r++) all[r] /= allb[r]; /* whole-pass ratios, pass by pass */
-  qsort(all, (size_t)reps, 8, cmp);
+  qsort(all, (size_t)reps, 8, clvae_cmp_double);
   printf("%-16s %-5s %16s %10.3f %10.3f %9s %9s %7.2f   (ratio: median of paired clvae / OpenBLAS; < 1: clvae faster)\n",
          "all five", "", "", tot_c, tot_b, "", "", all[reps / 2]);
   clvae_buffer_free(da), clvae_buffer_free(db), clvae_buffer_free(dc);

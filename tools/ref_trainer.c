@@ -14,17 +14,7 @@
 #include "clvae/data.h"
 #include "clvae/model.h"
 #include "ref/ref.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "util/timing.h"
 
 /* C (M, N) = op(A)·op(B), row-major, β = 0. */
 static void mm(int ta, int tb, int M, int N, int K, const float *A, const float *B, float *C) {
@@ -142,11 +132,11 @@ int main(int argc, char **argv) {
   double *t = malloc((size_t)steps * sizeof *t), loss = 0;
   for (int s = 0; s < warmup + steps; s++) {
     int b0 = (int)(((long long)s * B) % (im.count - B + 1));
-    double t0 = now();
+    double t0 = clvae_now();
     loss = train_step(&n, &im, idx + b0, B);
-    if (s >= warmup) t[s - warmup] = (now() - t0) * 1e3;
+    if (s >= warmup) t[s - warmup] = (clvae_now() - t0) * 1e3;
   }
-  qsort(t, (size_t)steps, sizeof *t, cmp);
+  qsort(t, (size_t)steps, sizeof *t, clvae_cmp_double);
   if (json)
     printf("{\"impl\": \"openblas\", \"threads\": %d, \"batch_size\": %d, \"steps\": %d, \"ms_per_step\": %.4f, "
            "\"ms_p10\": %.4f, \"ms_p90\": %.4f, \"last_loss\": %.4f}\n", openblas_get_num_threads(), B, steps,

@@ -10,17 +10,7 @@
 #include "cli/cli.h"
 #include "cli/loader.h"
 #include "clvae/train.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "util/timing.h"
 
 static int cmp_kernel(const void *a, const void *b) {
   double x = ((const clvae_kernel_time *)a)->ms, y = ((const clvae_kernel_time *)b)->ms;
@@ -67,12 +57,12 @@ static int measure(clvae_device *dev, clvae_model *m, clvae_dataset *d, clvae_bu
   for (int s = 0; ok && s < warmup; s++) ok = one_step(m, d, rk, s, B);
   ok = ok && clvae_device_finish(dev) == CLVAE_OK;
   for (int s = 0; ok && s < steps; s++) { /* each step timed on its own, ended by a wait */
-    double t0 = now();
+    double t0 = clvae_now();
     ok = one_step(m, d, rk, s, B) && clvae_device_finish(dev) == CLVAE_OK;
-    t[s] = (now() - t0) * 1e3;
+    t[s] = (clvae_now() - t0) * 1e3;
   }
   if (ok) {
-    qsort(t, (size_t)steps, sizeof *t, cmp_double);
+    qsort(t, (size_t)steps, sizeof *t, clvae_cmp_double);
     r->median = t[steps / 2], r->p10 = t[steps / 10], r->p90 = t[(steps * 9) / 10];
   }
   ok = ok && clvae_profile_start(dev) == CLVAE_OK;
@@ -80,11 +70,11 @@ static int measure(clvae_device *dev, clvae_model *m, clvae_dataset *d, clvae_bu
   ok = ok && clvae_profile_stop(dev, r->k, 32, &r->nk) == CLVAE_OK;
   qsort(r->k, (size_t)r->nk, sizeof r->k[0], cmp_kernel);
   for (int rep = 0; ok && rep < steps; rep++) { /* the GEMMs alone, median pass */
-    double t0 = now();
+    double t0 = clvae_now();
     ok = step_gemms(dev, c, B, sa, sb, so, &r->gemm_gflop) == CLVAE_OK && clvae_device_finish(dev) == CLVAE_OK;
-    t[rep] = (now() - t0) * 1e3;
+    t[rep] = (clvae_now() - t0) * 1e3;
   }
-  if (ok) qsort(t, (size_t)steps, sizeof *t, cmp_double);
+  if (ok) qsort(t, (size_t)steps, sizeof *t, clvae_cmp_double);
   r->gemm_ms = ok ? t[steps / 2] : 0;
   free(t);
   return ok;
@@ -145,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
   int nimpl = 0, json = 0, r;
   long steps = 50, warmup = 5, B = 256;
   const char *data = CLVAE_DEFAULT_DATA_DIR, *v;
-  double t_start = now(), startup[4];
+  double t_start = clvae_now(), startup[4];
   cli_device_defaults(&o);
   for (int i = 1; i < argc; i++) {
     if ((r = cli_value(argc, argv, &i, "--gemm", &v))) {
@@ -184,10 +174,10 @@ int cmd_bench(int argc, char **argv) {
   const clvae_images *tr = &ld.train;
   if ((rc = cli_open_device(&o, 1, &dev)) != EXIT_OK) goto done;
   rc = EXIT_FAIL;
-  startup[0] = now() - t_start;
-  double t = now();
+  startup[0] = clvae_now() - t_start;
+  double t = clvae_now();
   if (clvae_device_build_all(dev) != CLVAE_OK) goto dev_fail;
-  startup[1] = now() - t, t = now();
+  startup[1] = clvae_now() - t, t = clvae_now();
   if (cli_loader_wait(&ld) != 0) {
     rc = EXIT_USAGE;
     goto done;
@@ -200,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
   }
   c.input = train.rows * train.cols;
   if (clvae_dataset_create(&d, dev, &train, 0) != CLVAE_OK) goto dev_fail;
-  startup[2] = now() - t, t = now();
+  startup[2] = clvae_now() - t, t = clvae_now();
   clvae_layout l;
   clvae_layout_of(&c, &l);
   float *params = malloc(l.total * 4);
@@ -214,7 +204,7 @@ int cmd_bench(int argc, char **argv) {
     goto dev_fail;
   }
   free(params);
-  startup[3] = now() - t;
+  startup[3] = clvae_now() - t;
   int per_epoch = (train.count + (int)B - 1) / (int)B;
   const clvae_device_info *in = clvae_device_get_info(dev);
   if (!json)
