@@ -83,16 +83,6 @@ void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch) {
   }
 }
 
-/* Mean of recon + kl over images [b0, b0 + n), read from the device. */
-static clvae_status batch_mean(clvae_dataset *d, int b0, int n, float *scratch, double *mean) {
-  clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, scratch);
-  if (st == CLVAE_OK) st = clvae_buffer_read(d->dev, d->kl, (size_t)b0 * 4, (size_t)n * 4, scratch + n);
-  double s = 0;
-  for (int i = 0; i < 2 * n; i++) s += scratch[i];
-  *mean = s / n;
-  return st;
-}
-
 clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r) {
   clvae_device *dev = clvae_model_device(m);
   int B = clvae_model_config(m)->batch, n = d->count;
@@ -202,8 +192,8 @@ static clvae_status run_epoch(run *r) {
       return device_failed(r, s);
     if ((s + 1) % every == 0 && !last && o->progress) {
       double mean;
-      if (batch_mean(d, b0, nb, r->buf, &mean) != CLVAE_OK) return device_failed(r, s);
-      if (!isfinite(mean)) return diverged(r, s);
+      if (loss_sum(d, B, s, s + 1, r->buf, &mean, &bad) != CLVAE_OK) return device_failed(r, s);
+      if (bad >= 0) return diverged(r, s);
       read_sum += mean, nread++;
       double t = now() - start, per_step = t / (s + 1 - first);
       p.step = s + 1, p.loss = read_sum / nread, p.samples_per_sec = (s + 1 - first) * (double)B / t;
