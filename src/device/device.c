@@ -113,7 +113,7 @@ void clvae_device_free(clvae_device *dev) {
   if (!dev) return;
   if (dev->queue) clFinish(dev->queue);
   clvae__gemm_release(dev);
-  for (int i = 0; i < 2; i++) clvae_buffer_free(dev->pack[i]);
+  clvae_buffer_free(dev->pack_b);
   clvae__release_programs(dev);
   for (int i = 0; i < dev->prof_n; i++) clReleaseEvent(dev->prof[i].ev);
   free(dev->prof);

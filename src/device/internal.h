@@ -47,7 +47,7 @@ struct clvae_device {
   int red_ls;                /* work-group size of the per-row reductions */
   int colsum_w;              /* columns per work-item of the column sums (16 or 1) */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
-  clvae_buffer *pack[2];     /* scratch for packed GEMM operands (pack[1]: B), grown on demand */
+  clvae_buffer *pack_b;      /* scratch for the packed op(B) of the builtin GEMM, grown on demand */
   int profiling;             /* the queue records timestamps */
   struct prof_event { const char *name; cl_event ev; } *prof; /* events while profiling */
   int prof_n, prof_cap, prof_on;

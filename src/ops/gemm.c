@@ -5,13 +5,13 @@
 
 #include "device/internal.h"
 
-/* Grows scratch buffer `which` to at least `bytes`. Commands already enqueued keep the
- * old buffer alive: OpenCL frees a memory object only when they are done with it. */
-static clvae_status ensure_pack(clvae_device *dev, int which, size_t bytes) {
-  if (dev->pack[which] && dev->pack[which]->size >= bytes) return CLVAE_OK;
-  clvae_buffer_free(dev->pack[which]);
-  dev->pack[which] = NULL;
-  return clvae_buffer_create(dev, bytes + bytes / 4, &dev->pack[which]);
+/* Grows the packing scratch buffer to at least `bytes`. Commands already enqueued keep
+ * the old buffer alive: OpenCL frees a memory object only when they are done with it. */
+static clvae_status ensure_pack_b(clvae_device *dev, size_t bytes) {
+  if (dev->pack_b && dev->pack_b->size >= bytes) return CLVAE_OK;
+  clvae_buffer_free(dev->pack_b);
+  dev->pack_b = NULL;
+  return clvae_buffer_create(dev, bytes + bytes / 4, &dev->pack_b);
 }
 
 /* op(B) is packed into panels first; A is read in place through its strides. */
@@ -21,9 +21,9 @@ static clvae_status gemm_builtin(clvae_device *dev, int ta, int tb, int M, int N
                                  int ldc) {
   const int MR = dev->gemm_mr, NR = 16 * dev->gemm_nv;
   cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR, tb_ = tb;
-  clvae_status st = ensure_pack(dev, 1, (size_t)pb * K * NR * sizeof(float));
+  clvae_status st = ensure_pack_b(dev, (size_t)pb * K * NR * sizeof(float));
   if (st != CLVAE_OK) return st;
-  cl_mem bp = dev->pack[1]->mem;
+  cl_mem bp = dev->pack_b->mem;
   /* (k, panel) range; a local size along k keeps neighbouring rows in one work-group */
   size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
   size_t gb[2] = {(size_t)K, (size_t)pb};
