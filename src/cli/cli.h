@@ -33,6 +33,9 @@ void cli_json_string(const char *s);
  * Returns an exit code (messages printed). */
 int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint *ck, clvae_device **dev,
                    clvae_model **m);
+/* The model for a checkpoint's configuration and state on dev; an exit code (2 when the
+ * device cannot hold it, with the message printed). */
+int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **m);
 /* Latent points of an n × n grid (see `clvae grid --help`); dy < 0: only dx varies. */
 void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy);
 /* Decodes the grid and writes it as a PNG. */

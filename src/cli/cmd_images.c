@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/loader.h"
 #include "clvae/export.h"
 #include "clvae/image.h"
 #include "clvae/train.h"
@@ -197,12 +198,8 @@ int cmd_sample(int argc, char **argv) {
 
 /* The encoder means of the first `n` images of a set (loaded from --data). */
 static int encode_set(clvae_model *m, const char *data, int n, clvae_images *im, float **mu) {
-  static clvae_error err;
   clvae_dataset *d = NULL;
-  if (clvae_images_load(im, data ? data : CLVAE_DEFAULT_DATA_DIR, "t10k", &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
+  if (cli_load_images(im, data ? data : CLVAE_DEFAULT_DATA_DIR, "t10k") != 0) return EXIT_USAGE;
   if (im->rows * im->cols != clvae_model_config(m)->input) {
     fprintf(stderr, "clvae: the model expects %d-pixel images; the data has %d\n", clvae_model_config(m)->input,
             im->rows * im->cols);

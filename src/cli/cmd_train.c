@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/loader.h"
 #include "clvae/image.h"
 #include "clvae/train.h"
 
@@ -51,18 +52,6 @@ static int make_dirs(const char *path) {
   }
   return 0;
 }
-
-static int load_set(clvae_images *im, const char *dir, const char *set) {
-  static clvae_error err;
-  clvae_status st = clvae_images_load(im, dir, set, &err);
-  if (st == CLVAE_OK) return 0;
-  fprintf(stderr, "clvae: %s\n", err.msg);
-  if (st == CLVAE_ERR_IO && !strcmp(dir, CLVAE_DEFAULT_DATA_DIR))
-    fprintf(stderr, "clvae: the default data comes from the Debian package dataset-fashion-mnist "
-                    "(apt-get install dataset-fashion-mnist), or give --data DIR\n");
-  return -1;
-}
-
 
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
@@ -281,13 +270,12 @@ static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, co
                         clvae_dataset **dtest) {
   int r = cli_open_device(o, 0, dev);
   if (r != EXIT_OK) return r;
-  clvae_status st = clvae_model_create(m, *dev, &ck->cfg);
-  if (st == CLVAE_OK) st = clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step);
-  if (st == CLVAE_OK && train) st = clvae_dataset_create(dtrain, *dev, train, ck->train_limit);
+  if ((r = cli_make_model(*dev, ck, m)) != EXIT_OK) return r;
+  clvae_status st = train ? clvae_dataset_create(dtrain, *dev, train, ck->train_limit) : CLVAE_OK;
   if (st == CLVAE_OK) st = clvae_dataset_create(dtest, *dev, test, 0);
   if (st != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
-    return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a configuration the device cannot hold */
+    return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a set the device cannot hold */
   }
   return EXIT_OK;
 }
@@ -317,7 +305,7 @@ int cmd_train(int argc, char **argv) {
     a.out = outbuf;
   }
   rc = EXIT_USAGE;
-  if (make_dirs(a.out) != 0 || load_set(&train, a.data, "train") != 0 || load_set(&test, a.data, "t10k") != 0) goto done;
+  if (make_dirs(a.out) != 0 || cli_load_images(&train, a.data, "train") != 0 || cli_load_images(&test, a.data, "t10k") != 0) goto done;
   if ((rc = prepare_state(&a, &train, &ck, path, sizeof path)) >= 0) goto done;
   if (!a.quiet)
     printf("clvae: training %d-%d-%d VAE (%s) on %d images, batch %d, lr %g, seed %llu; output in %s\n",
@@ -413,7 +401,7 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "clvae: %s\n", err.msg);
     goto done;
   }
-  if (load_set(&test, data, "t10k") != 0) goto done;
+  if (cli_load_images(&test, data, "t10k") != 0) goto done;
   if (ck.cfg.input != test.rows * test.cols) {
     fprintf(stderr, "clvae: %s expects %d-pixel images; %s has %d\n", model, ck.cfg.input, data, test.rows * test.cols);
     goto done;

@@ -90,13 +90,15 @@ int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint 
     return EXIT_USAGE;
   }
   int r = cli_open_device(o, 0, dev);
-  if (r != EXIT_OK) return r;
-  if (clvae_model_create(m, *dev, &ck->cfg) != CLVAE_OK ||
-      clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
-    return EXIT_FAIL;
-  }
-  return EXIT_OK;
+  return r == EXIT_OK ? cli_make_model(*dev, ck, m) : r;
+}
+
+int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **m) {
+  clvae_status st = clvae_model_create(m, dev, &ck->cfg);
+  if (st == CLVAE_OK) st = clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step);
+  if (st == CLVAE_OK) return EXIT_OK;
+  fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+  return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a configuration the device cannot hold */
 }
 
 void cli_json_string(const char *s) {

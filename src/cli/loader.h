@@ -15,6 +15,10 @@ typedef struct cli_loader {
   clvae_error err;
 } cli_loader;
 
+/* Loads dir's set ("train" or "t10k") now; 0, or -1 after printing the error (naming the
+ * file, and where the default data comes from). */
+int cli_load_images(clvae_images *im, const char *dir, const char *set);
+
 /* Starts loading dir's "train" (and "t10k" if want_test) sets. */
 int cli_loader_start(cli_loader *l, const char *dir, int want_test);
 /* Waits; 0 on success, else prints the error (naming the file) and returns -1. */
