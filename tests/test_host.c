@@ -92,7 +92,6 @@ static void add(clvae_device_list *l, int p, int d, const char *name, int gpu) {
 }
 
 static void test_select(void) {
-  static clvae_error err;
   char names[3][256] = {"Portable Computing Language", "NVIDIA CUDA", "Empty"};
   clvae_device_info devs[8];
   clvae_device_list l = {0, devs, 3, names, ""};
@@ -101,18 +100,18 @@ static void test_select(void) {
   add(&l, 1, 0, "NVIDIA H200", 1);
   add(&l, 1, 1, "NVIDIA A100", 1);
   int i = -1;
-  CHECK(clvae_select(&l, NULL, NULL, &i, &err) == CLVAE_OK && i == 2, "default is the first GPU, got %d", i);
-  CHECK(clvae_select(&l, "0", NULL, &i, &err) == CLVAE_OK && i == 0, "platform 0 → its first device, got %d", i);
-  CHECK(clvae_select(&l, "portable", "1", &i, &err) == CLVAE_OK && i == 1, "name + index, got %d", i);
-  CHECK(clvae_select(&l, NULL, "a100", &i, &err) == CLVAE_OK && i == 3, "substring, any case, got %d", i);
-  CHECK(clvae_select(&l, NULL, "1", &i, &err) == CLVAE_OK && i == 3, "index within the default platform, got %d", i);
-  CHECK(clvae_select(&l, "9", NULL, &i, &err) == CLVAE_ERR_NOT_FOUND && strstr(err.msg, "NVIDIA CUDA") &&
-        strstr(err.msg, "--platform '9'"), "bad platform: %s", err.msg);
-  CHECK(clvae_select(&l, NULL, "nosuch", &i, &err) == CLVAE_ERR_NOT_FOUND && strstr(err.msg, "basic-cpu") &&
-        strstr(err.msg, "'nosuch'"), "bad device: %s", err.msg);
-  CHECK(clvae_select(&l, "cuda", "pthread", &i, &err) == CLVAE_ERR_NOT_FOUND, "device not on that platform");
-  CHECK(clvae_select(&l, "empty", NULL, &i, &err) == CLVAE_ERR_NOT_FOUND && strstr(err.msg, "no device"),
-        "platform without devices: %s", err.msg);
+  CHECK(clvae_select(&l, NULL, NULL, &i) == CLVAE_OK && i == 2, "default is the first GPU, got %d", i);
+  CHECK(clvae_select(&l, "0", NULL, &i) == CLVAE_OK && i == 0, "platform 0 → its first device, got %d", i);
+  CHECK(clvae_select(&l, "portable", "1", &i) == CLVAE_OK && i == 1, "name + index, got %d", i);
+  CHECK(clvae_select(&l, NULL, "a100", &i) == CLVAE_OK && i == 3, "substring, any case, got %d", i);
+  CHECK(clvae_select(&l, NULL, "1", &i) == CLVAE_OK && i == 3, "index within the default platform, got %d", i);
+  CHECK(clvae_select(&l, "9", NULL, &i) == CLVAE_ERR_NOT_FOUND && strstr(clvae_error_message(), "NVIDIA CUDA") &&
+        strstr(clvae_error_message(), "matches '9'"), "bad platform: %s", clvae_error_message());
+  CHECK(clvae_select(&l, NULL, "nosuch", &i) == CLVAE_ERR_NOT_FOUND && strstr(clvae_error_message(), "basic-cpu") &&
+        strstr(clvae_error_message(), "'nosuch'"), "bad device: %s", clvae_error_message());
+  CHECK(clvae_select(&l, "cuda", "pthread", &i) == CLVAE_ERR_NOT_FOUND, "device not on that platform");
+  CHECK(clvae_select(&l, "empty", NULL, &i) == CLVAE_ERR_NOT_FOUND && strstr(clvae_error_message(), "no device"),
+        "platform without devices: %s", clvae_error_message());
 }
 
 int main(void) {

@@ -39,13 +39,12 @@ static int stderr_has(const char *s) {
 
 /* Reads a PNG and checks its size and that it is not one flat colour. */
 static uint8_t *png_ok(const char *name, int w, int h, int ch, const char *what) {
-  static clvae_error err;
   char path[1024], msg[256];
   int pw, ph, pc;
   uint8_t *px;
   snprintf(path, sizeof path, "%s/%s", tmp, name);
-  if (clvae_png_read(path, &pw, &ph, &pc, &px, &err) != CLVAE_OK) {
-    printf("    %s\n", err.msg);
+  if (clvae_png_read(path, &pw, &ph, &pc, &px) != CLVAE_OK) {
+    printf("    %s\n", clvae_error_message());
     check(0, what);
     return NULL;
   }
@@ -57,7 +56,6 @@ static uint8_t *png_ok(const char *name, int w, int h, int ch, const char *what)
 }
 
 int main(int argc, char **argv) {
-  static clvae_error err;
   if (argc < 3) return fprintf(stderr, "usage: test_images CLVAE TMPDIR\n"), 2;
   clvae = argv[1], tmp = argv[2];
   clvae_config c;
@@ -66,17 +64,17 @@ int main(int argc, char **argv) {
   clvae_checkpoint ck;
   char model[1024];
   snprintf(model, sizeof model, "%s/model.clvae", tmp);
-  if (clvae_checkpoint_alloc(&ck, &c, &err) != CLVAE_OK) return 1;
+  if (clvae_checkpoint_alloc(&ck, &c) != CLVAE_OK) return 1;
   clvae_init_params(&c, ck.params);
-  if (clvae_checkpoint_save(model, &ck, &err) != CLVAE_OK) return printf("FAIL %s\n", err.msg), 1;
+  if (clvae_checkpoint_save(model, &ck) != CLVAE_OK) return printf("FAIL %s\n", clvae_error_message()), 1;
 
   clvae_device *dev;
   clvae_model *m;
-  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL, &err);
-  if (st == CLVAE_ERR_NO_PLATFORM) return printf("SKIP: %s\n", err.msg), 77;
+  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL);
+  if (st == CLVAE_ERR_NO_PLATFORM) return printf("SKIP: %s\n", clvae_error_message()), 77;
   if (st != CLVAE_OK || clvae_model_create(&m, dev, &c) != CLVAE_OK ||
       clvae_model_set_state(m, ck.params, NULL, NULL, 0) != CLVAE_OK)
-    return printf("FAIL: %s\n", st == CLVAE_OK ? clvae_device_error(dev) : err.msg), 1;
+    return printf("FAIL: %s\n", st == CLVAE_OK ? clvae_error_message() : clvae_error_message()), 1;
 
   /* grid: n 5 over [-2, 3] on dims x = 2, y = 0 */
   const int n = 5, x = 2, y = 0;
@@ -106,7 +104,7 @@ int main(int argc, char **argv) {
     uint8_t *rp = png_ok("recon.png", 5 * 28, 2 * 28, 1, "recon.png (5 pairs)");
     clvae_images im;
     int orig_ok = 0;
-    if (rp && clvae_images_load(&im, "/usr/share/datasets/fashion-mnist", "t10k", &err) == CLVAE_OK) {
+    if (rp && clvae_images_load(&im, "/usr/share/datasets/fashion-mnist", "t10k") == CLVAE_OK) {
       orig_ok = 1; /* the first row holds the test images themselves */
       for (int t = 0; t < 5; t++)
         for (int i = 0; i < 784; i++) orig_ok &= rp[(i / 28) * 140 + t * 28 + i % 28] == im.pixels[t * 784 + i];

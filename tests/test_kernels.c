@@ -20,7 +20,6 @@ static void report(const check_result *r, void *user) {
 }
 
 int main(int argc, char **argv) {
-  static clvae_error err;
   clvae_device_options opt = {CLVAE_GEMM_AUTO, 0};
   if (argc < 2) {
     fprintf(stderr, "usage: test_kernels KERNEL [--gemm builtin|clblast]\n");
@@ -28,13 +27,13 @@ int main(int argc, char **argv) {
   }
   if (argc == 4 && !strcmp(argv[2], "--gemm")) opt.gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[3]);
   clvae_device *dev;
-  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt, &err);
+  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt);
   if (st == CLVAE_ERR_NO_PLATFORM) {
-    printf("SKIP: %s\n", err.msg);
+    printf("SKIP: %s\n", clvae_error_message());
     return 77;
   }
   if (st != CLVAE_OK) {
-    printf("FAIL: %s\n", err.msg);
+    printf("FAIL: %s\n", clvae_error_message());
     return 1;
   }
   printf("device: %s (gemm %s)\n", clvae_device_get_info(dev)->name,

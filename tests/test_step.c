@@ -56,7 +56,7 @@ static int run_case(clvae_device *dev, int D, int H, int L, int B, int loss) {
            clvae_model_get_state(m, NULL, NULL, NULL, g) == CLVAE_OK &&
            clvae_buffer_read(dev, brec, 0, (size_t)B * 4, rec) == CLVAE_OK && clvae_buffer_read(dev, bkl, 0, (size_t)B * 4, kl) == CLVAE_OK;
   if (!ok) {
-    printf("FAIL %d-%d-%d B=%d: %s\n", D, H, L, B, clvae_device_error(dev));
+    printf("FAIL %d-%d-%d B=%d: %s\n", D, H, L, B, clvae_error_message());
     failed++;
     goto done;
   }
@@ -96,11 +96,10 @@ done:
 }
 
 int main(void) {
-  static clvae_error err;
   clvae_device *dev;
-  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL, &err);
-  if (st == CLVAE_ERR_NO_PLATFORM) return printf("SKIP: %s\n", err.msg), 77;
-  if (st != CLVAE_OK) return printf("FAIL: %s\n", err.msg), 1;
+  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL);
+  if (st == CLVAE_ERR_NO_PLATFORM) return printf("SKIP: %s\n", clvae_error_message()), 77;
+  if (st != CLVAE_OK) return printf("FAIL: %s\n", clvae_error_message()), 1;
   run_case(dev, 33, 17, 3, 7, 0);
   run_case(dev, 33, 17, 3, 7, 1);
   run_case(dev, 784, 512, 2, 256, 0);

@@ -13,7 +13,6 @@
 #include "util/timing.h"
 
 int main(int argc, char **argv) {
-  static clvae_error err;
   int reps = 100;
   clvae_device_options opt = {CLVAE_GEMM_AUTO, 0};
   for (int i = 1; i < argc; i++) {
@@ -28,15 +27,15 @@ int main(int argc, char **argv) {
                             {0, 1, 256, 512, 784}, {1, 0, 784, 512, 256}};
   const char *names[5] = {"h1 = X·W1", "y = h2·Wd2", "dWd2 = h2ᵀ·dY", "dh2 = dY·Wd2ᵀ", "dW1 = Xᵀ·dh1"};
   clvae_device *dev;
-  if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt, &err) != CLVAE_OK)
-    return fprintf(stderr, "gemm_bench: %s\n", err.msg), 2;
+  if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt) != CLVAE_OK)
+    return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 2;
   size_t n = 784 * 784;
   float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
   for (size_t i = 0; i < n; i++) a[i] = (float)(i % 13) * 0.01f, b[i] = (float)(i % 7) * 0.02f;
   clvae_buffer *da, *db, *dc;
   if (clvae_buffer_create(dev, n * 4, &da) || clvae_buffer_create(dev, n * 4, &db) || clvae_buffer_create(dev, n * 4, &dc) ||
       clvae_buffer_write(dev, da, 0, n * 4, a, 1) || clvae_buffer_write(dev, db, 0, n * 4, b, 1))
-    return fprintf(stderr, "gemm_bench: %s\n", clvae_device_error(dev)), 1;
+    return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 1;
   printf("device %s, gemm %s; OpenBLAS %d threads; %d interleaved repetitions\n", clvae_device_get_info(dev)->name,
          clvae_gemm_impl_name(clvae_device_gemm(dev)), openblas_get_num_threads(), reps);
   printf("%-16s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
@@ -54,7 +53,7 @@ int main(int argc, char **argv) {
         if ((half == 0) == (r % 2 == 0)) {
           if (clvae_gemm(dev, ta, tbb, M, N, K, 1.0f, clvae_at(da, 0), lda, clvae_at(db, 0), ldb, 0.0f, clvae_at(dc, 0), N) ||
               clvae_device_finish(dev))
-            return fprintf(stderr, "gemm_bench: %s\n", clvae_device_error(dev)), 1;
+            return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 1;
           tcl = clvae_now() - t0;
         } else {
           cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tbb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a,

@@ -101,7 +101,6 @@ static double train_step(net *n, const clvae_images *im, const uint32_t *idx, in
 }
 
 int main(int argc, char **argv) {
-  static clvae_error err;
   int steps = 50, warmup = 5, B = 256, json = 0;
   const char *data = CLVAE_DEFAULT_DATA_DIR;
   for (int i = 1; i < argc; i++) {
@@ -115,7 +114,7 @@ int main(int argc, char **argv) {
   if (steps < 10 || B < 1 || warmup < 0) return fprintf(stderr, "ref_trainer: bad --steps/--batch-size/--warmup\n"), 2;
   _mm_setcsr(_mm_getcsr() | 0x8040); /* flush denormals to zero (FTZ | DAZ) */
   clvae_images im;
-  if (clvae_images_load(&im, data, "train", &err) != CLVAE_OK) return fprintf(stderr, "ref_trainer: %s\n", err.msg), 2;
+  if (clvae_images_load(&im, data, "train") != CLVAE_OK) return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
   if (im.rows * im.cols != 784) return fprintf(stderr, "ref_trainer: expects 28x28 images\n"), 2;
   net n = {0};
   clvae_config_default(&n.c);

@@ -24,13 +24,13 @@ typedef struct clvae_checkpoint {
 } clvae_checkpoint;
 
 /* Allocates the three arrays for cfg's layout (zeroed). */
-CLVAE_API clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg, clvae_error *err);
+CLVAE_API clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg);
 CLVAE_API void clvae_checkpoint_free(clvae_checkpoint *c);
 /* Writes `path` atomically: a temporary file in the same directory, flushed and fsync'ed,
  * renamed over `path`, then the directory fsync'ed. On any failure `path` is untouched. */
-CLVAE_API clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c, clvae_error *err);
+CLVAE_API clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c);
 /* Reads and verifies magic, version, sizes and checksum. */
-CLVAE_API clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c, clvae_error *err);
+CLVAE_API clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* clvae: a portable OpenCL backend and VAE trainer.
- * This header holds what every layer shares: the export macro, status codes and the
- * error record that carries a human-readable message from the library to its caller. */
+ * This header holds what every layer shares: the export macro, status codes and the one
+ * error channel that carries a human-readable message from the library to its caller. */
 #ifndef CLVAE_CLVAE_H
 #define CLVAE_CLVAE_H
 
@@ -17,8 +17,8 @@
 extern "C" {
 #endif
 
-/* Every fallible call returns one of these; the details are in a message kept by the
- * device handle (clvae_device_error) or in a caller-provided clvae_error. */
+/* Every fallible call returns one of these; the details are in one place, the message of
+ * the last failure on the calling thread (clvae_error_message). */
 typedef enum clvae_status {
   CLVAE_OK = 0,
   CLVAE_ERR_OPENCL,      /* an OpenCL or CLBlast call failed */
@@ -30,16 +30,17 @@ typedef enum clvae_status {
   CLVAE_ERR_FORMAT,      /* a file's contents are invalid */
   CLVAE_ERR_NOMEM,       /* a host allocation failed */
   CLVAE_INTERRUPTED,     /* stopped on request (a signal); state was saved */
-  CLVAE_ERR_DIVERGED     /* the loss became NaN or infinite */
+  CLVAE_ERR_DIVERGED,    /* the loss became NaN or infinite */
+  CLVAE_ERR_LIMIT,       /* a size exceeds what the device (or a format) can hold */
+  CLVAE_ERR_EXISTS       /* an output would replace something that is already there */
 } clvae_status;
 
 #define CLVAE_ERROR_MSG_SIZE 8192
 
-/* Error record for calls that have no device handle to keep a message in. */
-typedef struct clvae_error {
-  clvae_status status;
-  char msg[CLVAE_ERROR_MSG_SIZE];
-} clvae_error;
+/* The message of the last failed call made on this thread: what failed, with the OpenCL
+ * error name, the call, the kernel, file:line, the file or the value involved, and build
+ * logs. It stays until the next failure on the thread. The library never prints. */
+CLVAE_API const char *clvae_error_message(void);
 
 CLVAE_API const char *clvae_version(void);
 CLVAE_API const char *clvae_status_name(clvae_status s);

@@ -20,12 +20,11 @@ typedef struct clvae_images {
  * 2049 (labels, rank 1). Validates magic, rank, dimensions (overflow, absurd sizes) and
  * the count against the file's length before allocating. *data is malloc'ed. */
 CLVAE_API clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *rank,
-                                      uint8_t **data, clvae_error *err);
+                                      uint8_t **data);
 
 /* Loads `<dir>/<set>-images-idx3-ubyte[.gz]` and the matching labels ("train" or
  * "t10k"), checks labels in 0..9 and equal counts. */
-CLVAE_API clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set,
-                                         clvae_error *err);
+CLVAE_API clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set);
 CLVAE_API void clvae_images_free(clvae_images *im);
 
 #ifdef __cplusplus

@@ -40,7 +40,7 @@ typedef struct clvae_device_list {
   char notes[2048];
 } clvae_device_list;
 
-CLVAE_API clvae_status clvae_enumerate(clvae_device_list *list, clvae_error *err);
+CLVAE_API clvae_status clvae_enumerate(clvae_device_list *list);
 CLVAE_API void clvae_device_list_free(clvae_device_list *list);
 
 /* Picks a device. `platform` and `device` are NULL, an index, or a case-insensitive part
@@ -48,7 +48,7 @@ CLVAE_API void clvae_device_list_free(clvae_device_list *list);
  * the platform of the default choice). With neither: the first GPU, else the first
  * device. On failure the message lists what exists. Sets *index into list->devices. */
 CLVAE_API clvae_status clvae_select(const clvae_device_list *list, const char *platform,
-                                    const char *device, int *index, clvae_error *err);
+                                    const char *device, int *index);
 
 typedef enum clvae_gemm_impl {
   CLVAE_GEMM_AUTO = 0,       /* builtin on CPU devices, CLBlast on GPUs */
@@ -66,17 +66,13 @@ typedef struct clvae_device_options {
 } clvae_device_options;
 
 CLVAE_API clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
-                                           const clvae_device_options *opt, clvae_error *err);
+                                           const clvae_device_options *opt);
 /* Enumerate + select + create in one call. */
 CLVAE_API clvae_status clvae_device_open(clvae_device **out, const char *platform,
-                                         const char *device, const clvae_device_options *opt,
-                                         clvae_error *err);
+                                         const char *device, const clvae_device_options *opt);
 CLVAE_API void clvae_device_free(clvae_device *dev);
 
 CLVAE_API const clvae_device_info *clvae_device_get_info(const clvae_device *dev);
-/* The message of the last failed call on this device (OpenCL error name, call, kernel,
- * file:line, build log). */
-CLVAE_API const char *clvae_device_error(const clvae_device *dev);
 /* The GEMM implementation in use (never AUTO). */
 CLVAE_API clvae_gemm_impl clvae_device_gemm(const clvae_device *dev);
 CLVAE_API clvae_status clvae_device_set_gemm(clvae_device *dev, clvae_gemm_impl g);

@@ -13,7 +13,7 @@ typedef enum clvae_export_part { CLVAE_EXPORT_DECODER = 0, CLVAE_EXPORT_ENCODER 
 
 /* Refuses a non-empty `dir` unless `force`; creates it if missing. */
 CLVAE_API clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part,
-                                         int force, clvae_error *err);
+                                         int force);
 
 #ifdef __cplusplus
 }

@@ -10,11 +10,9 @@ extern "C" {
 #endif
 
 /* channels 1 (grey) or 3 (RGB); px is (h, w, channels), row-major. */
-CLVAE_API clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px,
-                                       clvae_error *err);
+CLVAE_API clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px);
 /* Reads an 8-bit grey or RGB PNG; *px is malloc'ed. */
-CLVAE_API clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px,
-                                      clvae_error *err);
+CLVAE_API clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px);
 
 /* Lays out n images of (th, tw) probabilities as a grid of `cols` columns, no borders,
  * pixel = round(255·p). dst is (rows·th, cols·tw) with rows = ceil(n / cols); empty
@@ -25,10 +23,9 @@ CLVAE_API void clvae_mosaic(uint8_t *dst, const float *imgs, int n, int cols, in
  * the class names. */
 CLVAE_API clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const uint8_t *cls,
                                           int n, const char *const names[10], const char *xlabel,
-                                          const char *ylabel, const char *title, clvae_error *err);
+                                          const char *ylabel, const char *title);
 /* Train and test loss per epoch (epochs 1..n). */
-CLVAE_API clvae_status clvae_plot_loss(const char *path, const double *train, const double *test, int n,
-                                       clvae_error *err);
+CLVAE_API clvae_status clvae_plot_loss(const char *path, const double *train, const double *test, int n);
 
 #ifdef __cplusplus
 }

@@ -61,7 +61,7 @@ typedef struct clvae_train_opts {
  * when stopped. Returns CLVAE_OK, CLVAE_INTERRUPTED (checkpoint written), or an error:
  * CLVAE_ERR_DIVERGED on a NaN/Inf loss (the last checkpoint is kept). *ck is updated. */
 CLVAE_API clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test,
-                                   clvae_checkpoint *ck, const clvae_train_opts *opts, clvae_error *err);
+                                   clvae_checkpoint *ck, const clvae_train_opts *opts);
 
 /* The epoch's permutation of 0..count-1, a function of (seed, epoch) only. */
 CLVAE_API void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch);

@@ -39,8 +39,12 @@ int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **
 /* Latent points of an n × n grid (see `clvae grid --help`); dy < 0: only dx varies. */
 void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy);
 /* Decodes the grid and writes it as a PNG. */
-clvae_status cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy,
-                            clvae_error *err);
+int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy);
+/* The exit code for a library status, printing its message (clvae_error_message) when it
+ * failed: 2 for bad input (files, values, sizes), 1 for failures. */
+int cli_status(clvae_status st);
+/* A failed allocation in the CLI itself: prints it, returns EXIT_FAIL. */
+int cli_oom(void);
 
 /* Arguments of `clvae train` (set[] marks configuration flags given explicitly). */
 typedef struct train_args {

@@ -226,7 +226,7 @@ int cmd_bench(int argc, char **argv) {
   rc = EXIT_OK;
   goto done;
 dev_fail:
-  fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+  fprintf(stderr, "clvae: %s\n", clvae_error_message());
 done:
   clvae_buffer_free(rk), clvae_buffer_free(sa), clvae_buffer_free(sb), clvae_buffer_free(so);
   clvae_dataset_free(d);

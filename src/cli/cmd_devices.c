@@ -69,11 +69,10 @@ int cmd_devices(int argc, char **argv) {
       return EXIT_OK;
     } else return cli_unknown("devices", argv[i]);
   }
-  static clvae_error err;
   clvae_device_list list;
-  clvae_status st = clvae_enumerate(&list, &err);
+  clvae_status st = clvae_enumerate(&list);
   if (st != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return st == CLVAE_ERR_NO_PLATFORM ? EXIT_USAGE : EXIT_FAIL;
   }
   if (json) print_json(&list);

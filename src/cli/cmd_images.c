@@ -25,24 +25,23 @@ void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int 
     }
 }
 
-clvae_status cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy,
-                            clvae_error *err) {
+int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy) {
   const clvae_config *c = clvae_model_config(m);
   int side = (int)lround(sqrt((double)c->input));
   float *z = malloc((size_t)n * n * c->latent * 4), *p = malloc((size_t)n * n * c->input * 4);
   uint8_t *px = malloc((size_t)n * n * c->input);
-  clvae_status st = CLVAE_ERR_NOMEM;
-  if (z && p && px) {
-    cli_grid_latents(z, n, c->latent, lo, hi, dx, dy);
-    st = clvae_model_decode(m, z, n * n, p);
-    if (st != CLVAE_OK) snprintf(err->msg, sizeof err->msg, "%s", clvae_device_error(clvae_model_device(m)));
-    else {
-      clvae_mosaic(px, p, n * n, n, side, side);
-      st = clvae_png_write(path, n * side, n * side, 1, px, err);
-    }
-  } else snprintf(err->msg, sizeof err->msg, "out of memory");
+  if (!z || !p || !px) {
+    free(z), free(p), free(px);
+    return cli_oom();
+  }
+  cli_grid_latents(z, n, c->latent, lo, hi, dx, dy);
+  clvae_status st = clvae_model_decode(m, z, n * n, p);
+  if (st == CLVAE_OK) {
+    clvae_mosaic(px, p, n * n, n, side, side);
+    st = clvae_png_write(path, n * side, n * side, 1, px);
+  }
   free(z), free(p), free(px);
-  return st;
+  return cli_status(st);
 }
 
 /* "a,b" → two numbers. */
@@ -136,15 +135,13 @@ static int end(int rc, clvae_checkpoint *ck, clvae_device *dev, clvae_model *m) 
   return rc;
 }
 
-/* Exit code for a failed write or decode. */
-static int report(clvae_status st, const clvae_error *err, const char *out) {
-  if (st == CLVAE_OK) return printf("clvae: wrote %s\n", out), EXIT_OK;
-  fprintf(stderr, "clvae: %s\n", err->msg);
-  return st == CLVAE_ERR_IO ? EXIT_USAGE : EXIT_FAIL;
+/* Says what was written; passes on a failure's exit code (already reported). */
+static int report(int rc, const char *out) {
+  if (rc == EXIT_OK) printf("clvae: wrote %s\n", out);
+  return rc;
 }
 
 int cmd_grid(int argc, char **argv) {
-  static clvae_error err;
   image_args a = {.n = 30, .lo = -4, .hi = 4, .dx = 0, .dy = 1};
   clvae_checkpoint ck = {0};
   clvae_device *dev = NULL;
@@ -157,26 +154,29 @@ int cmd_grid(int argc, char **argv) {
     fprintf(stderr, "clvae: --dims %d,%d: the model has %d latent dimensions\n", a.dx, a.dy, L);
     return end(EXIT_USAGE, &ck, dev, m);
   }
-  return end(report(cli_write_grid(m, a.out, (int)a.n, a.lo, a.hi, a.dx, a.dy, &err), &err, a.out), &ck, dev, m);
+  return end(report(cli_write_grid(m, a.out, (int)a.n, a.lo, a.hi, a.dx, a.dy), a.out), &ck, dev, m);
 }
 
 /* Decodes n latent points and writes them as a mosaic of `cols` columns. */
-static clvae_status decode_mosaic(clvae_model *m, const float *z, int n, int cols, const char *out, clvae_error *err) {
+static int decode_mosaic(clvae_model *m, const float *z, int n, int cols, const char *out) {
   const clvae_config *c = clvae_model_config(m);
   int side = (int)lround(sqrt((double)c->input)), rows = (n + cols - 1) / cols;
   float *p = malloc((size_t)n * c->input * 4);
   uint8_t *px = malloc((size_t)rows * cols * c->input);
-  clvae_status st = p && px ? clvae_model_decode(m, z, n, p) : CLVAE_ERR_NOMEM;
+  if (!p || !px) {
+    free(p), free(px);
+    return cli_oom();
+  }
+  clvae_status st = clvae_model_decode(m, z, n, p);
   if (st == CLVAE_OK) {
     clvae_mosaic(px, p, n, cols, side, side);
-    st = clvae_png_write(out, cols * side, rows * side, 1, px, err);
-  } else snprintf(err->msg, sizeof err->msg, "%s", p && px ? clvae_device_error(clvae_model_device(m)) : "out of memory");
+    st = clvae_png_write(out, cols * side, rows * side, 1, px);
+  }
   free(p), free(px);
-  return st;
+  return cli_status(st);
 }
 
 int cmd_sample(int argc, char **argv) {
-  static clvae_error err;
   image_args a = {.count = 64, .seed = 1};
   clvae_checkpoint ck = {0};
   clvae_device *dev = NULL;
@@ -191,7 +191,7 @@ int cmd_sample(int argc, char **argv) {
       if (l % 4 == 0) ref_normal4((uint64_t)a.seed, 0, (uint32_t)i, (uint32_t)(l / 4), q);
       z[(size_t)i * L + l] = q[l % 4];
     }
-  rc = report(decode_mosaic(m, z, n, cols, a.out, &err), &err, a.out);
+  rc = report(decode_mosaic(m, z, n, cols, a.out), a.out);
   free(z);
   return end(rc, &ck, dev, m);
 }
@@ -209,7 +209,7 @@ static int encode_set(clvae_model *m, const char *data, int n, clvae_images *im,
   *mu = malloc((size_t)n * clvae_model_config(m)->latent * 4);
   if (!*mu || clvae_dataset_create(&d, clvae_model_device(m), im, n) != CLVAE_OK ||
       clvae_dataset_encode(m, d, *mu) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", *mu ? clvae_device_error(clvae_model_device(m)) : "out of memory");
+    fprintf(stderr, "clvae: %s\n", *mu ? clvae_error_message() : "out of memory");
     clvae_dataset_free(d);
     return EXIT_FAIL;
   }
@@ -218,7 +218,6 @@ static int encode_set(clvae_model *m, const char *data, int n, clvae_images *im,
 }
 
 int cmd_reconstruct(int argc, char **argv) {
-  static clvae_error err;
   image_args a = {.count = 16};
   clvae_checkpoint ck = {0};
   clvae_images im = {0};
@@ -233,7 +232,7 @@ int cmd_reconstruct(int argc, char **argv) {
   rec = malloc((size_t)n * D * 4), cells = calloc((size_t)2 * chunks * cols * D, 4);
   uint8_t *px = malloc((size_t)2 * chunks * cols * D);
   if (!rec || !cells || !px || clvae_model_decode(m, mu, n, rec) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", rec && cells && px ? clvae_device_error(dev) : "out of memory");
+    fprintf(stderr, "clvae: %s\n", rec && cells && px ? clvae_error_message() : "out of memory");
     free(px);
     rc = EXIT_FAIL;
     goto done;
@@ -244,7 +243,7 @@ int cmd_reconstruct(int argc, char **argv) {
     memcpy(r, rec + (size_t)i * D, (size_t)D * 4);
   }
   clvae_mosaic(px, cells, 2 * chunks * cols, cols, side, im.cols);
-  rc = report(clvae_png_write(a.out, cols * im.cols, 2 * chunks * side, 1, px, &err), &err, a.out);
+  rc = report(cli_status(clvae_png_write(a.out, cols * im.cols, 2 * chunks * side, 1, px)), a.out);
   free(px);
 done:
   free(mu), free(rec), free(cells);
@@ -253,7 +252,6 @@ done:
 }
 
 int cmd_scatter(int argc, char **argv) {
-  static clvae_error err;
   image_args a = {.dx = 0, .dy = 1};
   clvae_checkpoint ck = {0};
   clvae_images im = {0};
@@ -277,8 +275,8 @@ int cmd_scatter(int argc, char **argv) {
   for (int i = 0; i < im.count; i++) xy[2 * i] = mu[(size_t)i * L + a.dx], xy[2 * i + 1] = mu[(size_t)i * L + a.dy];
   snprintf(xl, sizeof xl, "z[%d] (mean)", a.dx);
   snprintf(yl, sizeof yl, "z[%d] (mean)", a.dy);
-  rc = report(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, class_names, xl, yl,
-                                 "Encoder means of the Fashion-MNIST test images", &err), &err, a.out);
+  rc = report(cli_status(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, class_names, xl, yl,
+                                 "Encoder means of the Fashion-MNIST test images")), a.out);
 done:
   free(mu), free(xy);
   clvae_images_free(&im);
@@ -286,7 +284,6 @@ done:
 }
 
 int cmd_export(int argc, char **argv) {
-  static clvae_error err;
   image_args a = {0};
   clvae_checkpoint ck = {0};
   int rc = cli_parse_images("export", argc, argv, &a);
@@ -295,11 +292,13 @@ int cmd_export(int argc, char **argv) {
     fprintf(stderr, "clvae export: --format '%s' is not supported (tfjs)\n", a.format ? a.format : "");
     return EXIT_USAGE;
   }
-  if (clvae_checkpoint_load(a.model, &ck, &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
+  if (clvae_checkpoint_load(a.model, &ck) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_USAGE;
   }
-  rc = report(clvae_export_tfjs(a.out, &ck, a.part ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER, a.force, &err), &err, a.out);
+  clvae_status st = clvae_export_tfjs(a.out, &ck, a.part ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER, a.force);
+  rc = report(cli_status(st), a.out);
+  if (st == CLVAE_ERR_EXISTS) fprintf(stderr, "clvae: use --force to overwrite it\n");
   clvae_checkpoint_free(&ck);
   return rc;
 }

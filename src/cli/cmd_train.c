@@ -176,7 +176,6 @@ static void terminal_preview(clvae_model *m) {
 
 /* DIR/loss.png from every row of DIR/metrics.csv, and DIR/preview-epochN.png. */
 static void epoch_pictures(const progress_state *ps, int epoch) {
-  static clvae_error err;
   char path[4200], line[512];
   double tr[4096], te[4096];
   int n = 0;
@@ -188,11 +187,10 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
   }
   if (f) fclose(f);
   snprintf(path, sizeof path, "%s/loss.png", ps->out);
-  if (n > 0 && clvae_plot_loss(path, tr, te, n, &err) != CLVAE_OK) fprintf(stderr, "clvae: %s\n", err.msg);
+  if (n > 0 && clvae_plot_loss(path, tr, te, n) != CLVAE_OK) fprintf(stderr, "clvae: %s\n", clvae_error_message());
   const clvae_config *c = clvae_model_config(ps->m);
   snprintf(path, sizeof path, "%s/preview-epoch%d.png", ps->out, epoch);
-  if (cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1, &err) != CLVAE_OK)
-    fprintf(stderr, "clvae: %s\n", err.msg);
+  cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1); /* reports its own failure */
 }
 
 static void fmt_time(char *out, size_t n, double s) {
@@ -222,11 +220,10 @@ static void on_progress(const clvae_train_progress *p, void *user) {
 
 /* Loads or creates the checkpoint state; returns an exit code or -1 to go on. */
 static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpoint *ck, char *path, size_t n) {
-  static clvae_error err;
   snprintf(path, n, "%s/checkpoint.clvae", a->out);
   if (a->resume) {
-    if (clvae_checkpoint_load(path, ck, &err) != CLVAE_OK) {
-      fprintf(stderr, "clvae: cannot resume: %s\n", err.msg);
+    if (clvae_checkpoint_load(path, ck) != CLVAE_OK) {
+      fprintf(stderr, "clvae: cannot resume: %s\n", clvae_error_message());
       return EXIT_USAGE;
     }
     if (check_conflicts(a, ck, path) != 0) return EXIT_USAGE;
@@ -246,8 +243,8 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", a->cfg.batch, count);
     return EXIT_USAGE;
   }
-  if (clvae_checkpoint_alloc(ck, &a->cfg, &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
+  if (clvae_checkpoint_alloc(ck, &a->cfg) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_FAIL;
   }
   ck->train_limit = (int32_t)a->limit;
@@ -258,9 +255,8 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
 /* A new run's initial checkpoint, written once the device has accepted the model (so a
  * refused configuration leaves nothing behind to --resume). */
 static int save_initial(const char *path, const clvae_checkpoint *ck) {
-  static clvae_error err;
-  if (clvae_checkpoint_save(path, ck, &err) == CLVAE_OK) return -1;
-  fprintf(stderr, "clvae: %s\n", err.msg);
+  if (clvae_checkpoint_save(path, ck) == CLVAE_OK) return -1;
+  fprintf(stderr, "clvae: %s\n", clvae_error_message());
   return EXIT_USAGE;
 }
 
@@ -274,14 +270,13 @@ static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, co
   clvae_status st = train ? clvae_dataset_create(dtrain, *dev, train, ck->train_limit) : CLVAE_OK;
   if (st == CLVAE_OK) st = clvae_dataset_create(dtest, *dev, test, 0);
   if (st != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_device_error(*dev));
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a set the device cannot hold */
   }
   return EXIT_OK;
 }
 
 int cmd_train(int argc, char **argv) {
-  static clvae_error err;
   train_args a = {0};
   char path[4200], outbuf[64];
   clvae_images train = {0}, test = {0};
@@ -337,7 +332,7 @@ int cmd_train(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stops, &old);
   rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
   if (rc == EXIT_OK && clvae_device_build_all(dev) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_FAIL;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -347,7 +342,7 @@ int cmd_train(int argc, char **argv) {
     printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
   progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out};
   clvae_train_opts o = {a.out, (int)a.epochs, (int)a.report_every, &stop_signal, on_progress, &ps};
-  clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o, &err);
+  clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o);
   if (st == CLVAE_OK) {
     if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, ck.epoch);
     rc = EXIT_OK;
@@ -358,7 +353,7 @@ int cmd_train(int argc, char **argv) {
             ck.epoch_step, a.out, a.epochs);
     rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
   } else {
-    fprintf(stderr, "%sclvae: %s\n", ps.tty ? "\n" : "", err.msg);
+    fprintf(stderr, "%sclvae: %s\n", ps.tty ? "\n" : "", clvae_error_message());
     rc = EXIT_FAIL;
   }
 done:
@@ -371,7 +366,6 @@ done:
 }
 
 int cmd_eval(int argc, char **argv) {
-  static clvae_error err;
   cli_device_opts o;
   const char *model = NULL, *data = CLVAE_DEFAULT_DATA_DIR;
   int json = 0, r, rc = EXIT_USAGE;
@@ -397,8 +391,8 @@ int cmd_eval(int argc, char **argv) {
   clvae_model *m = NULL;
   clvae_dataset *dtest = NULL;
   clvae_eval_result res;
-  if (clvae_checkpoint_load(model, &ck, &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
+  if (clvae_checkpoint_load(model, &ck) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     goto done;
   }
   if (cli_load_images(&test, data, "t10k") != 0) goto done;
@@ -408,7 +402,7 @@ int cmd_eval(int argc, char **argv) {
   }
   if ((rc = setup_device(&o, &ck, NULL, &test, &dev, &m, NULL, &dtest)) != EXIT_OK) goto done;
   if (clvae_evaluate(m, dtest, &res) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_FAIL;
     goto done;
   }

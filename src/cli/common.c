@@ -61,13 +61,13 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
 }
 
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev) {
-  static clvae_error err;
   clvae_device_options opt = {o->gemm, profiling};
-  clvae_status st = clvae_device_open(dev, o->platform, o->device, &opt, &err);
-  if (st != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
-    return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
-  }
+  clvae_status st = clvae_device_open(dev, o->platform, o->device, &opt);
+  if (st == CLVAE_ERR_NOT_FOUND)
+    fprintf(stderr, "clvae: --platform/--device (or $CLVAE_PLATFORM/$CLVAE_DEVICE): %s\n", clvae_error_message());
+  else if (st != CLVAE_OK)
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+  if (st != CLVAE_OK) return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
   const clvae_device_info *in = clvae_device_get_info(*dev);
   if (!o->quiet)
     fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
@@ -83,10 +83,9 @@ int cli_unknown(const char *cmd, const char *arg) {
 
 int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint *ck, clvae_device **dev,
                    clvae_model **m) {
-  static clvae_error err;
   *dev = NULL, *m = NULL;
-  if (clvae_checkpoint_load(path, ck, &err) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", err.msg);
+  if (clvae_checkpoint_load(path, ck) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_USAGE;
   }
   int r = cli_open_device(o, 0, dev);
@@ -97,7 +96,7 @@ int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **
   clvae_status st = clvae_model_create(m, dev, &ck->cfg);
   if (st == CLVAE_OK) st = clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step);
   if (st == CLVAE_OK) return EXIT_OK;
-  fprintf(stderr, "clvae: %s\n", clvae_device_error(dev));
+  fprintf(stderr, "clvae: %s\n", clvae_error_message());
   return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a configuration the device cannot hold */
 }
 
@@ -110,4 +109,21 @@ void cli_json_string(const char *s) {
     else putchar(c);
   }
   putchar('"');
+}
+
+int cli_oom(void) {
+  fprintf(stderr, "clvae: out of host memory\n");
+  return EXIT_FAIL;
+}
+
+int cli_status(clvae_status st) {
+  switch (st) {
+  case CLVAE_OK: return EXIT_OK;
+  default: fprintf(stderr, "clvae: %s\n", clvae_error_message());
+  }
+  switch (st) {
+  case CLVAE_ERR_IO: case CLVAE_ERR_FORMAT: case CLVAE_ERR_ARG: case CLVAE_ERR_LIMIT: case CLVAE_ERR_EXISTS:
+  case CLVAE_ERR_NOT_FOUND: case CLVAE_ERR_NO_PLATFORM: return EXIT_USAGE;
+  default: return EXIT_FAIL;
+  }
 }

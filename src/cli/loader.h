@@ -12,7 +12,7 @@ typedef struct cli_loader {
   pthread_t thread;
   clvae_images train, test;
   clvae_status status;
-  clvae_error err;
+  char msg[CLVAE_ERROR_MSG_SIZE]; /* the loader thread's error message */
 } cli_loader;
 
 /* Loads dir's set ("train" or "t10k") now; 0, or -1 after printing the error (naming the

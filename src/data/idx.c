@@ -39,50 +39,50 @@ static long long read_exact(gzFile f, void *buf, uint64_t n, const char **why) {
 }
 
 clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *rank,
-                            uint8_t **data, clvae_error *err) {
+                            uint8_t **data) {
   const char *why = NULL;
   unsigned char hdr[16];
   struct stat sb;
   *data = NULL;
   if (stat(path, &sb) != 0)
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  if (S_ISDIR(sb.st_mode)) return clvae__err(err, CLVAE_ERR_IO, "%s: is a directory, not an IDX file", path);
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (S_ISDIR(sb.st_mode)) return clvae__fail(CLVAE_ERR_IO, "%s: is a directory, not an IDX file", path);
   gzFile f = gzopen(path, "rb");
-  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
+  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
   gzbuffer(f, 1 << 20); /* zlib's default 8 KiB input buffer costs ~10% on a 26 MB file */
   clvae_status st = CLVAE_ERR_FORMAT;
   long long got = read_exact(f, hdr, 4, &why);
-  if (got < 0) { clvae__err(err, st, "%s: not a valid gzip file (%s)", path, why); goto done; }
-  if (got == 0) { clvae__err(err, st, "%s: file is empty", path); goto done; }
-  if (got < 4) { clvae__err(err, st, "%s: file too short for an IDX header (%lld bytes)", path, got); goto done; }
+  if (got < 0) { clvae__fail(st, "%s: not a valid gzip file (%s)", path, why); goto done; }
+  if (got == 0) { clvae__fail(st, "%s: file is empty", path); goto done; }
+  if (got < 4) { clvae__fail(st, "%s: file too short for an IDX header (%lld bytes)", path, got); goto done; }
   uint32_t magic = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
   int want_rank = want_magic == 2051 ? 3 : 1;
   if (magic != (uint32_t)want_magic) {
-    clvae__err(err, st, "%s: wrong magic number %u (expected %d: IDX %s of unsigned bytes)", path,
+    clvae__fail(st, "%s: wrong magic number %u (expected %d: IDX %s of unsigned bytes)", path,
                magic, want_magic, want_magic == 2051 ? "images" : "labels");
     goto done;
   }
   *rank = hdr[3] & 0xff;
-  if (*rank != want_rank) { clvae__err(err, st, "%s: rank %d, expected %d", path, *rank, want_rank); goto done; }
+  if (*rank != want_rank) { clvae__fail(st, "%s: rank %d, expected %d", path, *rank, want_rank); goto done; }
   got = read_exact(f, hdr + 4, (uint64_t)4 * *rank, &why);
-  if (got < 0) { clvae__err(err, st, "%s: not a valid gzip file (%s)", path, why); goto done; }
-  if (got < 4 * *rank) { clvae__err(err, st, "%s: truncated in the IDX header", path); goto done; }
+  if (got < 0) { clvae__fail(st, "%s: not a valid gzip file (%s)", path, why); goto done; }
+  if (got < 4 * *rank) { clvae__fail(st, "%s: truncated in the IDX header", path); goto done; }
   uint64_t total = 1;
   for (int i = 0; i < *rank; i++) {
     const unsigned char *p = hdr + 4 + 4 * i;
     uint32_t d = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-    if (d == 0 || d > 0x7fffffffu) { clvae__err(err, st, "%s: dimension %d is %u", path, i, d); goto done; }
+    if (d == 0 || d > 0x7fffffffu) { clvae__fail(st, "%s: dimension %d is %u", path, i, d); goto done; }
     dims[i] = (int)d;
     total *= d;
     if (total > IDX_MAX_BYTES) {
-      clvae__err(err, st, "%s: header dimensions describe more than %llu bytes of data", path,
+      clvae__fail(st, "%s: header dimensions describe more than %llu bytes of data", path,
                  (unsigned long long)IDX_MAX_BYTES);
       goto done;
     }
   }
   /* A raw file's length is known: check it before allocating. */
   if (gzdirect(f) && (uint64_t)sb.st_size < 4 + 4 * (uint64_t)*rank + total) {
-    clvae__err(err, st, "%s: truncated: header promises %llu bytes of data, file holds %llu", path,
+    clvae__fail(st, "%s: truncated: header promises %llu bytes of data, file holds %llu", path,
                (unsigned long long)total, (unsigned long long)(sb.st_size - 4 - 4 * *rank));
     goto done;
   }
@@ -94,16 +94,16 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
     if (have + want > cap) {
       uint8_t *nd = realloc(*data, have + want);
       if (!nd) {
-        st = clvae__err(err, CLVAE_ERR_NOMEM, "%s: out of memory for %llu bytes", path, (unsigned long long)(have + want));
+        st = clvae__fail(CLVAE_ERR_NOMEM, "%s: out of memory for %llu bytes", path, (unsigned long long)(have + want));
         goto done;
       }
       *data = nd, cap = have + want;
     }
     got = read_exact(f, *data + have, want, &why);
-    if (got < 0) { clvae__err(err, st, "%s: corrupt gzip data (%s)", path, why); goto done; }
+    if (got < 0) { clvae__fail(st, "%s: corrupt gzip data (%s)", path, why); goto done; }
     have += (uint64_t)got;
     if ((uint64_t)got < want) {
-      clvae__err(err, st, "%s: truncated: header promises %llu bytes of data, file holds %llu", path,
+      clvae__fail(st, "%s: truncated: header promises %llu bytes of data, file holds %llu", path,
                  (unsigned long long)total, (unsigned long long)have);
       goto done;
     }
@@ -128,7 +128,7 @@ static void find_file(char *out, size_t n, const char *dir, const char *name) {
   snprintf(out, n, "%s/%s[.gz]", dir, name); /* for the error message */
 }
 
-clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set, clvae_error *err) {
+clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set) {
   char ipath[4096], lpath[4096], name[64];
   int idims[3], ldims[1], rank;
   clvae_status st;
@@ -137,15 +137,15 @@ clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *s
   find_file(ipath, sizeof ipath, dir, name);
   snprintf(name, sizeof name, "%s-labels-idx1-ubyte", set);
   find_file(lpath, sizeof lpath, dir, name);
-  if ((st = clvae_idx_read(ipath, 2051, idims, &rank, &out->pixels, err)) != CLVAE_OK) return st;
-  if ((st = clvae_idx_read(lpath, 2049, ldims, &rank, &out->labels, err)) != CLVAE_OK) goto fail;
+  if ((st = clvae_idx_read(ipath, 2051, idims, &rank, &out->pixels)) != CLVAE_OK) return st;
+  if ((st = clvae_idx_read(lpath, 2049, ldims, &rank, &out->labels)) != CLVAE_OK) goto fail;
   if (ldims[0] != idims[0]) {
-    st = clvae__err(err, CLVAE_ERR_FORMAT, "%s holds %d labels but %s holds %d images", lpath, ldims[0], ipath, idims[0]);
+    st = clvae__fail(CLVAE_ERR_FORMAT, "%s holds %d labels but %s holds %d images", lpath, ldims[0], ipath, idims[0]);
     goto fail;
   }
   for (int i = 0; i < ldims[0]; i++)
     if (out->labels[i] > 9) {
-      st = clvae__err(err, CLVAE_ERR_FORMAT, "%s: label %d of item %d is outside 0..9", lpath, out->labels[i], i);
+      st = clvae__fail(CLVAE_ERR_FORMAT, "%s: label %d of item %d is outside 0..9", lpath, out->labels[i], i);
       goto fail;
     }
   out->count = idims[0], out->rows = idims[1], out->cols = idims[2];

@@ -34,14 +34,15 @@ static void gemm_overrides(clvae_device *dev) {
 }
 
 clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
-                                 const clvae_device_options *opt, clvae_error *err) {
+                                 const clvae_device_options *opt) {
   cl_platform_id plats[32];
   cl_device_id devs[64];
   cl_uint np = 0, nd = 0;
   cl_int rc;
+  clvae_status status = CLVAE_ERR_OPENCL;
   *out = NULL;
   clvae_device *dev = calloc(1, sizeof *dev);
-  if (!dev) return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory creating a device handle");
+  if (!dev) return clvae__fail(CLVAE_ERR_NOMEM, "out of memory creating a device handle");
   dev->info = *info;
   rc = clGetPlatformIDs(32, plats, &np);
   if (rc != CL_SUCCESS || (cl_uint)info->platform_index >= np) goto gone;
@@ -53,7 +54,7 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dev->platform, 0};
   dev->ctx = clCreateContext(props, 1, &dev->id, NULL, NULL, &rc);
   if (rc != CL_SUCCESS) {
-    clvae__err(err, CLVAE_ERR_OPENCL, "clCreateContext failed: %s (%d) [device '%s']",
+    clvae__fail(status, "clCreateContext failed: %s (%d) [device '%s']",
                clvae_cl_error_name(rc), (int)rc, info->name);
     goto fail;
   }
@@ -61,7 +62,7 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   dev->queue = clCreateCommandQueue(dev->ctx, dev->id, qp, &rc);
   dev->profiling = qp != 0;
   if (rc != CL_SUCCESS) {
-    clvae__err(err, CLVAE_ERR_OPENCL, "clCreateCommandQueue failed: %s (%d) [device '%s']",
+    clvae__fail(CLVAE_ERR_OPENCL, "clCreateCommandQueue failed: %s (%d) [device '%s']",
                clvae_cl_error_name(rc), (int)rc, info->name);
     goto fail;
   }
@@ -82,29 +83,26 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
    * CL_OUT_OF_RESOURCES would, to test what a failure in the middle of training leaves. */
   const char *fl = getenv("CLVAE_TEST_FAIL_LAUNCH");
   dev->fail_launch = fl ? atol(fl) : 0;
-  if (clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO) != CLVAE_OK) {
-    clvae__err(err, CLVAE_ERR_ARG, "%s", dev->err);
-    goto fail;
-  }
+  if ((status = clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO)) != CLVAE_OK) goto fail;
   *out = dev;
   return CLVAE_OK;
 gone:
-  clvae__err(err, CLVAE_ERR_NOT_FOUND, "OpenCL device %d.%d ('%s') is no longer available",
+  status = clvae__fail(CLVAE_ERR_NOT_FOUND, "OpenCL device %d.%d ('%s') is no longer available",
              info->platform_index, info->device_index, info->name);
 fail:
   clvae_device_free(dev);
-  return err ? err->status : CLVAE_ERR_OPENCL;
+  return status;
 }
 
 clvae_status clvae_device_open(clvae_device **out, const char *platform, const char *device,
-                               const clvae_device_options *opt, clvae_error *err) {
+                               const clvae_device_options *opt) {
   clvae_device_list list;
   int idx = -1;
   *out = NULL;
-  clvae_status st = clvae_enumerate(&list, err);
+  clvae_status st = clvae_enumerate(&list);
   if (st != CLVAE_OK) return st;
-  st = clvae_select(&list, platform, device, &idx, err);
-  if (st == CLVAE_OK) st = clvae_device_create(out, &list.devices[idx], opt, err);
+  st = clvae_select(&list, platform, device, &idx);
+  if (st == CLVAE_OK) st = clvae_device_create(out, &list.devices[idx], opt);
   clvae_device_list_free(&list);
   return st;
 }
@@ -123,7 +121,6 @@ void clvae_device_free(clvae_device *dev) {
 }
 
 const clvae_device_info *clvae_device_get_info(const clvae_device *dev) { return &dev->info; }
-const char *clvae_device_error(const clvae_device *dev) { return dev->err; }
 clvae_gemm_impl clvae_device_gemm(const clvae_device *dev) { return dev->gemm; }
 
 const char *clvae_gemm_impl_name(clvae_gemm_impl g) {
@@ -144,7 +141,7 @@ int clvae_gemm_impl_parse(const char *s) {
 clvae_status clvae_device_set_gemm(clvae_device *dev, clvae_gemm_impl g) {
   if (g == CLVAE_GEMM_AUTO) g = dev->info.is_gpu ? CLVAE_GEMM_CLBLAST : CLVAE_GEMM_BUILTIN;
   if (g != CLVAE_GEMM_BUILTIN && g != CLVAE_GEMM_CLBLAST)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "unknown GEMM implementation %d", (int)g);
+    return clvae__fail(CLVAE_ERR_ARG, "unknown GEMM implementation %d", (int)g);
   dev->gemm = g;
   return CLVAE_OK;
 }
@@ -157,14 +154,14 @@ void clvae_device_set_local_size(clvae_device *dev, size_t local) {
 
 clvae_status clvae_device_finish(clvae_device *dev) {
   cl_int rc = clFinish(dev->queue);
-  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(dev, rc, "clFinish", NULL);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clFinish", NULL);
 }
 
 /* ---- programs and kernels ---- */
 
 /* The source of program `name`: from $CLVAE_KERNEL_DIR/name.cl if set, else embedded.
  * *owned is set when the caller must free the text. */
-static clvae_status program_source(clvae_device *dev, const char *name, const char **text,
+static clvae_status program_source(const char *name, const char **text,
                                    size_t *len, char **owned) {
   const char *dir = getenv("CLVAE_KERNEL_DIR");
   *owned = NULL;
@@ -172,13 +169,13 @@ static clvae_status program_source(clvae_device *dev, const char *name, const ch
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.cl", dir, name);
     FILE *f = fopen(path, "rb");
-    if (!f) return clvae__fail(dev, CLVAE_ERR_IO, "cannot open kernel source %s (CLVAE_KERNEL_DIR)", path);
+    if (!f) return clvae__fail(CLVAE_ERR_IO, "cannot open kernel source %s (CLVAE_KERNEL_DIR)", path);
     char *buf = NULL;
     size_t n = 0, cap = 0, got;
     do {
       if (n + 65536 > cap) {
         char *nb = realloc(buf, cap = n + 65536);
-        if (!nb) { free(buf); fclose(f); return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of memory reading %s", path); }
+        if (!nb) { free(buf); fclose(f); return clvae__fail(CLVAE_ERR_NOMEM, "out of memory reading %s", path); }
         buf = nb;
       }
       got = fread(buf + n, 1, cap - n, f);
@@ -196,7 +193,7 @@ static clvae_status program_source(clvae_device *dev, const char *name, const ch
       *len = (size_t)s->length;
       return CLVAE_OK;
     }
-  return clvae__fail(dev, CLVAE_ERR_BUILD, "no embedded kernel source '%s'", name);
+  return clvae__fail(CLVAE_ERR_BUILD, "no embedded kernel source '%s'", name);
 }
 
 static clvae_status build_program(clvae_device *dev, enum program_id p) {
@@ -204,11 +201,11 @@ static clvae_status build_program(clvae_device *dev, enum program_id p) {
   size_t len;
   char *owned, opts[256];
   cl_int rc;
-  clvae_status st = program_source(dev, program_names[p], &text, &len, &owned);
+  clvae_status st = program_source(program_names[p], &text, &len, &owned);
   if (st != CLVAE_OK) return st;
   cl_program prog = clCreateProgramWithSource(dev->ctx, 1, &text, &len, &rc);
   free(owned);
-  if (rc != CL_SUCCESS) return CL_FAIL(dev, rc, "clCreateProgramWithSource", program_names[p]);
+  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateProgramWithSource", program_names[p]);
   /* Denormals flushed, as the C reference does: PoCL keeps them by default, and Adam's
    * moments turn denormal after a few epochs (1.5-2x slower on some Intel CPUs). */
   snprintf(opts, sizeof opts, "-cl-std=CL1.2 -cl-denorms-are-zero -DMR=%d -DNV=%d -DRED_LS=%d -DCOLSUM_W=%d", dev->gemm_mr,
@@ -219,7 +216,7 @@ static clvae_status build_program(clvae_device *dev, enum program_id p) {
     clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     log[sizeof log - 1] = '\0';
     clReleaseProgram(prog);
-    return clvae__fail(dev, CLVAE_ERR_BUILD,
+    return clvae__fail(CLVAE_ERR_BUILD,
                        "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s",
                        clvae_cl_error_name(rc), (int)rc, program_names[p], opts, log);
   }
@@ -236,7 +233,7 @@ clvae_status clvae__kernel(clvae_device *dev, enum kernel_id k, cl_kernel *out) 
       if (st != CLVAE_OK) return st;
     }
     dev->kernels[k] = clCreateKernel(dev->programs[p], kernel_table[k].name, &rc);
-    if (rc != CL_SUCCESS) return CL_FAIL(dev, rc, "clCreateKernel", kernel_table[k].name);
+    if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateKernel", kernel_table[k].name);
   }
   *out = dev->kernels[k];
   return CLVAE_OK;
@@ -262,7 +259,7 @@ clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, co
     if (rc != CL_SUCCESS) {
       char what[96];
       snprintf(what, sizeof what, "kernel %s, argument %d", kernel_table[k].name, i);
-      return CL_FAIL(dev, rc, "clSetKernelArg", what);
+      return CL_FAIL(rc, "clSetKernelArg", what);
     }
   }
   for (cl_uint d = 0; d < dims; d++) {
@@ -275,7 +272,7 @@ clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, co
                                                   : clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
   if (rc != CL_SUCCESS) {
     clvae__prof_cancel(dev, ev);
-    return CL_FAIL(dev, rc, "clEnqueueNDRangeKernel", kernel_table[k].name);
+    return CL_FAIL(rc, "clEnqueueNDRangeKernel", kernel_table[k].name);
   }
   return CLVAE_OK;
 }
@@ -309,7 +306,7 @@ void clvae__prof_cancel(clvae_device *dev, const cl_event *slot) {
 
 clvae_status clvae_profile_start(clvae_device *dev) {
   if (!dev->profiling)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "profiling needs a device created with the profiling option");
+    return clvae__fail(CLVAE_ERR_ARG, "profiling needs a device created with the profiling option");
   dev->prof_on = 1;
   return CLVAE_OK;
 }
@@ -321,7 +318,7 @@ clvae_status clvae_profile_stop(clvae_device *dev, clvae_kernel_time *out, int m
     cl_ulong t0 = 0, t1 = 0;
     cl_int rc = clGetEventProfilingInfo(dev->prof[i].ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
     if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(dev->prof[i].ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-    if (rc != CL_SUCCESS && st == CLVAE_OK) st = CL_FAIL(dev, rc, "clGetEventProfilingInfo", dev->prof[i].name);
+    if (rc != CL_SUCCESS && st == CLVAE_OK) st = CL_FAIL(rc, "clGetEventProfilingInfo", dev->prof[i].name);
     clReleaseEvent(dev->prof[i].ev);
     int j = 0;
     while (j < *n && strcmp(out[j].kernel, dev->prof[i].name) != 0) j++;
@@ -343,18 +340,18 @@ clvae_status clvae_buffer_create(clvae_device *dev, size_t bytes, clvae_buffer *
   *out = NULL;
   if (bytes == 0) bytes = 4; /* OpenCL refuses empty buffers */
   if (bytes > dev->info.max_alloc_bytes && dev->info.max_alloc_bytes)
-    return clvae__fail(dev, CLVAE_ERR_ARG,
+    return clvae__fail(CLVAE_ERR_ARG,
                        "buffer of %zu bytes exceeds the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE "
                        "of %llu bytes ('%s')", bytes,
                        (unsigned long long)dev->info.max_alloc_bytes, dev->info.name);
   clvae_buffer *b = calloc(1, sizeof *b);
-  if (!b) return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of host memory");
+  if (!b) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   b->mem = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
   if (rc != CL_SUCCESS) {
     free(b);
     char what[64];
     snprintf(what, sizeof what, "%zu bytes", bytes);
-    return CL_FAIL(dev, rc, "clCreateBuffer", what);
+    return CL_FAIL(rc, "clCreateBuffer", what);
   }
   b->size = bytes;
   *out = b;
@@ -369,44 +366,44 @@ void clvae_buffer_free(clvae_buffer *buf) {
 
 size_t clvae_buffer_size(const clvae_buffer *buf) { return buf->size; }
 
-static clvae_status check_range(clvae_device *dev, const clvae_buffer *buf, size_t offset,
+static clvae_status check_range(const clvae_buffer *buf, size_t offset,
                                 size_t bytes, const char *what) {
   if (offset > buf->size || bytes > buf->size - offset)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "%s of %zu bytes at offset %zu is outside a %zu-byte buffer",
+    return clvae__fail(CLVAE_ERR_ARG, "%s of %zu bytes at offset %zu is outside a %zu-byte buffer",
                        what, bytes, offset, buf->size);
   return CLVAE_OK;
 }
 
 clvae_status clvae_buffer_write(clvae_device *dev, clvae_buffer *buf, size_t offset, size_t bytes,
                                 const void *src, int blocking) {
-  clvae_status st = check_range(dev, buf, offset, bytes, "write");
+  clvae_status st = check_range(buf, offset, bytes, "write");
   if (st != CLVAE_OK || bytes == 0) return st;
   cl_int rc = clEnqueueWriteBuffer(dev->queue, buf->mem, blocking ? CL_TRUE : CL_FALSE, offset,
                                    bytes, src, 0, NULL, NULL);
-  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(dev, rc, "clEnqueueWriteBuffer", NULL);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clEnqueueWriteBuffer", NULL);
 }
 
 clvae_status clvae_buffer_read(clvae_device *dev, const clvae_buffer *buf, size_t offset,
                                size_t bytes, void *dst) {
-  clvae_status st = check_range(dev, buf, offset, bytes, "read");
+  clvae_status st = check_range(buf, offset, bytes, "read");
   if (st != CLVAE_OK || bytes == 0) return st;
   cl_int rc = clEnqueueReadBuffer(dev->queue, buf->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
-  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(dev, rc, "clEnqueueReadBuffer", NULL);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clEnqueueReadBuffer", NULL);
 }
 
 clvae_status clvae_buffer_zero(clvae_device *dev, clvae_buffer *buf, size_t offset, size_t bytes) {
-  clvae_status st = check_range(dev, buf, offset, bytes, "fill");
+  clvae_status st = check_range(buf, offset, bytes, "fill");
   if (st != CLVAE_OK || bytes == 0) return st;
   const cl_uchar zero = 0;
   cl_int rc = clEnqueueFillBuffer(dev->queue, buf->mem, &zero, 1, offset, bytes, 0, NULL, NULL);
-  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(dev, rc, "clEnqueueFillBuffer", NULL);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clEnqueueFillBuffer", NULL);
 }
 
-clvae_status clvae__view(clvae_device *dev, const char *op, const char *name, clvae_view v,
+clvae_status clvae__view(const char *op, const char *name, clvae_view v,
                          size_t count, size_t elem, cl_uint *off) {
-  if (!v.buf) return clvae__fail(dev, CLVAE_ERR_ARG, "%s: %s has no buffer", op, name);
+  if (!v.buf) return clvae__fail(CLVAE_ERR_ARG, "%s: %s has no buffer", op, name);
   if (v.off > 0xffffffffu || v.off > v.buf->size / elem || count > v.buf->size / elem - v.off)
-    return clvae__fail(dev, CLVAE_ERR_ARG,
+    return clvae__fail(CLVAE_ERR_ARG,
                        "%s: %s of %zu elements at offset %zu does not fit its %zu-byte buffer",
                        op, name, count, v.off, v.buf->size);
   *off = (cl_uint)v.off;

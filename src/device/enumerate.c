@@ -56,25 +56,25 @@ static void note(clvae_device_list *list, const char *fmt, const char *a, const 
   snprintf(list->notes + used, sizeof list->notes - used, fmt, a, b);
 }
 
-clvae_status clvae_enumerate(clvae_device_list *list, clvae_error *err) {
+clvae_status clvae_enumerate(clvae_device_list *list) {
   cl_platform_id plats[MAX_PLATFORMS];
   cl_uint np = 0;
   memset(list, 0, sizeof *list);
   cl_int rc = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
   if (rc == CL_PLATFORM_NOT_FOUND_KHR || (rc == CL_SUCCESS && np == 0))
-    return clvae__err(err, CLVAE_ERR_NO_PLATFORM,
+    return clvae__fail(CLVAE_ERR_NO_PLATFORM,
                       "no OpenCL platform found: install an OpenCL ICD loader and a driver "
                       "(on Debian/Ubuntu: apt-get install ocl-icd-libopencl1 pocl-opencl-icd; "
                       "or your GPU vendor's OpenCL driver)");
   if (rc != CL_SUCCESS)
-    return clvae__err(err, CLVAE_ERR_OPENCL, "clGetPlatformIDs failed: %s (%d)",
+    return clvae__fail(CLVAE_ERR_OPENCL, "clGetPlatformIDs failed: %s (%d)",
                       clvae_cl_error_name(rc), (int)rc);
   if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
   list->platforms = calloc(np, sizeof *list->platforms);
   list->devices = calloc((size_t)np * MAX_DEVICES, sizeof *list->devices);
   if (!list->platforms || !list->devices) {
     clvae_device_list_free(list);
-    return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory listing OpenCL devices");
+    return clvae__fail(CLVAE_ERR_NOMEM, "out of memory listing OpenCL devices");
   }
   list->platform_count = (int)np;
   for (cl_uint p = 0; p < np; p++) {
@@ -164,14 +164,14 @@ static int default_device(const clvae_device_list *l, int p) {
 }
 
 clvae_status clvae_select(const clvae_device_list *l, const char *platform, const char *device,
-                          int *index, clvae_error *err) {
+                          int *index) {
   char avail[1536];
   int p = -1, found = -1;
   describe_all(l, avail, sizeof avail);
   if (platform && *platform) {
     p = match_platform(l, platform);
     if (p < 0)
-      return clvae__err(err, CLVAE_ERR_NOT_FOUND, "no OpenCL platform matches --platform '%s'; %s",
+      return clvae__fail(CLVAE_ERR_NOT_FOUND, "no OpenCL platform matches '%s'; %s",
                         platform, avail);
   }
   if (device && *device) {
@@ -186,13 +186,13 @@ clvae_status clvae_select(const clvae_device_list *l, const char *platform, cons
           found = i;
     }
     if (found < 0)
-      return clvae__err(err, CLVAE_ERR_NOT_FOUND, "no OpenCL device matches --device '%s'%s%s%s; %s",
+      return clvae__fail(CLVAE_ERR_NOT_FOUND, "no OpenCL device matches '%s'%s%s%s; %s",
                         device, p >= 0 ? " on platform '" : "", p >= 0 ? l->platforms[p] : "",
                         p >= 0 ? "'" : "", avail);
   } else {
     found = default_device(l, p);
     if (found < 0)
-      return clvae__err(err, CLVAE_ERR_NOT_FOUND, "OpenCL platform '%s' has no device; %s",
+      return clvae__fail(CLVAE_ERR_NOT_FOUND, "OpenCL platform '%s' has no device; %s",
                         p >= 0 ? l->platforms[p] : "(any)", avail);
   }
   *index = found;

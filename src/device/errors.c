@@ -1,6 +1,7 @@
-/* Names for statuses and OpenCL/CLBlast error codes, and the helpers that format error
- * messages into a device handle or a clvae_error. */
+/* Names for statuses and OpenCL/CLBlast error codes, and the library's one error channel:
+ * the message of the last failure on each thread. */
 #include <stdio.h>
+#include <string.h>
 
 #include "device/internal.h"
 
@@ -19,6 +20,8 @@ const char *clvae_status_name(clvae_status s) {
   case CLVAE_ERR_NOMEM: return "out of host memory";
   case CLVAE_INTERRUPTED: return "interrupted";
   case CLVAE_ERR_DIVERGED: return "training diverged";
+  case CLVAE_ERR_LIMIT: return "too large";
+  case CLVAE_ERR_EXISTS: return "already exists";
   }
   return "unknown status";
 }
@@ -83,28 +86,24 @@ const char *clvae_cl_error_name(int code) {
   return "CL_UNKNOWN_ERROR";
 }
 
-clvae_status clvae__fail(clvae_device *dev, clvae_status st, const char *fmt, ...) {
+/* One message per thread: the library is used from the loader thread and the main thread
+ * at once, and each must see its own failure. */
+static _Thread_local char last_error[CLVAE_ERROR_MSG_SIZE];
+
+const char *clvae_error_message(void) { return last_error; }
+
+clvae_status clvae__fail(clvae_status st, const char *fmt, ...) {
+  /* Formatted aside first: the arguments may include the previous message itself. */
+  char msg[CLVAE_ERROR_MSG_SIZE];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(dev->err, sizeof dev->err, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(last_error, msg, sizeof msg);
   return st;
 }
 
-clvae_status clvae__err(clvae_error *err, clvae_status st, const char *fmt, ...) {
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->status = st;
-  }
-  return st;
-}
-
-clvae_status clvae__cl_fail(clvae_device *dev, cl_int code, const char *call, const char *what,
-                            const char *file, int line) {
-  return clvae__fail(dev, CLVAE_ERR_OPENCL, "%s failed: %s (%d)%s%s%s at %s:%d", call,
-                     clvae_cl_error_name(code), (int)code, what ? " [" : "", what ? what : "",
-                     what ? "]" : "", file, line);
+clvae_status clvae__cl_fail(cl_int code, const char *call, const char *what, const char *file, int line) {
+  return clvae__fail(CLVAE_ERR_OPENCL, "%s failed: %s (%d)%s%s%s at %s:%d", call, clvae_cl_error_name(code),
+                     (int)code, what ? " [" : "", what ? what : "", what ? "]" : "", file, line);
 }

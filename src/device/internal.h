@@ -53,26 +53,18 @@ struct clvae_device {
   int prof_n, prof_cap, prof_on;
   long launches;             /* kernel launches so far (for CLVAE_TEST_FAIL_LAUNCH) */
   long fail_launch;          /* test hook: this launch fails as CL_OUT_OF_RESOURCES; 0: none */
-  char err[CLVAE_ERROR_MSG_SIZE];
 };
 
-/* Record a formatted message in dev->err; returns `st` for `return dev_fail(...)`. */
-clvae_status clvae__fail(clvae_device *dev, clvae_status st, const char *fmt, ...)
+/* Records a formatted message as this thread's last error (clvae_error_message); returns
+ * `st`, for `return clvae__fail(...)`. The arguments may include the previous message. */
+clvae_status clvae__fail(clvae_status st, const char *fmt, ...)
 #ifdef __GNUC__
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Record "CALL failed: CL_NAME (code) [what] at file:line"; returns CLVAE_ERR_OPENCL. */
-clvae_status clvae__cl_fail(clvae_device *dev, cl_int code, const char *call, const char *what,
-                            const char *file, int line);
-#define CL_FAIL(dev, code, call, what) clvae__cl_fail((dev), (code), (call), (what), __FILE__, __LINE__)
-
-/* Same formatting into a clvae_error (no device yet). */
-clvae_status clvae__err(clvae_error *err, clvae_status st, const char *fmt, ...)
-#ifdef __GNUC__
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* Records "CALL failed: CL_NAME (code) [what] at file:line"; returns CLVAE_ERR_OPENCL. */
+clvae_status clvae__cl_fail(cl_int code, const char *call, const char *what, const char *file, int line);
+#define CL_FAIL(code, call, what) clvae__cl_fail((code), (call), (what), __FILE__, __LINE__)
 
 /* The kernel, building its program on first use. */
 clvae_status clvae__kernel(clvae_device *dev, enum kernel_id k, cl_kernel *out);
@@ -111,5 +103,5 @@ void clvae__gemm_release(clvae_device *dev);
 
 /* Checks that `count` elements of `elem` bytes at the view lie inside its buffer and that
  * the offset fits a kernel's uint; sets *off. `op`/`name` name the call in the message. */
-clvae_status clvae__view(clvae_device *dev, const char *op, const char *name, clvae_view v,
+clvae_status clvae__view(const char *op, const char *name, clvae_view v,
                          size_t count, size_t elem, cl_uint *off);

@@ -35,7 +35,7 @@ static float getf(const unsigned char *p) { uint32_t u = get32(p); float f; memc
 static void putd(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); put64(p, u); }
 static double getd(const unsigned char *p) { uint64_t u = get64(p); double d; memcpy(&d, &u, 8); return d; }
 
-clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg, clvae_error *err) {
+clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg) {
   clvae_layout l;
   memset(c, 0, sizeof *c);
   c->cfg = *cfg;
@@ -44,7 +44,7 @@ clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg
   c->params = calloc(l.total, 4), c->adam_m = calloc(l.total, 4), c->adam_v = calloc(l.total, 4);
   if (!c->params || !c->adam_m || !c->adam_v) {
     clvae_checkpoint_free(c);
-    return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory for %zu parameters", l.total);
+    return clvae__fail(CLVAE_ERR_NOMEM, "out of memory for %zu parameters", l.total);
   }
   return CLVAE_OK;
 }
@@ -95,16 +95,16 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
   return 0;
 }
 
-clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c, clvae_error *err) {
+clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c) {
   char tmp[4200], dir[4096];
   size_t size;
   unsigned char *b = serialize(c, &size);
-  if (!b) return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory writing %s", path);
+  if (!b) return clvae__fail(CLVAE_ERR_NOMEM, "out of memory writing %s", path);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
     free(b);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
   }
   int e = 0;
   const char *what = "write";
@@ -115,7 +115,7 @@ clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c, 
   if (!e && rename(tmp, path) != 0) e = errno, what = "rename";
   if (e) {
     unlink(tmp);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: %s failed: %s (the previous checkpoint, if any, is unchanged)",
+    return clvae__fail(CLVAE_ERR_IO, "%s: %s failed: %s (the previous checkpoint, if any, is unchanged)",
                       path, what, strerror(e));
   }
   /* Make the rename itself durable. */
@@ -130,38 +130,38 @@ clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c, 
   return CLVAE_OK;
 }
 
-clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c, clvae_error *err) {
+clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
   struct stat sb;
   memset(c, 0, sizeof *c);
-  if (stat(path, &sb) != 0) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  if (S_ISDIR(sb.st_mode)) return clvae__err(err, CLVAE_ERR_IO, "%s: is a directory, not a checkpoint", path);
+  if (stat(path, &sb) != 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (S_ISDIR(sb.st_mode)) return clvae__fail(CLVAE_ERR_IO, "%s: is a directory, not a checkpoint", path);
   if (sb.st_size < HEADER + 4)
-    return clvae__err(err, CLVAE_ERR_FORMAT, "%s: too short for a clvae checkpoint (%lld bytes)", path, (long long)sb.st_size);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: too short for a clvae checkpoint (%lld bytes)", path, (long long)sb.st_size);
   if ((uint64_t)sb.st_size > ((uint64_t)1 << 34))
-    return clvae__err(err, CLVAE_ERR_FORMAT, "%s: too large for a clvae checkpoint", path);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: too large for a clvae checkpoint", path);
   size_t size = (size_t)sb.st_size;
   unsigned char *b = malloc(size);
   FILE *f = fopen(path, "rb");
   clvae_status st = CLVAE_ERR_FORMAT;
   if (!b || !f) {
-    st = clvae__err(err, b ? CLVAE_ERR_IO : CLVAE_ERR_NOMEM, "%s: cannot read: %s", path, strerror(errno));
+    st = clvae__fail(b ? CLVAE_ERR_IO : CLVAE_ERR_NOMEM, "%s: cannot read: %s", path, strerror(errno));
     goto done;
   }
-  if (fread(b, 1, size, f) != size) { st = clvae__err(err, CLVAE_ERR_IO, "%s: read failed", path); goto done; }
-  if (memcmp(b, MAGIC, 8) != 0) { clvae__err(err, st, "%s: not a clvae checkpoint (bad magic)", path); goto done; }
+  if (fread(b, 1, size, f) != size) { st = clvae__fail(CLVAE_ERR_IO, "%s: read failed", path); goto done; }
+  if (memcmp(b, MAGIC, 8) != 0) { clvae__fail(st, "%s: not a clvae checkpoint (bad magic)", path); goto done; }
   uint32_t version = get32(b + 8);
   if (version != CLVAE_CHECKPOINT_VERSION || get32(b + 12) != HEADER) {
-    clvae__err(err, st, "%s: checkpoint format version %u; this clvae reads version %d", path, version, CLVAE_CHECKPOINT_VERSION);
+    clvae__fail(st, "%s: checkpoint format version %u; this clvae reads version %d", path, version, CLVAE_CHECKPOINT_VERSION);
     goto done;
   }
   uint64_t n = get64(b + 88);
   if (n == 0 || n > ((uint64_t)1 << 31) || size != HEADER + 3 * n * 4 + 4) {
-    clvae__err(err, st, "%s: truncated or damaged: %zu bytes, but the header describes %llu parameters", path,
+    clvae__fail(st, "%s: truncated or damaged: %zu bytes, but the header describes %llu parameters", path,
                size, (unsigned long long)n);
     goto done;
   }
   if (get32(b + size - 4) != (uint32_t)crc32(0L, b, (uInt)(size - 4))) {
-    clvae__err(err, st, "%s: checksum mismatch: the file is damaged", path);
+    clvae__fail(st, "%s: checksum mismatch: the file is damaged", path);
     goto done;
   }
   clvae_config g;
@@ -172,11 +172,11 @@ clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c, clvae_
   clvae_layout l;
   if (g.input < 1 || g.hidden < 1 || g.latent < 1 || g.batch < 1 || (g.loss != 0 && g.loss != 1) ||
       (clvae_layout_of(&g, &l), l.total != n)) {
-    clvae__err(err, st, "%s: inconsistent configuration (input %d, hidden %d, latent %d, loss %d, batch %d)",
+    clvae__fail(st, "%s: inconsistent configuration (input %d, hidden %d, latent %d, loss %d, batch %d)",
                path, g.input, g.hidden, g.latent, g.loss, g.batch);
     goto done;
   }
-  if ((st = clvae_checkpoint_alloc(c, &g, err)) != CLVAE_OK) goto done;
+  if ((st = clvae_checkpoint_alloc(c, &g)) != CLVAE_OK) goto done;
   c->step = (int64_t)get64(b + 60);
   c->epoch = (int32_t)get32(b + 68), c->epoch_step = (int32_t)get32(b + 72), c->train_limit = (int32_t)get32(b + 76);
   c->epoch_loss_sum = getd(b + 80), c->epoch_seconds = getd(b + 96);

@@ -71,7 +71,7 @@ static void draw_axes(cairo_t *cr, const axes *a, const char *xlabel, const char
 }
 
 /* Writes the surface to path.tmp and renames it into place. */
-static clvae_status finish(cairo_surface_t *s, cairo_t *cr, const char *path, clvae_error *err) {
+static clvae_status finish(cairo_surface_t *s, cairo_t *cr, const char *path) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   cairo_status_t cs = cairo_status(cr);
@@ -80,12 +80,12 @@ static clvae_status finish(cairo_surface_t *s, cairo_t *cr, const char *path, cl
   cairo_surface_destroy(s);
   if (cs != CAIRO_STATUS_SUCCESS) {
     remove(tmp);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, cairo_status_to_string(cs));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, cairo_status_to_string(cs));
   }
   if (rename(tmp, path) != 0) {
     int e = errno;
     remove(tmp);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, strerror(e));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, strerror(e));
   }
   return CLVAE_OK;
 }
@@ -106,7 +106,7 @@ static const double palette[10][3] = {
 
 clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const uint8_t *cls, int n,
                                 const char *const names[10], const char *xlabel, const char *ylabel,
-                                const char *title, clvae_error *err) {
+                                const char *title) {
   cairo_surface_t *s;
   cairo_t *cr = canvas(1000, 760, &s);
   axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 90, 760, 50, 680, 0};
@@ -137,10 +137,10 @@ clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, c
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, a.right + 44, y, names[k], 0.0, 0.5);
   }
-  return finish(s, cr, path, err);
+  return finish(s, cr, path);
 }
 
-clvae_status clvae_plot_loss(const char *path, const double *train, const double *test, int n, clvae_error *err) {
+clvae_status clvae_plot_loss(const char *path, const double *train, const double *test, int n) {
   cairo_surface_t *s;
   cairo_t *cr = canvas(860, 520, &s);
   axes a = {n > 1 ? 1 : 0, n > 1 ? n : 2, INFINITY, -INFINITY, 90, 830, 50, 440, 1};
@@ -173,5 +173,5 @@ clvae_status clvae_plot_loss(const char *path, const double *train, const double
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, a.right - 266, y, labels[k], 0.0, 0.5);
   }
-  return finish(s, cr, path, err);
+  return finish(s, cr, path);
 }

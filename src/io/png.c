@@ -10,11 +10,11 @@
 #include "clvae/image.h"
 #include "device/internal.h"
 
-clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px, clvae_error *err) {
+clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
-  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   volatile int ok = 0;
@@ -32,15 +32,15 @@ clvae_status clvae_png_write(const char *path, int w, int h, int channels, const
   if (!ok || rename(tmp, path) != 0) {
     int e = errno;
     remove(tmp);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot write the PNG%s%s", path, ok ? ": " : "", ok ? strerror(e) : "");
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the PNG%s%s", path, ok ? ": " : "", ok ? strerror(e) : "");
   }
   return CLVAE_OK;
 }
 
-clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px, clvae_error *err) {
+clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px) {
   FILE *f = fopen(path, "rb");
   *px = NULL;
-  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   uint8_t *volatile data = NULL;
@@ -63,7 +63,7 @@ clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uin
   fclose(f);
   if (st != CLVAE_OK) {
     free(data);
-    return clvae__err(err, st, "%s: not an 8-bit grey or RGB PNG", path);
+    return clvae__fail(st, "%s: not an 8-bit grey or RGB PNG", path);
   }
   *px = data;
   return CLVAE_OK;

@@ -43,23 +43,23 @@ static void write_layer_json(FILE *f, const dense *l, int first) {
 }
 
 /* Writes `size` bytes to dir/name through a temporary file. */
-static clvae_status put_file(const char *dir, const char *name, const void *data, size_t size, clvae_error *err) {
+static clvae_status put_file(const char *dir, const char *name, const void *data, size_t size) {
   char path[4200], tmp[4300];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
-  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
   int ok = fwrite(data, 1, size, f) == size;
   ok = (fclose(f) == 0) && ok;
   if (!ok || rename(tmp, path) != 0) {
     int e = errno;
     remove(tmp);
-    return clvae__err(err, CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
   }
   return CLVAE_OK;
 }
 
-static clvae_status write_model(const char *dir, const char *model_name, const dense *layers, int n, clvae_error *err) {
+static clvae_status write_model(const char *dir, const char *model_name, const dense *layers, int n) {
   char *json = NULL;
   size_t jsize = 0, wsize = 0;
   for (int i = 0; i < n; i++) wsize += ((size_t)layers[i].in * layers[i].out + layers[i].out) * 4;
@@ -69,7 +69,7 @@ static clvae_status write_model(const char *dir, const char *model_name, const d
     free(w);
     if (f) fclose(f);
     free(json);
-    return clvae__err(err, CLVAE_ERR_NOMEM, "out of memory exporting %s", model_name);
+    return clvae__fail(CLVAE_ERR_NOMEM, "out of memory exporting %s", model_name);
   }
   fprintf(f, "{\"format\": \"layers-model\", \"generatedBy\": \"clvae %s\", \"convertedBy\": null, "
              "\"modelTopology\": {\"class_name\": \"Sequential\", \"config\": {\"name\": \"%s\", \"layers\": [",
@@ -97,22 +97,21 @@ static clvae_status write_model(const char *dir, const char *model_name, const d
   fprintf(f, "]}]}\n");
   fclose(f);
   /* weights first: a model.json never points at weights that are not there yet */
-  clvae_status st = put_file(dir, "weights.bin", w, wsize, err);
-  if (st == CLVAE_OK) st = put_file(dir, "model.json", json, jsize, err);
+  clvae_status st = put_file(dir, "weights.bin", w, wsize);
+  if (st == CLVAE_OK) st = put_file(dir, "model.json", json, jsize);
   free(w);
   free(json);
   return st;
 }
 
-clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part, int force,
-                               clvae_error *err) {
+clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part, int force) {
   struct stat sb;
   if (stat(dir, &sb) == 0) {
-    if (!S_ISDIR(sb.st_mode)) return clvae__err(err, CLVAE_ERR_IO, "%s exists and is not a directory", dir);
+    if (!S_ISDIR(sb.st_mode)) return clvae__fail(CLVAE_ERR_IO, "%s exists and is not a directory", dir);
     if (!force && !dir_is_empty(dir))
-      return clvae__err(err, CLVAE_ERR_IO, "%s is not empty: use --force to overwrite it", dir);
+      return clvae__fail(CLVAE_ERR_EXISTS, "%s is not empty", dir);
   } else if (mkdir(dir, 0755) != 0) {
-    return clvae__err(err, CLVAE_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    return clvae__fail(CLVAE_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
   }
   const clvae_config *c = &ck->cfg;
   clvae_layout l;
@@ -123,12 +122,12 @@ clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clva
       {"decoder_hidden", "relu", c->latent, c->hidden, p + l.wd1, c->hidden, p + l.bd1},
       {"decoder_output", "sigmoid", c->hidden, c->input, p + l.wd2, c->input, p + l.bd2},
     };
-    return write_model(dir, "decoder", layers, 2, err);
+    return write_model(dir, "decoder", layers, 2);
   }
   /* z_mean: the μ half (first L columns) of the [H, 2L] heads matrix. */
   dense layers[2] = {
     {"encoder_hidden", "relu", c->input, c->hidden, p + l.w1, c->hidden, p + l.b1},
     {"z_mean", "linear", c->hidden, c->latent, p + l.wh, 2 * c->latent, p + l.bh},
   };
-  return write_model(dir, "encoder", layers, 2, err);
+  return write_model(dir, "encoder", layers, 2);
 }

@@ -27,7 +27,7 @@ clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const 
   uint32_t *ident = NULL;
   clvae_status st = CLVAE_ERR_NOMEM;
   *out = NULL;
-  if (!d) return clvae__fail(dev, st, "out of host memory");
+  if (!d) return clvae__fail(st, "out of host memory");
   d->dev = dev;
   d->count = limit > 0 && limit < im->count ? limit : im->count;
   d->pixels = im->rows * im->cols;
@@ -63,7 +63,7 @@ clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first) { return cl
 clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
   const int B = clvae_model_config(m)->batch, L = clvae_model_config(m)->latent;
   float *ms = malloc((size_t)B * 2 * L * 4);
-  clvae_status st = ms ? CLVAE_OK : clvae__fail(d->dev, CLVAE_ERR_NOMEM, "out of host memory");
+  clvae_status st = ms ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   for (int b0 = 0; b0 < d->count && st == CLVAE_OK; b0 += B) {
     int nb = d->count - b0 < B ? d->count - b0 : B;
     st = clvae_model_encode(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, ms);
@@ -88,7 +88,7 @@ clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result 
   int B = clvae_model_config(m)->batch, n = d->count;
   clvae_status st = CLVAE_OK;
   float *buf = malloc((size_t)n * 8);
-  if (!buf) return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of host memory");
+  if (!buf) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
     int nb = n - b0 < B ? n - b0 : B;
     st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, clvae_at(d->recon, (size_t)b0),
@@ -110,24 +110,24 @@ static double now(void) {
 }
 
 /* Reads the model state into the checkpoint and writes it atomically. */
-static clvae_status save(clvae_model *m, clvae_checkpoint *ck, const char *dir, clvae_error *err) {
+static clvae_status save(clvae_model *m, clvae_checkpoint *ck, const char *dir) {
   char path[4096];
   clvae_status st = clvae_model_get_state(m, ck->params, ck->adam_m, ck->adam_v, NULL);
-  if (st != CLVAE_OK) return clvae__err(err, st, "reading the parameters back: %s", clvae_device_error(clvae_model_device(m)));
+  if (st != CLVAE_OK) return clvae__fail(st, "reading the parameters back: %s", clvae_error_message());
   ck->step = clvae_model_step(m);
   snprintf(path, sizeof path, "%s/checkpoint.clvae", dir);
-  return clvae_checkpoint_save(path, ck, err);
+  return clvae_checkpoint_save(path, ck);
 }
 
 static clvae_status append_metrics(const char *dir, int epoch, double train_loss, const clvae_eval_result *t,
-                                   double seconds, double sps, clvae_error *err) {
+                                   double seconds, double sps) {
   char path[4096];
   snprintf(path, sizeof path, "%s/metrics.csv", dir);
   FILE *f = fopen(path, "a");
-  if (!f) return clvae__err(err, CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
   if (ftell(f) == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
   fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, train_loss, t->loss, t->recon, t->kl, seconds, sps);
-  if (fclose(f) != 0) return clvae__err(err, CLVAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+  if (fclose(f) != 0) return clvae__fail(CLVAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
   return CLVAE_OK;
 }
 
@@ -157,19 +157,19 @@ typedef struct run {
   uint32_t *perm;
   float *buf;                /* 2 × count floats */
   int B, steps;
-  clvae_error *err;
+
 } run;
 
 static clvae_status diverged(run *r, int step) {
-  return clvae__err(r->err, CLVAE_ERR_DIVERGED,
+  return clvae__fail(CLVAE_ERR_DIVERGED,
                     "the loss became NaN or infinite at epoch %d, step %d; stopped without saving: "
                     "%s/checkpoint.clvae still holds the last good state (epoch %d). Try a lower --lr.",
                     r->ck->epoch + 1, step + 1, r->o->out_dir, r->ck->epoch);
 }
 
 static clvae_status device_failed(run *r, int step) {
-  return clvae__err(r->err, CLVAE_ERR_OPENCL, "epoch %d, step %d: %s\n%s/checkpoint.clvae is unchanged (epoch %d); "
-                    "resume with --resume", r->ck->epoch + 1, step + 1, clvae_device_error(clvae_model_device(r->m)),
+  return clvae__fail(CLVAE_ERR_OPENCL, "epoch %d, step %d: %s\n%s/checkpoint.clvae is unchanged (epoch %d); "
+                    "resume with --resume", r->ck->epoch + 1, step + 1, clvae_error_message(),
                     r->o->out_dir, r->ck->epoch);
 }
 
@@ -204,7 +204,7 @@ static clvae_status run_epoch(run *r) {
       if (loss_sum(d, B, first, s + 1, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, s);
       if (bad >= 0) return diverged(r, bad);
       ck->epoch_step = s + 1, ck->epoch_loss_sum += sum, ck->epoch_seconds += now() - start;
-      clvae_status st = save(r->m, ck, o->out_dir, r->err);
+      clvae_status st = save(r->m, ck, o->out_dir);
       return st == CLVAE_OK ? CLVAE_INTERRUPTED : st;
     }
   }
@@ -219,26 +219,26 @@ static clvae_status run_epoch(run *r) {
   ck->epoch++, ck->epoch_step = 0, ck->epoch_loss_sum = 0, ck->epoch_seconds = 0;
   /* The checkpoint first: if it cannot be written (a full disk), the epoch did not happen
    * as far as a resume is concerned, and neither may its metrics row. */
-  clvae_status st = save(r->m, ck, o->out_dir, r->err);
+  clvae_status st = save(r->m, ck, o->out_dir);
   if (st != CLVAE_OK) {
     ck->epoch--; /* what is on disk */
     return st;
   }
-  st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec, r->err);
+  st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec);
   if (st != CLVAE_OK) return st;
   if (o->progress) o->progress(&p, o->user);
   return o->stop && *o->stop ? CLVAE_INTERRUPTED : CLVAE_OK;
 }
 
 clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_checkpoint *ck,
-                         const clvae_train_opts *o, clvae_error *err) {
-  run r = {m, train, test, ck, o, NULL, NULL, ck->cfg.batch, 0, err};
+                         const clvae_train_opts *o) {
+  run r = {m, train, test, ck, o, NULL, NULL, ck->cfg.batch, 0};
   r.steps = (train->count + r.B - 1) / r.B;
   if (ck->epoch_step >= r.steps)
-    return clvae__err(err, CLVAE_ERR_FORMAT, "checkpoint is %d steps into an epoch of %d steps", ck->epoch_step, r.steps);
+    return clvae__fail(CLVAE_ERR_FORMAT, "checkpoint is %d steps into an epoch of %d steps", ck->epoch_step, r.steps);
   r.perm = malloc((size_t)train->count * 4);
   r.buf = malloc((size_t)train->count * 8);
-  clvae_status st = r.perm && r.buf ? CLVAE_OK : clvae__err(err, CLVAE_ERR_NOMEM, "out of host memory");
+  clvae_status st = r.perm && r.buf ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   while (st == CLVAE_OK && ck->epoch < o->epochs) st = run_epoch(&r);
   free(r.perm), free(r.buf);
   return st;

@@ -72,7 +72,7 @@ void clvae_init_params(const clvae_config *c, float *p) {
 clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c) {
   *out = NULL;
   if (c->input < 1 || c->hidden < 1 || c->latent < 1 || c->batch < 1)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "model: sizes must be positive (input %d, hidden %d, latent %d, batch %d)",
+    return clvae__fail(CLVAE_ERR_ARG, "model: sizes must be positive (input %d, hidden %d, latent %d, batch %d)",
                        c->input, c->hidden, c->latent, c->batch);
   /* Refuse sizes the device cannot hold before allocating anything, naming the knob. */
   const clvae_device_info *in = clvae_device_get_info(dev);
@@ -81,20 +81,20 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
   uint64_t arena = (uint64_t)lay.total * 4, act = (uint64_t)c->batch * (c->input > c->hidden ? c->input : c->hidden) * 4;
   uint64_t needed = 4 * arena + (uint64_t)c->batch * (2ull * c->input + 4ull * c->hidden + 8ull * c->latent) * 4;
   if (in->max_alloc_bytes && arena > in->max_alloc_bytes)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "the model's parameters need one buffer of %llu bytes (input %d, hidden %d, "
+    return clvae__fail(CLVAE_ERR_ARG, "the model's parameters need one buffer of %llu bytes (input %d, hidden %d, "
                        "latent %d); the device '%s' allows %llu bytes per buffer: use a smaller --hidden",
                        (unsigned long long)arena, c->input, c->hidden, c->latent, in->name,
                        (unsigned long long)in->max_alloc_bytes);
   if (in->max_alloc_bytes && act > in->max_alloc_bytes)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "a batch of %d needs a %llu-byte activation buffer; the device '%s' allows "
+    return clvae__fail(CLVAE_ERR_ARG, "a batch of %d needs a %llu-byte activation buffer; the device '%s' allows "
                        "%llu bytes per buffer: use a smaller --batch-size (or --hidden)", c->batch,
                        (unsigned long long)act, in->name, (unsigned long long)in->max_alloc_bytes);
   if (in->global_mem_bytes && needed > in->global_mem_bytes)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "the model needs %llu bytes of device memory (parameters, gradients, Adam "
+    return clvae__fail(CLVAE_ERR_ARG, "the model needs %llu bytes of device memory (parameters, gradients, Adam "
                        "state, activations for batch %d); the device '%s' has %llu: use a smaller --batch-size or --hidden",
                        (unsigned long long)needed, c->batch, in->name, (unsigned long long)in->global_mem_bytes);
   clvae_model *m = calloc(1, sizeof *m);
-  if (!m) return clvae__fail(dev, CLVAE_ERR_NOMEM, "out of host memory");
+  if (!m) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   m->dev = dev, m->cfg = *c;
   clvae_layout_of(c, &m->lay);
   size_t P = m->lay.total * 4, B = (size_t)c->batch, D = (size_t)c->input, H = (size_t)c->hidden,
@@ -164,7 +164,7 @@ static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, i
   const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
   clvae_view x = clvae_at(m->x, 0), h1 = clvae_at(m->h1, 0), musig = clvae_at(m->musig, 0);
   if (B < 1 || B > m->cfg.batch)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->cfg.batch);
+    return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->cfg.batch);
   TRY(clvae_gather(dev, x, images, idx, B, D));
   TRY(clvae_gemm(dev, 0, 0, B, H, D, 1.0f, x, D, clvae_at(m->params, l->w1), H, 0.0f, h1, H));
   TRY(clvae_bias_act(dev, h1, clvae_at(m->params, l->b1), B, H, CLVAE_ACT_RELU));

@@ -6,9 +6,9 @@ clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, in
   cl_uint y_off, b_off;
   clvae_status st;
   if (B < 0 || N < 0 || act < CLVAE_ACT_NONE || act > CLVAE_ACT_SIGMOID)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "bias_act: bad arguments B=%d N=%d act=%d", B, N, (int)act);
-  if ((st = clvae__view(dev, "bias_act", "y", y, (size_t)B * N, 4, &y_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "bias_act", "bias", bias, (size_t)N, 4, &b_off)) != CLVAE_OK)
+    return clvae__fail(CLVAE_ERR_ARG, "bias_act: bad arguments B=%d N=%d act=%d", B, N, (int)act);
+  if ((st = clvae__view("bias_act", "y", y, (size_t)B * N, 4, &y_off)) != CLVAE_OK ||
+      (st = clvae__view("bias_act", "bias", bias, (size_t)N, 4, &b_off)) != CLVAE_OK)
     return st;
   cl_int a = (cl_int)act;
   size_t global[2] = {(size_t)N, (size_t)B}, local[2] = {dev->local_1d, 1};
@@ -19,10 +19,10 @@ clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, in
 clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy, clvae_view y, int n) {
   cl_uint dx_off, dy_off, y_off;
   clvae_status st;
-  if (n < 0) return clvae__fail(dev, CLVAE_ERR_ARG, "relu_backward: n=%d", n);
-  if ((st = clvae__view(dev, "relu_backward", "dx", dx, (size_t)n, 4, &dx_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "relu_backward", "dy", dy, (size_t)n, 4, &dy_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "relu_backward", "y", y, (size_t)n, 4, &y_off)) != CLVAE_OK)
+  if (n < 0) return clvae__fail(CLVAE_ERR_ARG, "relu_backward: n=%d", n);
+  if ((st = clvae__view("relu_backward", "dx", dx, (size_t)n, 4, &dx_off)) != CLVAE_OK ||
+      (st = clvae__view("relu_backward", "dy", dy, (size_t)n, 4, &dy_off)) != CLVAE_OK ||
+      (st = clvae__view("relu_backward", "y", y, (size_t)n, 4, &y_off)) != CLVAE_OK)
     return st;
   size_t global = (size_t)n;
   karg args[] = {KARG(dx.buf->mem), KARG(dx_off), KARG(dy.buf->mem), KARG(dy_off),
@@ -33,9 +33,9 @@ clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy
 clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N) {
   cl_uint o_off, x_off;
   clvae_status st;
-  if (B < 0 || N < 0) return clvae__fail(dev, CLVAE_ERR_ARG, "colsum: B=%d N=%d", B, N);
-  if ((st = clvae__view(dev, "colsum", "out", out, (size_t)N, 4, &o_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "colsum", "x", x, (size_t)B * N, 4, &x_off)) != CLVAE_OK)
+  if (B < 0 || N < 0) return clvae__fail(CLVAE_ERR_ARG, "colsum: B=%d N=%d", B, N);
+  if ((st = clvae__view("colsum", "out", out, (size_t)N, 4, &o_off)) != CLVAE_OK ||
+      (st = clvae__view("colsum", "x", x, (size_t)B * N, 4, &x_off)) != CLVAE_OK)
     return st;
   size_t w = (size_t)dev->colsum_w, global = ((size_t)N + w - 1) / w;
   size_t local = w > 1 && dev->local_1d > 16 ? 16 : dev->local_1d;

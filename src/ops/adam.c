@@ -9,11 +9,11 @@ clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad, cl
   cl_uint p_off, g_off, m_off, v_off;
   clvae_status st;
   if (n < 0 || t < 1)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "adam: n=%d t=%lld (t counts from 1)", n, (long long)t);
-  if ((st = clvae__view(dev, "adam", "param", param, (size_t)n, 4, &p_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "adam", "grad", grad, (size_t)n, 4, &g_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "adam", "m", m, (size_t)n, 4, &m_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "adam", "v", v, (size_t)n, 4, &v_off)) != CLVAE_OK)
+    return clvae__fail(CLVAE_ERR_ARG, "adam: n=%d t=%lld (t counts from 1)", n, (long long)t);
+  if ((st = clvae__view("adam", "param", param, (size_t)n, 4, &p_off)) != CLVAE_OK ||
+      (st = clvae__view("adam", "grad", grad, (size_t)n, 4, &g_off)) != CLVAE_OK ||
+      (st = clvae__view("adam", "m", m, (size_t)n, 4, &m_off)) != CLVAE_OK ||
+      (st = clvae__view("adam", "v", v, (size_t)n, 4, &v_off)) != CLVAE_OK)
     return st;
   /* Bias corrections in double on the host: β^t for large t needs no care on the device. */
   float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t)));

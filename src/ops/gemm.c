@@ -53,7 +53,7 @@ static clvae_status gemm_clblast(clvae_device *dev, int ta, int tb, int M, int N
     clvae__prof_cancel(dev, ev);
     char what[96];
     snprintf(what, sizeof what, "%s%s M=%d N=%d K=%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
-    return CL_FAIL(dev, s, "CLBlastSgemm", what);
+    return CL_FAIL(s, "CLBlastSgemm", what);
   }
   return CLVAE_OK;
 }
@@ -64,20 +64,20 @@ clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int 
   cl_uint a_off, b_off, c_off;
   clvae_status st;
   if (M < 0 || N < 0 || K < 0)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "gemm: negative size M=%d N=%d K=%d", M, N, K);
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: negative size M=%d N=%d K=%d", M, N, K);
   if (M == 0 || N == 0) return CLVAE_OK;
   /* Stored shapes: A is (M, K) or, transposed, (K, M); likewise B; C is (M, N). */
   int a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
   int b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
   if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) || ldc < N)
-    return clvae__fail(dev, CLVAE_ERR_ARG, "gemm: leading dimension too small (lda=%d ldb=%d ldc=%d "
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: leading dimension too small (lda=%d ldb=%d ldc=%d "
                        "for %s%s M=%d N=%d K=%d)", lda, ldb, ldc, trans_a ? "T" : "N",
                        trans_b ? "T" : "N", M, N, K);
   size_t a_n = a_rows ? (size_t)(a_rows - 1) * lda + a_cols : 0;
   size_t b_n = b_rows ? (size_t)(b_rows - 1) * ldb + b_cols : 0;
-  if ((st = clvae__view(dev, "gemm", "A", A, a_n, 4, &a_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "gemm", "B", B, b_n, 4, &b_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "gemm", "C", C, (size_t)(M - 1) * ldc + N, 4, &c_off)) != CLVAE_OK)
+  if ((st = clvae__view("gemm", "A", A, a_n, 4, &a_off)) != CLVAE_OK ||
+      (st = clvae__view("gemm", "B", B, b_n, 4, &b_off)) != CLVAE_OK ||
+      (st = clvae__view("gemm", "C", C, (size_t)(M - 1) * ldc + N, 4, &c_off)) != CLVAE_OK)
     return st;
   /* CLBlast refuses K = 0, where BLAS defines C = βC; our kernel does exactly that. */
   if (dev->gemm == CLVAE_GEMM_CLBLAST && K > 0)

@@ -7,14 +7,14 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
   cl_uint l_off, dl_off = 0, lg_off, b_off, x_off;
   clvae_status st;
   if (B < 0 || D < 1 || (kind != CLVAE_LOSS_MSE && kind != CLVAE_LOSS_BCE))
-    return clvae__fail(dev, CLVAE_ERR_ARG, "loss_sigmoid: bad arguments B=%d D=%d kind=%d", B, D, (int)kind);
+    return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: bad arguments B=%d D=%d kind=%d", B, D, (int)kind);
   size_t n = (size_t)B * D;
   cl_int want_grad = dlogits.buf != NULL;
-  if ((st = clvae__view(dev, "loss_sigmoid", "loss", loss, (size_t)B, 4, &l_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "loss_sigmoid", "logits", logits, n, 4, &lg_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "loss_sigmoid", "bias", bias, (size_t)D, 4, &b_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "loss_sigmoid", "x", x, n, 4, &x_off)) != CLVAE_OK ||
-      (want_grad && (st = clvae__view(dev, "loss_sigmoid", "dlogits", dlogits, n, 4, &dl_off)) != CLVAE_OK))
+  if ((st = clvae__view("loss_sigmoid", "loss", loss, (size_t)B, 4, &l_off)) != CLVAE_OK ||
+      (st = clvae__view("loss_sigmoid", "logits", logits, n, 4, &lg_off)) != CLVAE_OK ||
+      (st = clvae__view("loss_sigmoid", "bias", bias, (size_t)D, 4, &b_off)) != CLVAE_OK ||
+      (st = clvae__view("loss_sigmoid", "x", x, n, 4, &x_off)) != CLVAE_OK ||
+      (want_grad && (st = clvae__view("loss_sigmoid", "dlogits", dlogits, n, 4, &dl_off)) != CLVAE_OK))
     return st;
   cl_mem dl = want_grad ? dlogits.buf->mem : logits.buf->mem; /* any valid buffer if unused */
   size_t local = (size_t)dev->red_ls, global = (size_t)B * local;

@@ -5,11 +5,11 @@ clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, clvae_view ep
                                   clvae_view musig, int B, int L, uint64_t seed, uint64_t step) {
   cl_uint z_off, e_off, kl_off, ms_off;
   clvae_status st;
-  if (B < 0 || L < 1) return clvae__fail(dev, CLVAE_ERR_ARG, "sample_forward: B=%d L=%d", B, L);
-  if ((st = clvae__view(dev, "sample_forward", "z", z, (size_t)B * L, 4, &z_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_forward", "eps", eps, (size_t)B * L, 4, &e_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_forward", "kl", kl, (size_t)B, 4, &kl_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_forward", "musig", musig, (size_t)B * 2 * L, 4, &ms_off)) != CLVAE_OK)
+  if (B < 0 || L < 1) return clvae__fail(CLVAE_ERR_ARG, "sample_forward: B=%d L=%d", B, L);
+  if ((st = clvae__view("sample_forward", "z", z, (size_t)B * L, 4, &z_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_forward", "eps", eps, (size_t)B * L, 4, &e_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_forward", "kl", kl, (size_t)B, 4, &kl_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_forward", "musig", musig, (size_t)B * 2 * L, 4, &ms_off)) != CLVAE_OK)
     return st;
   cl_uint s_lo = (cl_uint)seed, s_hi = (cl_uint)(seed >> 32);
   cl_uint t_lo = (cl_uint)step, t_hi = (cl_uint)(step >> 32);
@@ -24,11 +24,11 @@ clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_v
                                    clvae_view eps, clvae_view musig, int B, int L, float kl_scale) {
   cl_uint dm_off, dz_off, e_off, ms_off;
   clvae_status st;
-  if (B < 0 || L < 1) return clvae__fail(dev, CLVAE_ERR_ARG, "sample_backward: B=%d L=%d", B, L);
-  if ((st = clvae__view(dev, "sample_backward", "dmusig", dmusig, (size_t)B * 2 * L, 4, &dm_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_backward", "dz", dz, (size_t)B * L, 4, &dz_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_backward", "eps", eps, (size_t)B * L, 4, &e_off)) != CLVAE_OK ||
-      (st = clvae__view(dev, "sample_backward", "musig", musig, (size_t)B * 2 * L, 4, &ms_off)) != CLVAE_OK)
+  if (B < 0 || L < 1) return clvae__fail(CLVAE_ERR_ARG, "sample_backward: B=%d L=%d", B, L);
+  if ((st = clvae__view("sample_backward", "dmusig", dmusig, (size_t)B * 2 * L, 4, &dm_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_backward", "dz", dz, (size_t)B * L, 4, &dz_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_backward", "eps", eps, (size_t)B * L, 4, &e_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_backward", "musig", musig, (size_t)B * 2 * L, 4, &ms_off)) != CLVAE_OK)
     return st;
   size_t global = (size_t)B * L;
   karg args[] = {KARG(dmusig.buf->mem), KARG(dm_off), KARG(dz.buf->mem), KARG(dz_off),

@@ -59,7 +59,7 @@ static int dput(clvae_device *dev, check_result *r, dbuf *d, const void *host, s
   clvae_status st = clvae_buffer_create(dev, total, &d->b);
   if (st == CLVAE_OK) st = clvae_buffer_write(dev, d->b, 0, total, img, 1);
   free(img);
-  if (st != CLVAE_OK) snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+  if (st != CLVAE_OK) snprintf(r->detail, sizeof r->detail, "%s", clvae_error_message());
   return st == CLVAE_OK;
 }
 
@@ -69,7 +69,7 @@ static int dget(clvae_device *dev, check_result *r, dbuf *d, void *host, const c
   unsigned char *img = malloc(total);
   if (!img) { snprintf(r->detail, sizeof r->detail, "out of host memory"); return 0; }
   if (clvae_buffer_read(dev, d->b, 0, total, img) != CLVAE_OK) {
-    snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+    snprintf(r->detail, sizeof r->detail, "%s", clvae_error_message());
     free(img);
     return 0;
   }
@@ -137,8 +137,8 @@ static void finish(check_result *r, int ok) {
   r->pass = ok && r->bad == 0 && r->checked > 0;
 }
 
-static void device_error(clvae_device *dev, check_result *r) {
-  snprintf(r->detail, sizeof r->detail, "%s", clvae_device_error(dev));
+static void device_error(check_result *r) {
+  snprintf(r->detail, sizeof r->detail, "%s", clvae_error_message());
 }
 
 /* ---- one check per kernel ---- */
@@ -178,7 +178,7 @@ void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N
       !dput(dev, r, &dc, C0, cn, 4, off))
     goto done;
   if (clvae_gemm(dev, ta, tb, M, N, K, alpha, dv(&da), lda, dv(&db), ldb, beta, dv(&dc), ldc) != CLVAE_OK) {
-    device_error(dev, r);
+    device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dc, got, "C")) goto done;
@@ -204,7 +204,7 @@ static void check_bias_act(clvae_device *dev, check_result *r, int B, int N, clv
   memcpy(want, y, n * 4);
   ref_bias_act(want, bias, B, N, (int)act);
   if (!dput(dev, r, &dy, y, n, 4, 3) || !dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
-  if (clvae_bias_act(dev, dv(&dy), dv(&dbias), B, N, act) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (clvae_bias_act(dev, dv(&dy), dv(&dbias), B, N, act) != CLVAE_OK) { device_error(r); goto done; }
   if (!dget(dev, r, &dy, got, "y")) goto done;
   compare(r, "y", got, want, NULL, n, 1e-6, 2e-6);
   ok = 1;
@@ -230,7 +230,7 @@ static void check_relu_backward(clvae_device *dev, check_result *r, int n, int i
       (!inplace && !dput(dev, r, &dbdx, NULL, (size_t)n, 4, 1)))
     goto done;
   dbuf *out = inplace ? &dbdy : &dbdx;
-  if (clvae_relu_backward(dev, dv(out), dv(&dbdy), dv(&dby), n) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (clvae_relu_backward(dev, dv(out), dv(&dbdy), dv(&dby), n) != CLVAE_OK) { device_error(r); goto done; }
   if (!dget(dev, r, out, got, "dx")) goto done;
   compare(r, "dx", got, want, NULL, (size_t)n, 0.0, 0.0);
   ok = 1;
@@ -253,7 +253,7 @@ static void check_colsum(clvae_device *dev, check_result *r, int B, int N, uint6
   ref_colsum(want, x, B, N);
   for (size_t i = 0; i < n; i++) scale[i % (size_t)N] += fabs(x[i]);
   if (!dput(dev, r, &dx, x, n, 4, 7) || !dput(dev, r, &dout, NULL, (size_t)N, 4, 2)) goto done;
-  if (clvae_colsum(dev, dv(&dout), dv(&dx), B, N) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (clvae_colsum(dev, dv(&dout), dv(&dx), B, N) != CLVAE_OK) { device_error(r); goto done; }
   if (!dget(dev, r, &dout, got, "out")) goto done;
   compare(r, "out", got, want, scale, (size_t)N, 1e-7, (B + 1) / 16777216.0);
   ok = 1;
@@ -288,7 +288,7 @@ static void check_sample_forward(clvae_device *dev, check_result *r, int B, int 
       !dput(dev, r, &de, NULL, n, 4, 3) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 4))
     goto done;
   if (clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, rseed, step) != CLVAE_OK) {
-    device_error(dev, r);
+    device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dz, gz, "z") || !dget(dev, r, &de, geps, "eps") || !dget(dev, r, &dk, gkl, "kl")) goto done;
@@ -318,7 +318,7 @@ static void check_sample_backward(clvae_device *dev, check_result *r, int B, int
       !dput(dev, r, &de, eps, n, 4, 3) || !dput(dev, r, &dout, NULL, 2 * n, 4, 4))
     goto done;
   if (clvae_sample_backward(dev, dv(&dout), dv(&ddz), dv(&de), dv(&dm), B, L, kl_scale) != CLVAE_OK) {
-    device_error(dev, r);
+    device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dout, got, "dmusig")) goto done;
@@ -353,7 +353,7 @@ void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
     clvae_device_set_local_size(dev, locals[run]);
     clvae_status st = clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7);
     clvae_device_set_local_size(dev, 0);
-    if (st != CLVAE_OK) { device_error(dev, r); goto done; }
+    if (st != CLVAE_OK) { device_error(r); goto done; }
     if (!dget(dev, r, &de, outs[run], "eps")) goto done;
   }
   compare(r, "eps", g1, eps, NULL, n, 1e-5, 1e-5);
@@ -406,7 +406,7 @@ static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind,
     goto done;
   dbuf *grad = inplace ? &dlg : &dg;
   if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), dv(&dlg), dv(&db), dv(&dx), B, D, scale) != CLVAE_OK) {
-    device_error(dev, r);
+    device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dl, gl, "loss") || !dget(dev, r, grad, gg, "dlogits")) goto done;
@@ -440,7 +440,7 @@ static void check_adam(clvae_device *dev, check_result *r, int n, int64_t t, uin
     goto done;
   ref_adam(p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-7f, t);
   if (clvae_adam(dev, dv(&dp), dv(&dg), dv(&dm), dv(&dvb), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t) != CLVAE_OK) {
-    device_error(dev, r);
+    device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dp, gp, "p") || !dget(dev, r, &dm, gm, "m") || !dget(dev, r, &dvb, gv, "v")) goto done;
@@ -471,7 +471,7 @@ static void check_gather(clvae_device *dev, check_result *r, int B, int D, int c
   if (!dput(dev, r, &dimg, img, ni, 1, 5) || !dput(dev, r, &didx, idx, (size_t)B, 4, 3) ||
       !dput(dev, r, &dx, NULL, n, 4, 1))
     goto done;
-  if (clvae_gather(dev, dv(&dx), dv(&dimg), dv(&didx), B, D) != CLVAE_OK) { device_error(dev, r); goto done; }
+  if (clvae_gather(dev, dv(&dx), dv(&dimg), dv(&didx), B, D) != CLVAE_OK) { device_error(r); goto done; }
   if (!dget(dev, r, &dx, got, "x")) goto done;
   compare(r, "x", got, want, NULL, n, 0.0, 3e-7);
   ok = 1;

@@ -10,13 +10,12 @@
 #include "clvae/checkpoint.h"
 
 static void try_load(const char *path, const unsigned char *data, size_t size) {
-  static clvae_error err;
   FILE *f = fopen(path, "wb");
   if (!f) return;
   fwrite(data, 1, size, f);
   fclose(f);
   clvae_checkpoint ck;
-  if (clvae_checkpoint_load(path, &ck, &err) == CLVAE_OK) {
+  if (clvae_checkpoint_load(path, &ck) == CLVAE_OK) {
     volatile float s = 0;
     for (size_t i = 0; i < ck.n; i++) s += ck.params[i] + ck.adam_m[i] + ck.adam_v[i];
     (void)s;

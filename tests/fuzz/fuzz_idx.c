@@ -9,7 +9,6 @@
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   static char path[64];
-  static clvae_error err;
   if (!path[0]) snprintf(path, sizeof path, "/tmp/clvae-fuzz-idx-%d", (int)getpid());
   FILE *f = fopen(path, "wb");
   if (!f) return 0;
@@ -19,7 +18,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   for (int m = 0; m < 2; m++) {
     int dims[3], rank;
     uint8_t *d = NULL;
-    if (clvae_idx_read(path, magics[m], dims, &rank, &d, &err) == CLVAE_OK) {
+    if (clvae_idx_read(path, magics[m], dims, &rank, &d) == CLVAE_OK) {
       size_t n = 1;
       for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
       volatile unsigned sum = 0;
