@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clvae/device.h"
+#include "clvae/ops.h"
 #include "ref/ref.h"
 
 static int passed, failed;

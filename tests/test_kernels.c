@@ -20,14 +20,19 @@ static void report(const check_result *r, void *user) {
 }
 
 int main(int argc, char **argv) {
-  clvae_device_options opt = {CLVAE_GEMM_AUTO, 0};
+  clvae_gemm_impl gemm = CLVAE_GEMM_AUTO;
   if (argc < 2) {
     fprintf(stderr, "usage: test_kernels KERNEL [--gemm builtin|clblast]\n");
     return 2;
   }
-  if (argc == 4 && !strcmp(argv[2], "--gemm")) opt.gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[3]);
+  if (argc == 4 && !strcmp(argv[2], "--gemm")) gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[3]);
   clvae_device *dev;
-  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt);
+  clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL);
+  if (st == CLVAE_OK && clvae_gemm_set_impl(dev, gemm) != CLVAE_OK) {
+    printf("FAIL: %s\n", clvae_error_message());
+    clvae_device_free(dev);
+    return 1;
+  }
   if (st == CLVAE_ERR_NO_PLATFORM) {
     printf("SKIP: %s\n", clvae_error_message());
     return 77;
@@ -37,7 +42,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("device: %s (gemm %s)\n", clvae_device_get_info(dev)->name,
-         clvae_gemm_impl_name(clvae_device_gemm(dev)));
+         clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
   int failures = check_suite(dev, argv[1], 1, report, NULL);
   clvae_device_free(dev);
   if (passed + failed == 0) {

@@ -14,11 +14,11 @@
 
 int main(int argc, char **argv) {
   int reps = 100;
-  clvae_device_options opt = {CLVAE_GEMM_AUTO, 0};
+  clvae_gemm_impl gemm = CLVAE_GEMM_AUTO;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--gemm") && i + 1 < argc && clvae_gemm_impl_parse(argv[i + 1]) >= 0)
-      opt.gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[++i]);
+      gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[++i]);
     else return fprintf(stderr, "usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]\n"), 2;
   }
   if (reps < 3) reps = 3;
@@ -27,7 +27,8 @@ int main(int argc, char **argv) {
                             {0, 1, 256, 512, 784}, {1, 0, 784, 512, 256}};
   const char *names[5] = {"h1 = X·W1", "y = h2·Wd2", "dWd2 = h2ᵀ·dY", "dh2 = dY·Wd2ᵀ", "dW1 = Xᵀ·dh1"};
   clvae_device *dev;
-  if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), &opt) != CLVAE_OK)
+  if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL) != CLVAE_OK ||
+      clvae_gemm_set_impl(dev, gemm) != CLVAE_OK)
     return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 2;
   size_t n = 784 * 784;
   float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
       clvae_buffer_write(dev, da, 0, n * 4, a, 1) || clvae_buffer_write(dev, db, 0, n * 4, b, 1))
     return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 1;
   printf("device %s, gemm %s; OpenBLAS %d threads; %d interleaved repetitions\n", clvae_device_get_info(dev)->name,
-         clvae_gemm_impl_name(clvae_device_gemm(dev)), openblas_get_num_threads(), reps);
+         clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), openblas_get_num_threads(), reps);
   printf("%-16s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
   double tot_c = 0, tot_b = 0, *tc = malloc((size_t)reps * 8), *tb = malloc((size_t)reps * 8);
   double *tr = malloc((size_t)reps * 8), *all = calloc((size_t)reps, 8), *allb = calloc((size_t)reps, 8);

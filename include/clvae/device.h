@@ -50,18 +50,7 @@ CLVAE_API void clvae_device_list_free(clvae_device_list *list);
 CLVAE_API clvae_status clvae_select(const clvae_device_list *list, const char *platform,
                                     const char *device, int *index);
 
-typedef enum clvae_gemm_impl {
-  CLVAE_GEMM_AUTO = 0,       /* builtin on CPU devices, CLBlast on GPUs */
-  CLVAE_GEMM_BUILTIN,        /* clvae's own packed, register-blocked kernel */
-  CLVAE_GEMM_CLBLAST
-} clvae_gemm_impl;
-
-CLVAE_API const char *clvae_gemm_impl_name(clvae_gemm_impl g);
-/* Parses "auto", "builtin", "clblast"; returns -1 on anything else. */
-CLVAE_API int clvae_gemm_impl_parse(const char *s);
-
 typedef struct clvae_device_options {
-  clvae_gemm_impl gemm;
   int profiling;             /* create the queue with CL_QUEUE_PROFILING_ENABLE */
 } clvae_device_options;
 
@@ -73,17 +62,11 @@ CLVAE_API clvae_status clvae_device_open(clvae_device **out, const char *platfor
 CLVAE_API void clvae_device_free(clvae_device *dev);
 
 CLVAE_API const clvae_device_info *clvae_device_get_info(const clvae_device *dev);
-/* The GEMM implementation in use (never AUTO). */
-CLVAE_API clvae_gemm_impl clvae_device_gemm(const clvae_device *dev);
-CLVAE_API clvae_status clvae_device_set_gemm(clvae_device *dev, clvae_gemm_impl g);
 /* Local size of the 1-D element-wise kernels (0: the default). Results never depend on
  * it; tests change it to prove that. */
 CLVAE_API void clvae_device_set_local_size(clvae_device *dev, size_t local);
 /* Waits for everything enqueued so far. */
 CLVAE_API clvae_status clvae_device_finish(clvae_device *dev);
-
-/* Builds every program now (otherwise each is built on first use). */
-CLVAE_API clvae_status clvae_device_build_all(clvae_device *dev);
 
 /* Per-kernel device time from OpenCL profiling events (the device must have been created
  * with profiling). Between start and stop every launch records an event; stop waits for

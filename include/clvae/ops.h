@@ -23,6 +23,23 @@ static inline clvae_view clvae_at(clvae_buffer *buf, size_t off) {
   return v;
 }
 
+/* Builds every op's kernels for the device now (otherwise each is built on first use). */
+CLVAE_API clvae_status clvae_ops_build_all(clvae_device *dev);
+
+typedef enum clvae_gemm_impl {
+  CLVAE_GEMM_AUTO = 0,       /* builtin on CPU devices, CLBlast on GPUs */
+  CLVAE_GEMM_BUILTIN,        /* clvae's own packed, register-blocked kernel */
+  CLVAE_GEMM_CLBLAST
+} clvae_gemm_impl;
+
+CLVAE_API const char *clvae_gemm_impl_name(clvae_gemm_impl g);
+/* Parses "auto", "builtin", "clblast"; returns -1 on anything else. */
+CLVAE_API int clvae_gemm_impl_parse(const char *s);
+/* Which implementation clvae_gemm uses on this device (AUTO resolves by device type). */
+CLVAE_API clvae_status clvae_gemm_set_impl(clvae_device *dev, clvae_gemm_impl g);
+/* The implementation in use (never AUTO); BUILTIN if it could not be determined. */
+CLVAE_API clvae_gemm_impl clvae_gemm_get_impl(clvae_device *dev);
+
 /* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N, C is M×N; lda/ldb/ldc are
  * the row strides of A, B, C as stored. beta = 0 never reads C. */
 CLVAE_API clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N,

@@ -176,7 +176,7 @@ int cmd_bench(int argc, char **argv) {
   rc = EXIT_FAIL;
   startup[0] = clvae_now() - t_start;
   double t = clvae_now();
-  if (clvae_device_build_all(dev) != CLVAE_OK) goto dev_fail;
+  if (clvae_ops_build_all(dev) != CLVAE_OK) goto dev_fail;
   startup[1] = clvae_now() - t, t = clvae_now();
   if (cli_loader_wait(&ld) != 0) {
     rc = EXIT_USAGE;
@@ -214,8 +214,8 @@ int cmd_bench(int argc, char **argv) {
   else if (nimpl > 1) printf("[");
   for (int i = 0; i < nimpl; i++) {
     bench_result res = {0};
-    if (clvae_device_set_gemm(dev, impls[i]) != CLVAE_OK) goto dev_fail;
-    res.gemm = clvae_device_gemm(dev);
+    if (clvae_gemm_set_impl(dev, impls[i]) != CLVAE_OK) goto dev_fail;
+    res.gemm = clvae_gemm_get_impl(dev);
     if (!measure(dev, m, d, rk, sa, sb, so, (int)steps, (int)warmup, (int)B, &res)) goto dev_fail;
     if (json) {
       if (i) printf(", ");

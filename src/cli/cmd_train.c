@@ -331,7 +331,7 @@ int cmd_train(int argc, char **argv) {
   sigaddset(&stops, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stops, &old);
   rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
-  if (rc == EXIT_OK && clvae_device_build_all(dev) != CLVAE_OK) {
+  if (rc == EXIT_OK && clvae_ops_build_all(dev) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_FAIL;
   }

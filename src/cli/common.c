@@ -61,18 +61,24 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
 }
 
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev) {
-  clvae_device_options opt = {o->gemm, profiling};
+  clvae_device_options opt = {profiling};
   clvae_status st = clvae_device_open(dev, o->platform, o->device, &opt);
   if (st == CLVAE_ERR_NOT_FOUND)
     fprintf(stderr, "clvae: --platform/--device (or $CLVAE_PLATFORM/$CLVAE_DEVICE): %s\n", clvae_error_message());
   else if (st != CLVAE_OK)
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
   if (st != CLVAE_OK) return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+  if (clvae_gemm_set_impl(*dev, o->gemm) != CLVAE_OK) { /* a bad CLVAE_GEMM_TUNE */
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    clvae_device_free(*dev);
+    *dev = NULL;
+    return EXIT_USAGE;
+  }
   const clvae_device_info *in = clvae_device_get_info(*dev);
   if (!o->quiet)
     fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
           in->platform_index, in->platform, in->device_index, in->name, in->type, in->driver,
-          clvae_gemm_impl_name(clvae_device_gemm(*dev)));
+          clvae_gemm_impl_name(clvae_gemm_get_impl(*dev)));
   return EXIT_OK;
 }
 

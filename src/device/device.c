@@ -1,37 +1,12 @@
-/* The device handle: context and in-order queue on one device, the programs built from
- * the embedded cl/ sources (or CLVAE_KERNEL_DIR), kernels, launches and buffers. */
+/* The device handle: context and in-order queue on one device; the programs, kernels and
+ * per-device state that ops register on first use (built from the embedded cl/ sources,
+ * or CLVAE_KERNEL_DIR); launches, profiling and buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "device/cl_sources.h"
 #include "device/internal.h"
-
-static const struct {
-  const char *name;
-  enum program_id program;
-} kernel_table[K_COUNT] = {
-  [K_GEMM_PACK_B] = {"gemm_pack_b", P_GEMM},
-  [K_GEMM_TILE] = {"gemm_tile", P_GEMM},       [K_BIAS_ACT] = {"bias_act", P_ACT},
-  [K_RELU_BWD] = {"relu_backward", P_ACT},     [K_COLSUM] = {"colsum", P_ACT},
-  [K_SAMPLE_FWD] = {"sample_forward", P_SAMPLE}, [K_SAMPLE_BWD] = {"sample_backward", P_SAMPLE},
-  [K_LOSS_MSE] = {"loss_sigmoid_mse", P_LOSS}, [K_LOSS_BCE] = {"loss_sigmoid_bce", P_LOSS},
-  [K_ADAM] = {"adam", P_ADAM},                 [K_GATHER] = {"gather", P_DATA},
-};
-
-static const char *const program_names[P_COUNT] = {"gemm", "act", "sample", "loss", "adam", "data"};
-
-const char *clvae__kernel_name(enum kernel_id k) { return kernel_table[k].name; }
-
-/* CLVAE_GEMM_TUNE="mr,nv,lx,ly" overrides the builtin GEMM's parameters, for tuning
- * experiments (results stay correct for any positive values). */
-static void gemm_overrides(clvae_device *dev) {
-  const char *s = getenv("CLVAE_GEMM_TUNE");
-  int v[4];
-  if (s && sscanf(s, "%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3]) == 4 && v[0] > 0 && v[0] <= 16 && v[1] > 0 &&
-      v[1] <= 4 && v[2] > 0 && v[3] > 0)
-    dev->gemm_mr = v[0], dev->gemm_nv = v[1], dev->gemm_lx = v[2], dev->gemm_ly = v[3];
-}
 
 clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
                                  const clvae_device_options *opt) {
@@ -66,24 +41,16 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
                clvae_cl_error_name(rc), (int)rc, info->name);
     goto fail;
   }
-  /* Device quirks as build-time defines: a CPU wants big register blocks in explicit
-   * float16 vectors (AVX-512) and one reduction per work-item; a GPU wants small blocks
-   * and many threads. CLVAE_KERNEL_STYLE=cpu|gpu forces one set (tests run both). */
+  /* Ops choose their build-time defines by device style: a CPU wants big register blocks
+   * in explicit vectors, a GPU small blocks and many threads. CLVAE_KERNEL_STYLE=cpu|gpu
+   * forces one (the tests run both on one device). */
   const char *style = getenv("CLVAE_KERNEL_STYLE");
-  int gpu = style && *style ? strcmp(style, "gpu") == 0 : info->is_gpu;
-  dev->gemm_mr = gpu ? 4 : 8;
-  dev->gemm_nv = gpu ? 1 : 2;
-  dev->gemm_lx = gpu ? 8 : 2, dev->gemm_ly = gpu ? 8 : 4;
-  gemm_overrides(dev);
-  dev->colsum_w = gpu ? 1 : 16;
-  dev->red_ls = 1; /* per-row reductions: a power of two, the tree halves it */
-  while (gpu && dev->red_ls < 64 && (size_t)dev->red_ls * 2 <= info->max_work_group_size) dev->red_ls *= 2;
+  dev->gpu_style = style && *style ? strcmp(style, "gpu") == 0 : info->is_gpu;
   clvae_device_set_local_size(dev, 0);
   /* Test hook: CLVAE_TEST_FAIL_LAUNCH=N makes the N-th kernel launch fail the way a real
    * CL_OUT_OF_RESOURCES would, to test what a failure in the middle of training leaves. */
   const char *fl = getenv("CLVAE_TEST_FAIL_LAUNCH");
   dev->fail_launch = fl ? atol(fl) : 0;
-  if ((status = clvae_device_set_gemm(dev, opt ? opt->gemm : CLVAE_GEMM_AUTO)) != CLVAE_OK) goto fail;
   *out = dev;
   return CLVAE_OK;
 gone:
@@ -110,9 +77,14 @@ clvae_status clvae_device_open(clvae_device **out, const char *platform, const c
 void clvae_device_free(clvae_device *dev) {
   if (!dev) return;
   if (dev->queue) clFinish(dev->queue);
-  clvae__gemm_release(dev);
-  clvae_buffer_free(dev->pack_b);
-  clvae__release_programs(dev);
+  for (int i = dev->nstates - 1; i >= 0; i--) { /* ops' state: scratch buffers, library caches */
+    if (dev->states[i].def->release) dev->states[i].def->release(dev, dev->states[i].state);
+    free(dev->states[i].state);
+  }
+  free(dev->states);
+  for (int i = 0; i < dev->nkernels; i++) clReleaseKernel(dev->kernels[i].kernel);
+  for (int i = 0; i < dev->nprograms; i++) clReleaseProgram(dev->programs[i].prog);
+  free(dev->kernels), free(dev->programs);
   for (int i = 0; i < dev->prof_n; i++) clReleaseEvent(dev->prof[i].ev);
   free(dev->prof);
   if (dev->queue) clReleaseCommandQueue(dev->queue);
@@ -121,31 +93,6 @@ void clvae_device_free(clvae_device *dev) {
 }
 
 const clvae_device_info *clvae_device_get_info(const clvae_device *dev) { return &dev->info; }
-clvae_gemm_impl clvae_device_gemm(const clvae_device *dev) { return dev->gemm; }
-
-const char *clvae_gemm_impl_name(clvae_gemm_impl g) {
-  switch (g) {
-  case CLVAE_GEMM_AUTO: return "auto";
-  case CLVAE_GEMM_BUILTIN: return "builtin";
-  case CLVAE_GEMM_CLBLAST: return "clblast";
-  }
-  return "?";
-}
-
-int clvae_gemm_impl_parse(const char *s) {
-  for (int g = CLVAE_GEMM_AUTO; g <= CLVAE_GEMM_CLBLAST; g++)
-    if (strcmp(s, clvae_gemm_impl_name((clvae_gemm_impl)g)) == 0) return g;
-  return -1;
-}
-
-clvae_status clvae_device_set_gemm(clvae_device *dev, clvae_gemm_impl g) {
-  if (g == CLVAE_GEMM_AUTO) g = dev->info.is_gpu ? CLVAE_GEMM_CLBLAST : CLVAE_GEMM_BUILTIN;
-  if (g != CLVAE_GEMM_BUILTIN && g != CLVAE_GEMM_CLBLAST)
-    return clvae__fail(CLVAE_ERR_ARG, "unknown GEMM implementation %d", (int)g);
-  dev->gemm = g;
-  return CLVAE_OK;
-}
-
 void clvae_device_set_local_size(clvae_device *dev, size_t local) {
   size_t maxwg = dev->info.max_work_group_size ? dev->info.max_work_group_size : 1;
   if (local == 0) local = 256;
@@ -196,69 +143,95 @@ static clvae_status program_source(const char *name, const char **text,
   return clvae__fail(CLVAE_ERR_BUILD, "no embedded kernel source '%s'", name);
 }
 
-static clvae_status build_program(clvae_device *dev, enum program_id p) {
+/* Grows a cache array by one slot; NULL when out of memory. */
+static void *grow(void *arr, int n, size_t elem) {
+  return realloc(arr, (size_t)(n + 1) * elem);
+}
+
+static cl_program find_program(const clvae_device *dev, const clvae_program_def *def) {
+  for (int i = 0; i < dev->nprograms; i++)
+    if (dev->programs[i].def == def) return dev->programs[i].prog;
+  return NULL;
+}
+
+clvae_status clvae__build(clvae_device *dev, const clvae_program_def *def) {
   const char *text;
   size_t len;
-  char *owned, opts[256];
+  char *owned, opts[512], defines[256] = "";
   cl_int rc;
-  clvae_status st = program_source(program_names[p], &text, &len, &owned);
+  if (find_program(dev, def)) return CLVAE_OK;
+  struct built_program *bp = grow(dev->programs, dev->nprograms, sizeof *bp);
+  if (!bp) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory building cl/%s.cl", def->name);
+  dev->programs = bp;
+  clvae_status st = program_source(def->name, &text, &len, &owned);
   if (st != CLVAE_OK) return st;
   cl_program prog = clCreateProgramWithSource(dev->ctx, 1, &text, &len, &rc);
   free(owned);
-  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateProgramWithSource", program_names[p]);
+  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateProgramWithSource", def->name);
+  if (def->defines) def->defines(dev, defines, sizeof defines);
   /* Denormals flushed, as the C reference does: PoCL keeps them by default, and Adam's
    * moments turn denormal after a few epochs (1.5-2x slower on some Intel CPUs). */
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -cl-denorms-are-zero -DMR=%d -DNV=%d -DRED_LS=%d -DCOLSUM_W=%d", dev->gemm_mr,
-           dev->gemm_nv, dev->red_ls, dev->colsum_w);
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -cl-denorms-are-zero %s", defines);
   rc = clBuildProgram(prog, 1, &dev->id, opts, NULL, NULL);
   if (rc != CL_SUCCESS) {
     char log[6144] = "";
     clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     log[sizeof log - 1] = '\0';
     clReleaseProgram(prog);
-    return clvae__fail(CLVAE_ERR_BUILD,
-                       "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s",
-                       clvae_cl_error_name(rc), (int)rc, program_names[p], opts, log);
+    return clvae__fail(CLVAE_ERR_BUILD, "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s",
+                       clvae_cl_error_name(rc), (int)rc, def->name, opts, log);
   }
-  dev->programs[p] = prog;
+  dev->programs[dev->nprograms++] = (struct built_program){def, prog};
   return CLVAE_OK;
 }
 
-clvae_status clvae__kernel(clvae_device *dev, enum kernel_id k, cl_kernel *out) {
-  if (!dev->kernels[k]) {
-    enum program_id p = kernel_table[k].program;
-    cl_int rc;
-    if (!dev->programs[p]) {
-      clvae_status st = build_program(dev, p);
-      if (st != CLVAE_OK) return st;
-    }
-    dev->kernels[k] = clCreateKernel(dev->programs[p], kernel_table[k].name, &rc);
-    if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateKernel", kernel_table[k].name);
-  }
-  *out = dev->kernels[k];
+/* The kernel, building its program on first use. */
+static clvae_status kernel_of(clvae_device *dev, const clvae_kernel_def *def, cl_kernel *out) {
+  for (int i = 0; i < dev->nkernels; i++)
+    if (dev->kernels[i].def == def) return *out = dev->kernels[i].kernel, CLVAE_OK;
+  struct built_kernel *bk = grow(dev->kernels, dev->nkernels, sizeof *bk);
+  if (!bk) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory creating kernel %s", def->name);
+  dev->kernels = bk;
+  clvae_status st = clvae__build(dev, def->program);
+  if (st != CLVAE_OK) return st;
+  cl_int rc;
+  cl_kernel k = clCreateKernel(find_program(dev, def->program), def->name, &rc);
+  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateKernel", def->name);
+  dev->kernels[dev->nkernels++] = (struct built_kernel){def, k};
+  *out = k;
   return CLVAE_OK;
 }
 
-void clvae__release_programs(clvae_device *dev) {
-  for (int k = 0; k < K_COUNT; k++)
-    if (dev->kernels[k]) clReleaseKernel(dev->kernels[k]);
-  for (int p = 0; p < P_COUNT; p++)
-    if (dev->programs[p]) clReleaseProgram(dev->programs[p]);
-  memset(dev->kernels, 0, sizeof dev->kernels);
-  memset(dev->programs, 0, sizeof dev->programs);
+void *clvae__state(clvae_device *dev, const clvae_state_def *def) {
+  for (int i = 0; i < dev->nstates; i++)
+    if (dev->states[i].def == def) return dev->states[i].state;
+  struct op_state *os = grow(dev->states, dev->nstates, sizeof *os);
+  void *state = calloc(1, def->size);
+  if (os) dev->states = os;
+  if (!os || !state) {
+    free(state);
+    clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+    return NULL;
+  }
+  if (def->init && def->init(dev, state) != CLVAE_OK) {
+    free(state);
+    return NULL;
+  }
+  dev->states[dev->nstates++] = (struct op_state){def, state};
+  return state;
 }
 
-clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, const size_t *global,
+clvae_status clvae__launch(clvae_device *dev, const clvae_kernel_def *k, cl_uint dims, const size_t *global,
                            const size_t *local, int nargs, const karg *args) {
-  cl_kernel kern;
+  cl_kernel kern = NULL;
   size_t g[3], l[3];
-  clvae_status st = clvae__kernel(dev, k, &kern);
+  clvae_status st = kernel_of(dev, k, &kern);
   if (st != CLVAE_OK) return st;
   for (int i = 0; i < nargs; i++) {
     cl_int rc = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].ptr);
     if (rc != CL_SUCCESS) {
       char what[96];
-      snprintf(what, sizeof what, "kernel %s, argument %d", kernel_table[k].name, i);
+      snprintf(what, sizeof what, "kernel %s, argument %d", k->name, i);
       return CL_FAIL(rc, "clSetKernelArg", what);
     }
   }
@@ -267,22 +240,13 @@ clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, co
     if (global[d] == 0) return CLVAE_OK; /* nothing to do */
     g[d] = (global[d] + l[d] - 1) / l[d] * l[d];
   }
-  cl_event *ev = clvae__prof_event(dev, kernel_table[k].name);
+  cl_event *ev = clvae__prof_event(dev, k->name);
   cl_int rc = ++dev->launches == dev->fail_launch ? CL_OUT_OF_RESOURCES
                                                   : clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
   if (rc != CL_SUCCESS) {
     clvae__prof_cancel(dev, ev);
-    return CL_FAIL(rc, "clEnqueueNDRangeKernel", kernel_table[k].name);
+    return CL_FAIL(rc, "clEnqueueNDRangeKernel", k->name);
   }
-  return CLVAE_OK;
-}
-
-clvae_status clvae_device_build_all(clvae_device *dev) {
-  for (int p = 0; p < P_COUNT; p++)
-    if (!dev->programs[p]) {
-      clvae_status st = build_program(dev, (enum program_id)p);
-      if (st != CLVAE_OK) return st;
-    }
   return CLVAE_OK;
 }
 

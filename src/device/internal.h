@@ -1,5 +1,6 @@
 /* Private view of the device handle, shared by src/device and src/ops: the OpenCL
- * objects it owns, the kernel table, and the helpers that record errors and launch. */
+ * objects it owns, what ops register with it (programs, kernels, state), and the helpers
+ * that record errors and launch. */
 #ifndef CLVAE_DEVICE_INTERNAL_H
 #define CLVAE_DEVICE_INTERNAL_H
 
@@ -14,23 +15,32 @@
 
 #include "clvae/ops.h"
 
-/* One program per .cl file, built lazily on the first use of one of its kernels. */
-enum program_id { P_GEMM, P_ACT, P_SAMPLE, P_LOSS, P_ADAM, P_DATA, P_COUNT };
-
-enum kernel_id {
-  K_GEMM_PACK_B, K_GEMM_TILE,
-  K_BIAS_ACT, K_RELU_BWD, K_COLSUM,
-  K_SAMPLE_FWD, K_SAMPLE_BWD,
-  K_LOSS_MSE, K_LOSS_BCE,
-  K_ADAM,
-  K_GATHER,
-  K_COUNT
-};
-
 struct clvae_buffer {
   cl_mem mem;
   size_t size;               /* bytes */
 };
+
+/* What an op registers with a device, on first use. The device layer builds, caches and
+ * releases these without knowing what they compute (CLBlast's routines work this way).
+ * A program: cl/<name>.cl, built once per device with the -D options its op chooses. */
+typedef struct clvae_program_def {
+  const char *name;
+  /* Writes this device's -D options (device quirks as defines) into buf; may be NULL. */
+  void (*defines)(clvae_device *dev, char *buf, size_t n);
+} clvae_program_def;
+
+typedef struct clvae_kernel_def {
+  const clvae_program_def *program;
+  const char *name;
+} clvae_kernel_def;
+
+/* An op's per-device state (tuning, scratch buffers): zeroed and initialized on first use,
+ * released with the device, before its context, in the reverse order of creation. */
+typedef struct clvae_state_def {
+  size_t size;
+  clvae_status (*init)(clvae_device *dev, void *state); /* may be NULL */
+  void (*release)(clvae_device *dev, void *state);     /* may be NULL */
+} clvae_state_def;
 
 struct clvae_device {
   clvae_device_info info;
@@ -38,16 +48,12 @@ struct clvae_device {
   cl_device_id id;
   cl_context ctx;
   cl_command_queue queue;
-  cl_program programs[P_COUNT];
-  cl_kernel kernels[K_COUNT];
-  clvae_gemm_impl gemm;      /* resolved: BUILTIN or CLBLAST */
-  int clblast_used;          /* CLBlast holds caches for this context */
-  int gemm_mr, gemm_nv;      /* builtin GEMM block: MR rows × 16·NV columns per work-item */
-  int gemm_lx, gemm_ly;      /* its work-group: lx column panels × ly row panels */
-  int red_ls;                /* work-group size of the per-row reductions */
-  int colsum_w;              /* columns per work-item of the column sums (16 or 1) */
+  int gpu_style;             /* build kernels the GPU way (CLVAE_KERNEL_STYLE can force either) */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
-  clvae_buffer *pack_b;      /* scratch for the packed op(B) of the builtin GEMM, grown on demand */
+  struct built_program { const clvae_program_def *def; cl_program prog; } *programs;
+  struct built_kernel { const clvae_kernel_def *def; cl_kernel kernel; } *kernels;
+  struct op_state { const clvae_state_def *def; void *state; } *states;
+  int nprograms, nkernels, nstates;
   int profiling;             /* the queue records timestamps */
   struct prof_event { const char *name; cl_event ev; } *prof; /* events while profiling */
   int prof_n, prof_cap, prof_on;
@@ -66,10 +72,10 @@ clvae_status clvae__fail(clvae_status st, const char *fmt, ...)
 clvae_status clvae__cl_fail(cl_int code, const char *call, const char *what, const char *file, int line);
 #define CL_FAIL(code, call, what) clvae__cl_fail((code), (call), (what), __FILE__, __LINE__)
 
-/* The kernel, building its program on first use. */
-clvae_status clvae__kernel(clvae_device *dev, enum kernel_id k, cl_kernel *out);
-const char *clvae__kernel_name(enum kernel_id k);
-void clvae__release_programs(clvae_device *dev);
+/* Builds the program now (once per device); the build log is in the message on failure. */
+clvae_status clvae__build(clvae_device *dev, const clvae_program_def *p);
+/* The op's state on this device, created on first use; NULL on failure (message set). */
+void *clvae__state(clvae_device *dev, const clvae_state_def *def);
 
 /* One kernel argument: its size and address (cl_mem handles included). */
 typedef struct karg {
@@ -80,13 +86,17 @@ typedef struct karg {
 
 /* Sets the arguments and enqueues; the global size is rounded up to a multiple of the
  * local size (kernels guard their edges). local == NULL: dev->local_1d for 1-D. */
-clvae_status clvae__launch(clvae_device *dev, enum kernel_id k, cl_uint dims, const size_t *global,
+clvae_status clvae__launch(clvae_device *dev, const clvae_kernel_def *k, cl_uint dims, const size_t *global,
                            const size_t *local, int nargs, const karg *args);
 
 /* While profiling: where a launch should put its event (NULL otherwise). */
 cl_event *clvae__prof_event(clvae_device *dev, const char *name);
 /* The launch that took the last event slot failed: forget the slot. */
 void clvae__prof_cancel(clvae_device *dev, const cl_event *slot);
+
+/* Checks that `count` elements of `elem` bytes at the view lie inside its buffer and that
+ * the offset fits a kernel's uint; sets *off. `op`/`name` name the call in the message. */
+clvae_status clvae__view(const char *op, const char *name, clvae_view v, size_t count, size_t elem, cl_uint *off);
 
 /* splitmix64: the host's seeded generator (initialization, shuffles). */
 static inline uint64_t clvae__splitmix64(uint64_t *s) {
@@ -96,12 +106,5 @@ static inline uint64_t clvae__splitmix64(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-/* Release CLBlast's caches for this device before its context goes (src/ops/gemm.c). */
-void clvae__gemm_release(clvae_device *dev);
-
 #endif
 
-/* Checks that `count` elements of `elem` bytes at the view lie inside its buffer and that
- * the offset fits a kernel's uint; sets *off. `op`/`name` name the call in the message. */
-clvae_status clvae__view(const char *op, const char *name, clvae_view v,
-                         size_t count, size_t elem, cl_uint *off);

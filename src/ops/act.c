@@ -1,5 +1,20 @@
 /* Host side of cl/act.cl: bias + activation, ReLU backward, column sums. */
-#include "device/internal.h"
+#include <stdio.h>
+
+#include "ops/registry.h"
+
+/* Column sums: 16 columns per work-item in float16 vectors on CPU-style devices, one
+ * column per work-item on GPUs (many threads, coalesced reads). */
+static int colsum_width(const clvae_device *dev) { return dev->gpu_style ? 1 : 16; }
+
+static void act_defines(clvae_device *dev, char *buf, size_t n) {
+  snprintf(buf, n, "-DCOLSUM_W=%d", colsum_width(dev));
+}
+
+const clvae_program_def clvae__program_act = {"act", act_defines};
+static const clvae_kernel_def k_bias_act = {&clvae__program_act, "bias_act"};
+static const clvae_kernel_def k_relu_backward = {&clvae__program_act, "relu_backward"};
+static const clvae_kernel_def k_colsum = {&clvae__program_act, "colsum"};
 
 clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, int B, int N,
                             clvae_act act) {
@@ -13,7 +28,7 @@ clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, in
   cl_int a = (cl_int)act;
   size_t global[2] = {(size_t)N, (size_t)B}, local[2] = {dev->local_1d, 1};
   karg args[] = {KARG(y.buf->mem), KARG(y_off), KARG(bias.buf->mem), KARG(b_off), KARG(B), KARG(N), KARG(a)};
-  return clvae__launch(dev, K_BIAS_ACT, 2, global, local, 7, args);
+  return clvae__launch(dev, &k_bias_act, 2, global, local, 7, args);
 }
 
 clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy, clvae_view y, int n) {
@@ -27,7 +42,7 @@ clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy
   size_t global = (size_t)n;
   karg args[] = {KARG(dx.buf->mem), KARG(dx_off), KARG(dy.buf->mem), KARG(dy_off),
                  KARG(y.buf->mem), KARG(y_off), KARG(n)};
-  return clvae__launch(dev, K_RELU_BWD, 1, &global, NULL, 7, args);
+  return clvae__launch(dev, &k_relu_backward, 1, &global, NULL, 7, args);
 }
 
 clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N) {
@@ -37,8 +52,8 @@ clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B
   if ((st = clvae__view("colsum", "out", out, (size_t)N, 4, &o_off)) != CLVAE_OK ||
       (st = clvae__view("colsum", "x", x, (size_t)B * N, 4, &x_off)) != CLVAE_OK)
     return st;
-  size_t w = (size_t)dev->colsum_w, global = ((size_t)N + w - 1) / w;
+  size_t w = (size_t)colsum_width(dev), global = ((size_t)N + w - 1) / w;
   size_t local = w > 1 && dev->local_1d > 16 ? 16 : dev->local_1d;
   karg args[] = {KARG(out.buf->mem), KARG(o_off), KARG(x.buf->mem), KARG(x_off), KARG(B), KARG(N)};
-  return clvae__launch(dev, K_COLSUM, 1, &global, &local, 6, args);
+  return clvae__launch(dev, &k_colsum, 1, &global, &local, 6, args);
 }

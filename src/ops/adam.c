@@ -1,7 +1,10 @@
 /* Host side of cl/adam.cl: one launch updates a whole parameter arena. */
 #include <math.h>
 
-#include "device/internal.h"
+#include "ops/registry.h"
+
+const clvae_program_def clvae__program_adam = {"adam", NULL};
+static const clvae_kernel_def k_adam = {&clvae__program_adam, "adam"};
 
 clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad, clvae_view m,
                         clvae_view v, int n, float lr, float beta1, float beta2, float eps,
@@ -22,5 +25,5 @@ clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad, cl
   karg args[] = {KARG(param.buf->mem), KARG(p_off), KARG(grad.buf->mem), KARG(g_off),
                  KARG(m.buf->mem), KARG(m_off), KARG(v.buf->mem), KARG(v_off), KARG(n),
                  KARG(lr), KARG(beta1), KARG(beta2), KARG(eps), KARG(c1), KARG(c2)};
-  return clvae__launch(dev, K_ADAM, 1, &global, NULL, 15, args);
+  return clvae__launch(dev, &k_adam, 1, &global, NULL, 15, args);
 }

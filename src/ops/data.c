@@ -1,5 +1,8 @@
 /* Host side of cl/data.cl: batches gathered on the device from the resident image set. */
-#include "device/internal.h"
+#include "ops/registry.h"
+
+const clvae_program_def clvae__program_data = {"data", NULL};
+static const clvae_kernel_def k_gather = {&clvae__program_data, "gather"};
 
 clvae_status clvae_gather(clvae_device *dev, clvae_view x, clvae_view images, clvae_view idx,
                           int B, int D) {
@@ -15,5 +18,5 @@ clvae_status clvae_gather(clvae_device *dev, clvae_view x, clvae_view images, cl
   size_t global[2] = {(size_t)D, (size_t)B}, local[2] = {dev->local_1d, 1};
   karg args[] = {KARG(x.buf->mem), KARG(x_off), KARG(images.buf->mem), KARG(i_off),
                  KARG(idx.buf->mem), KARG(idx_off), KARG(B), KARG(D)};
-  return clvae__launch(dev, K_GATHER, 2, global, local, 8, args);
+  return clvae__launch(dev, &k_gather, 2, global, local, 8, args);
 }

@@ -1,5 +1,21 @@
 /* Host side of cl/loss.cl: sigmoid output fused with the reconstruction loss. */
-#include "device/internal.h"
+#include <stdio.h>
+
+#include "ops/registry.h"
+
+int clvae__reduction_size(const clvae_device *dev) {
+  int n = 1;
+  while (dev->gpu_style && n < 64 && (size_t)n * 2 <= dev->info.max_work_group_size) n *= 2;
+  return n;
+}
+
+static void loss_defines(clvae_device *dev, char *buf, size_t n) {
+  snprintf(buf, n, "-DRED_LS=%d", clvae__reduction_size(dev));
+}
+
+const clvae_program_def clvae__program_loss = {"loss", loss_defines};
+static const clvae_kernel_def k_mse = {&clvae__program_loss, "loss_sigmoid_mse"};
+static const clvae_kernel_def k_bce = {&clvae__program_loss, "loss_sigmoid_bce"};
 
 clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
                                 clvae_view dlogits, clvae_view logits, clvae_view bias,
@@ -17,9 +33,9 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
       (want_grad && (st = clvae__view("loss_sigmoid", "dlogits", dlogits, n, 4, &dl_off)) != CLVAE_OK))
     return st;
   cl_mem dl = want_grad ? dlogits.buf->mem : logits.buf->mem; /* any valid buffer if unused */
-  size_t local = (size_t)dev->red_ls, global = (size_t)B * local;
+  size_t local = (size_t)clvae__reduction_size(dev), global = (size_t)B * local;
   karg args[] = {KARG(loss.buf->mem), KARG(l_off), KARG(dl), KARG(dl_off), KARG(want_grad),
                  KARG(logits.buf->mem), KARG(lg_off), KARG(bias.buf->mem), KARG(b_off),
                  KARG(x.buf->mem), KARG(x_off), KARG(D), KARG(grad_scale)};
-  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? K_LOSS_MSE : K_LOSS_BCE, 1, &global, &local, 13, args);
+  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce, 1, &global, &local, 13, args);
 }

@@ -1,5 +1,9 @@
 /* Host side of cl/sample.cl: the reparameterization with its KL term. */
-#include "device/internal.h"
+#include "ops/registry.h"
+
+const clvae_program_def clvae__program_sample = {"sample", NULL};
+static const clvae_kernel_def k_forward = {&clvae__program_sample, "sample_forward"};
+static const clvae_kernel_def k_backward = {&clvae__program_sample, "sample_backward"};
 
 clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, clvae_view eps, clvae_view kl,
                                   clvae_view musig, int B, int L, uint64_t seed, uint64_t step) {
@@ -17,7 +21,7 @@ clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, clvae_view ep
   karg args[] = {KARG(z.buf->mem), KARG(z_off), KARG(eps.buf->mem), KARG(e_off),
                  KARG(kl.buf->mem), KARG(kl_off), KARG(musig.buf->mem), KARG(ms_off),
                  KARG(B), KARG(L), KARG(s_lo), KARG(s_hi), KARG(t_lo), KARG(t_hi)};
-  return clvae__launch(dev, K_SAMPLE_FWD, 1, &global, NULL, 14, args);
+  return clvae__launch(dev, &k_forward, 1, &global, NULL, 14, args);
 }
 
 clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,
@@ -34,5 +38,5 @@ clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_v
   karg args[] = {KARG(dmusig.buf->mem), KARG(dm_off), KARG(dz.buf->mem), KARG(dz_off),
                  KARG(eps.buf->mem), KARG(e_off), KARG(musig.buf->mem), KARG(ms_off),
                  KARG(B), KARG(L), KARG(kl_scale)};
-  return clvae__launch(dev, K_SAMPLE_BWD, 1, &global, NULL, 11, args);
+  return clvae__launch(dev, &k_backward, 1, &global, NULL, 11, args);
 }

@@ -150,7 +150,7 @@ static void device_error(check_result *r) {
 void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K,
                 float alpha, float beta, size_t off, uint64_t seed) {
   begin(r, "gemm", "%s%s M=%d N=%d K=%d alpha=%g beta=%g off=%zu [%s]", ta ? "T" : "N",
-        tb ? "T" : "N", M, N, K, alpha, beta, off, clvae_gemm_impl_name(clvae_device_gemm(dev)));
+        tb ? "T" : "N", M, N, K, alpha, beta, off, clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
   int pad = off ? 3 : 0;
   int lda = (ta ? M : (K > 0 ? K : 1)) + pad, ldb = (tb ? (K > 0 ? K : 1) : N) + pad, ldc = N + pad;
   size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * ldc;

@@ -1,0 +1,15 @@
+/* What the ops register with a device: each op file defines its program (cl/<name>.cl and
+ * the -D options it wants on a device) and its kernels; clvae_ops_build_all builds them. */
+#ifndef CLVAE_OPS_REGISTRY_H
+#define CLVAE_OPS_REGISTRY_H
+
+#include "device/internal.h"
+
+extern const clvae_program_def clvae__program_gemm, clvae__program_act, clvae__program_sample,
+    clvae__program_loss, clvae__program_adam, clvae__program_data;
+
+/* Work-group size of the per-row reductions (loss): 1 on CPU-style devices, where explicit
+ * vectors do the work; up to 64 on GPUs. A power of two: the tree halves it. */
+int clvae__reduction_size(const clvae_device *dev);
+
+#endif
