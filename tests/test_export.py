@@ -15,7 +15,7 @@ import tempfile
 import threading
 import zlib
 
-from testlib import check, summary
+from testlib import check, read_checkpoint, summary
 
 CLVAE = sys.argv[1]
 TFJS = '--tfjs' in sys.argv
@@ -46,46 +46,44 @@ def make_model(tmp):
 
 
 def checkpoint_tensors(path):
-    """Parameters of a clvae checkpoint by name, as lists of rows (see src/io/checkpoint.c)."""
-    b = open(path, 'rb').read()
-    D, H, L = struct.unpack('<iii', b[16:28])
-    n = struct.unpack('<Q', b[88:96])[0]
-    p = struct.unpack('<%df' % n, b[128:128 + 4 * n])
-    sizes = [('w1', D * H), ('b1', H), ('wh', H * 2 * L), ('bh', 2 * L), ('wd1', L * H), ('bd1', H), ('wd2', H * D), ('bd2', D)]
-    t, o = {}, 0
-    for name, size in sizes:
-        t[name] = p[o:o + size]
-        o += size
-    t['wmu'] = [x for i in range(H) for x in t['wh'][i * 2 * L:i * 2 * L + L]]  # the μ columns
-    t['bmu'] = t['bh'][:L]
-    return D, H, L, t
+    """The exported layers' tensors, located through the checkpoint's own layer records:
+    the decoder is every layer after the sampling one; the encoder the layers before it,
+    the heads cut to their μ columns. Returns (layers by part, as (in, out, act, kernel rows, bias))."""
+    ck = read_checkpoint(path)
+    p, L, recs = ck['params'], ck['latent'], ck['layers']
+    s = [r[0] for r in recs].index(1)  # the SAMPLE layer
+
+    def tensors(rec, cols=None):
+        kind, act, n_in, n_out, ko, bo = rec
+        c = n_out if cols is None else cols
+        kernel = [x for i in range(n_in) for x in p[ko + i * n_out:ko + i * n_out + c]]
+        return (n_in, c, {0: 'linear', 1: 'relu', 2: 'sigmoid'}[act], kernel, list(p[bo:bo + c]))
+    enc = [tensors(r) for r in recs[:s - 1]] + [tensors(recs[s - 1], L)]
+    return {'decoder': [tensors(r) for r in recs[s + 1:]], 'encoder': enc}
 
 
-def check_structure(out_dir, part, D, H, L, t):
+def check_structure(out_dir, part, want):
     m = json.load(open(os.path.join(out_dir, 'model.json')))
     top = m.get('modelTopology', {})
     layers = top.get('config', {}).get('layers', [])
     ok = (m.get('format') == 'layers-model' and isinstance(m.get('generatedBy'), str) and m.get('convertedBy', 1) is None
           and top.get('class_name') == 'Sequential' and top.get('backend') == 'tensor_flow.js' and 'keras_version' in top
-          and len(layers) == 2 and all(l['class_name'] == 'Dense' for l in layers))
-    check(ok, f'{part}: model.json is a layers-model Sequential of two Dense layers', json.dumps(m)[:800])
-    want = [(L, H, 'relu', 'wd1', 'bd1'), (H, D, 'sigmoid', 'wd2', 'bd2')] if part == 'decoder' else \
-        [(D, H, 'relu', 'w1', 'b1'), (H, L, 'linear', 'wmu', 'bmu')]
+          and len(layers) == len(want) and all(l['class_name'] == 'Dense' for l in layers))
+    check(ok, f'{part}: model.json is a layers-model Sequential of {len(want)} Dense layers', json.dumps(m)[:800])
     cfgs = [l['config'] for l in layers]
     ok = all(c['units'] == w[1] and c['activation'] == w[2] and c['use_bias'] is True and c['trainable'] is True
              and c['dtype'] == 'float32' and isinstance(c['name'], str) for c, w in zip(cfgs, want))
     check(ok and cfgs[0].get('batch_input_shape') == [None, want[0][0]], f'{part}: layer configs (units, activation, input shape)', cfgs)
     man = m['weightsManifest']
     specs = man[0]['weights']
-    names = [f"{c['name']}/kernel" for c in cfgs]
-    ok = (len(man) == 1 and man[0]['paths'] == ['weights.bin'] and [s['name'] for s in specs] ==
-          [names[0], f"{cfgs[0]['name']}/bias", names[1], f"{cfgs[1]['name']}/bias"]
-          and [s['shape'] for s in specs] == [[want[0][0], want[0][1]], [want[0][1]], [want[1][0], want[1][1]], [want[1][1]]]
-          and all(s['dtype'] == 'float32' for s in specs))
+    names = [n for c in cfgs for n in (f"{c['name']}/kernel", f"{c['name']}/bias")]
+    shapes = [s for w in want for s in ([w[0], w[1]], [w[1]])]
+    ok = (len(man) == 1 and man[0]['paths'] == ['weights.bin'] and [s['name'] for s in specs] == names
+          and [s['shape'] for s in specs] == shapes and all(s['dtype'] == 'float32' for s in specs))
     check(ok, f'{part}: weightsManifest names, shapes and dtypes', specs)
     w = open(os.path.join(out_dir, 'weights.bin'), 'rb').read()
     vals = struct.unpack('<%df' % (len(w) // 4), w)
-    expect = list(t[want[0][3]]) + list(t[want[0][4]]) + list(t[want[1][3]]) + list(t[want[1][4]])
+    expect = [x for t in want for x in t[3] + t[4]]
     check(len(w) % 4 == 0 and list(vals) == expect, f'{part}: weights.bin equals the checkpoint tensors, bit for bit')
 
 
@@ -156,12 +154,12 @@ def main():
             if tfjs_check(tmp, model) == 77:
                 return 77
         else:
-            D, H, L, t = checkpoint_tensors(model)
+            t = checkpoint_tensors(model)
             for part in ('decoder', 'encoder'):
                 d = os.path.join(tmp, part)
                 rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', d, '--part', part)
                 check(rc == 0 and sorted(os.listdir(d)) == ['model.json', 'weights.bin'], f'export --part {part}', out)
-                check_structure(d, part, D, H, L, t)
+                check_structure(d, part, t[part])
             rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'))
             check(rc == 2 and '--force' in out, 'a non-empty output directory needs --force (exit 2)', out)
             rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'), '--force')

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "clvae/image.h"
-#include "clvae/train.h"
+#include "clvae/checkpoint.h"
 
 static int passed, failed;
 static const char *clvae, *tmp;
@@ -65,7 +65,9 @@ int main(int argc, char **argv) {
   char model[1024];
   snprintf(model, sizeof model, "%s/model.clvae", tmp);
   if (clvae_checkpoint_alloc(&ck, &c) != CLVAE_OK) return 1;
-  clvae_init_params(&c, ck.params);
+  clvae_net net;
+  clvae_net_build(&net, &c);
+  clvae_init_params(&net, ck.params);
   if (clvae_checkpoint_save(model, &ck) != CLVAE_OK) return printf("FAIL %s\n", clvae_error_message()), 1;
 
   clvae_device *dev;
@@ -104,7 +106,7 @@ int main(int argc, char **argv) {
     uint8_t *rp = png_ok("recon.png", 5 * 28, 2 * 28, 1, "recon.png (5 pairs)");
     clvae_images im;
     int orig_ok = 0;
-    if (rp && clvae_images_load(&im, "/usr/share/datasets/fashion-mnist", "t10k") == CLVAE_OK) {
+    if (rp && clvae_images_load(&im, "/usr/share/datasets/fashion-mnist", "test", NULL, NULL, NULL) == CLVAE_OK) {
       orig_ok = 1; /* the first row holds the test images themselves */
       for (int t = 0; t < 5; t++)
         for (int i = 0; i < 784; i++) orig_ok &= rp[(i / 28) * 140 + t * 28 + i % 28] == im.pixels[t * 784 + i];

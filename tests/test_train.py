@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from testlib import check, summary
+from testlib import check, read_checkpoint, summary
 
 CLVAE = sys.argv[1]
 ERRORS_ONLY = '--errors-only' in sys.argv  # only paths that fail before a device is opened
@@ -58,12 +58,11 @@ def make_set(d, gz=False, ntrain=300, ntest=100):
 
 def params_of(path):
     """The parameter and Adam sections of a checkpoint (header and checksum excluded)."""
-    b = open(path, 'rb').read()
-    return b[128:-4]
+    return read_checkpoint(path)['state']
 
 
 def epoch_of(path):
-    return struct.unpack('<i', open(path, 'rb').read()[68:72])[0]
+    return read_checkpoint(path)['epoch']
 
 
 def test_bad_data(tmp):
@@ -99,8 +98,6 @@ def test_bad_data(tmp):
     bad('corrupt gzip', write(b'\x1f\x8b\x08\x00' + bytes(range(256)) * 8), 'gzip')
     bad('absurd size', write(struct.pack('>iiii', 2051, 0x7fffffff, 28, 28)), 'more than')
     bad('zero dimension', write(struct.pack('>iiii', 2051, 0, 28, 28)), 'dimension')
-    bad('label out of range', write(struct.pack('>ii', 2049, 300) + bytes([3] * 299 + [10])), 'outside 0..9',
-        'train-labels-idx1-ubyte')
     bad('count mismatch', write(idx_labels(299, 2)), '299 labels', 'train-labels-idx1-ubyte')
     bad('directory instead of file', lambda p: (os.remove(p), os.mkdir(p)), 'directory')
     rc, out = run(*train, os.path.join(tmp, 'o-nodir'), '--data', os.path.join(tmp, 'no-such-dir'))

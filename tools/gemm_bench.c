@@ -1,15 +1,16 @@
-/* The five big GEMMs of a training step through clvae's GEMM wrapper (on an OpenCL device)
+/* The big GEMMs of a training step through clvae's GEMM wrapper (on an OpenCL device)
  * and through OpenBLAS's cblas_sgemm, interleaved: each repetition runs one after the
  * other, and the ratio reported is the median of the per-repetition ratios, which cancels
  * the machine's slow and fast phases (they last longer than one pair). Median times too.
  * usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]   ($CLVAE_PLATFORM/$CLVAE_DEVICE) */
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "clvae/ops.h"
+#include "clvae/model.h"
 #include "util/timing.h"
 
 int main(int argc, char **argv) {
@@ -23,14 +24,27 @@ int main(int argc, char **argv) {
   }
   if (reps < 3) reps = 3;
   setenv("POCL_AFFINITY", "1", 0); /* as the clvae command does (src/cli/main.c) */
-  const int shapes[5][5] = {{0, 0, 256, 512, 784}, {0, 0, 256, 784, 512}, {1, 0, 512, 784, 256},
-                            {0, 1, 256, 512, 784}, {1, 0, 784, 512, 256}};
-  const char *names[5] = {"h1 = X·W1", "y = h2·Wd2", "dWd2 = h2ᵀ·dY", "dh2 = dY·Wd2ᵀ", "dW1 = Xᵀ·dh1"};
+  /* The big GEMMs of a step of the default model (at least a tenth of the largest one's
+   * work): five for the TF.js example's model. */
+  clvae_config cfg;
+  clvae_net net;
+  clvae_gemm_shape all_g[4 * CLVAE_MAX_LAYERS], g[4 * CLVAE_MAX_LAYERS];
+  clvae_config_default(&cfg);
+  clvae_net_build(&net, &cfg);
+  int ng = clvae_net_step_gemms(&net, cfg.batch, all_g, 4 * CLVAE_MAX_LAYERS), nbig = 0;
+  double most = 0;
+  for (int i = 0; i < ng; i++) most = fmax(most, (double)all_g[i].M * all_g[i].N * all_g[i].K);
+  for (int i = 0; i < ng; i++)
+    if ((double)all_g[i].M * all_g[i].N * all_g[i].K >= 0.1 * most) g[nbig++] = all_g[i];
   clvae_device *dev;
   if (clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL) != CLVAE_OK ||
       clvae_gemm_set_impl(dev, gemm) != CLVAE_OK)
     return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 2;
-  size_t n = 784 * 784;
+  size_t n = 0; /* floats of the largest operand */
+  for (int i = 0; i < nbig; i++) {
+    size_t sz[3] = {(size_t)g[i].M * g[i].K, (size_t)g[i].K * g[i].N, (size_t)g[i].M * g[i].N};
+    for (int k = 0; k < 3; k++) n = sz[k] > n ? sz[k] : n;
+  }
   float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
   for (size_t i = 0; i < n; i++) a[i] = (float)(i % 13) * 0.01f, b[i] = (float)(i % 7) * 0.02f;
   clvae_buffer *da, *db, *dc;
@@ -39,11 +53,11 @@ int main(int argc, char **argv) {
     return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 1;
   printf("device %s, gemm %s; OpenBLAS %d threads; %d interleaved repetitions\n", clvae_device_get_info(dev)->name,
          clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), openblas_get_num_threads(), reps);
-  printf("%-16s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
+  printf("%-28s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
   double tot_c = 0, tot_b = 0, *tc = malloc((size_t)reps * 8), *tb = malloc((size_t)reps * 8);
   double *tr = malloc((size_t)reps * 8), *all = calloc((size_t)reps, 8), *allb = calloc((size_t)reps, 8);
-  for (int s = 0; s < 5; s++) {
-    int ta = shapes[s][0], tbb = shapes[s][1], M = shapes[s][2], N = shapes[s][3], K = shapes[s][4];
+  for (int s = 0; s < nbig; s++) {
+    int ta = g[s].ta, tbb = g[s].tb, M = g[s].M, N = g[s].N, K = g[s].K;
     int lda = ta ? M : K, ldb = tbb ? K : N;
     for (int r = -10; r < reps; r++) { /* warm-up, then interleaved timing */
       /* alternate who goes first: OpenBLAS's threads spin for a while after a call, which
@@ -73,13 +87,13 @@ int main(int argc, char **argv) {
     tot_c += mc, tot_b += mb;
     char shape[32];
     snprintf(shape, sizeof shape, "%dx%dx%d", M, N, K);
-    printf("%-16s %s%s    %16s %10.3f %10.3f %9.1f %9.1f %7.2f\n", names[s], ta ? "T" : "N", tbb ? "T" : "N", shape, mc,
+    printf("%-28s %s%s    %16s %10.3f %10.3f %9.1f %9.1f %7.2f\n", g[s].what, ta ? "T" : "N", tbb ? "T" : "N", shape, mc,
            mb, gf / mc, gf / mb, tr[reps / 2]);
   }
   for (int r = 0; r < reps; r++) all[r] /= allb[r]; /* whole-pass ratios, pass by pass */
   qsort(all, (size_t)reps, 8, clvae_cmp_double);
-  printf("%-16s %-5s %16s %10.3f %10.3f %9s %9s %7.2f   (ratio: median of paired clvae / OpenBLAS; < 1: clvae faster)\n",
-         "all five", "", "", tot_c, tot_b, "", "", all[reps / 2]);
+  printf("%-28s %-5s %16s %10.3f %10.3f %9s %9s %7.2f   (ratio: median of paired clvae / OpenBLAS; < 1: clvae faster)\n",
+         "all of them", "", "", tot_c, tot_b, "", "", all[reps / 2]);
   clvae_buffer_free(da), clvae_buffer_free(db), clvae_buffer_free(dc);
   clvae_device_free(dev);
   free(a), free(b), free(c), free(tc), free(tb), free(tr), free(all), free(allb);

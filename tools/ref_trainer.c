@@ -36,65 +36,87 @@ static void colsum(float *out, const float *x, int B, int N) {
     for (int j = 0; j < N; j++) out[j] += x[(size_t)r * N + j];
 }
 
-typedef struct net {
-  clvae_config c;
-  clvae_layout l;
+typedef struct trainer {
+  clvae_net net;
   float *p, *g, *m, *v;
-  float *x, *h1, *ms, *eps, *z, *h2, *y, *dh2, *dz, *dms, *dh1;
+  float *a[CLVAE_MAX_LAYERS + 2], *d[CLVAE_MAX_LAYERS + 2]; /* activations (B, width) and their gradients */
   long step;
-} net;
+} trainer;
 
-/* One step on images idx[b0 .. b0+B); returns the batch's mean loss. */
-static double train_step(net *n, const clvae_images *im, const uint32_t *idx, int B) {
-  const int D = n->c.input, H = n->c.hidden, L = n->c.latent;
-  const clvae_layout *l = &n->l;
-  float *p = n->p, *g = n->g, q[4];
+/* Sigmoid, D·MSE and its gradient (of the batch mean) in place of the logits y; returns Σ loss. */
+static double mse_loss(float *y, const float *bias, const float *x, int B, int D) {
   double loss = 0;
-  for (int r = 0; r < B; r++)
-    for (int d = 0; d < D; d++) n->x[(size_t)r * D + d] = im->pixels[(size_t)idx[r] * D + d] / 255.0f;
-  mm(0, 0, B, H, D, n->x, p + l->w1, n->h1), bias_relu(n->h1, p + l->b1, B, H, 1);
-  mm(0, 0, B, 2 * L, H, n->h1, p + l->wh, n->ms), bias_relu(n->ms, p + l->bh, B, 2 * L, 0);
-  for (int r = 0; r < B; r++)
-    for (int j = 0; j < L; j++) {
-      if (j % 4 == 0) ref_normal4(n->c.seed, (uint64_t)n->step, (uint32_t)r, (uint32_t)(j / 4), q);
-      float mu = n->ms[r * 2 * L + j], lv = n->ms[r * 2 * L + L + j];
-      n->eps[r * L + j] = q[j % 4];
-      n->z[r * L + j] = mu + expf(0.5f * lv) * q[j % 4];
-      loss += -0.5 * (1 + lv - mu * mu - expf(lv));
-    }
-  mm(0, 0, B, H, L, n->z, p + l->wd1, n->h2), bias_relu(n->h2, p + l->bd1, B, H, 1);
-  mm(0, 0, B, D, H, n->h2, p + l->wd2, n->y);
-  for (int r = 0; r < B; r++) { /* sigmoid, 784·MSE and its gradient, in place in y */
+  for (int r = 0; r < B; r++) {
     float s = 0;
     for (int d = 0; d < D; d++) {
       size_t i = (size_t)r * D + d;
-      float pr = 1.0f / (1.0f + expf(-(n->y[i] + p[l->bd2 + d]))), diff = pr - n->x[i];
+      float pr = 1.0f / (1.0f + expf(-(y[i] + bias[d]))), diff = pr - x[i];
       s += diff * diff;
-      n->y[i] = 2.0f * diff * pr * (1.0f - pr) / B;
+      y[i] = 2.0f * diff * pr * (1.0f - pr) / B;
     }
     loss += s;
   }
-  mm(1, 0, H, D, B, n->h2, n->y, g + l->wd2), colsum(g + l->bd2, n->y, B, D);
-  mm(0, 1, B, H, D, n->y, p + l->wd2, n->dh2);
-  for (size_t i = 0; i < (size_t)B * H; i++) n->dh2[i] = n->h2[i] > 0 ? n->dh2[i] : 0;
-  mm(1, 0, L, H, B, n->z, n->dh2, g + l->wd1), colsum(g + l->bd1, n->dh2, B, H);
-  mm(0, 1, B, L, H, n->dh2, p + l->wd1, n->dz);
+  return loss;
+}
+
+/* One step on images idx[0..B); returns the batch's mean loss. The same layer list as the
+ * device, forward then reversed. */
+static double train_step(trainer *t, const clvae_images *im, const uint32_t *idx, int B) {
+  const clvae_net *n = &t->net;
+  const int D = n->D;
+  float *p = t->p, *g = t->g, **a = t->a, **d = t->d, q[4];
+  double loss = 0;
   for (int r = 0; r < B; r++)
-    for (int j = 0; j < L; j++) {
-      float mu = n->ms[r * 2 * L + j], lv = n->ms[r * 2 * L + L + j], dz = n->dz[r * L + j], s = expf(0.5f * lv);
-      n->dms[r * 2 * L + j] = dz + mu / B;
-      n->dms[r * 2 * L + L + j] = dz * n->eps[r * L + j] * 0.5f * s + 0.5f * (s * s - 1.0f) / B;
+    for (int k = 0; k < D; k++) a[0][(size_t)r * D + k] = im->pixels[(size_t)idx[r] * D + k] / 255.0f;
+  for (int i = 0; i < n->nlayers; i++) {
+    const clvae_layer *l = &n->layers[i];
+    if (l->kind == CLVAE_LAYER_SAMPLE) {
+      const int L = l->out;
+      const float *ms = a[l->x];
+      for (int r = 0; r < B; r++)
+        for (int j = 0; j < L; j++) {
+          if (j % 4 == 0) ref_normal4(n->cfg.seed, (uint64_t)t->step, (uint32_t)r, (uint32_t)(j / 4), q);
+          float mu = ms[r * 2 * L + j], lv = ms[r * 2 * L + L + j];
+          a[l->eps][r * L + j] = q[j % 4];
+          a[l->y][r * L + j] = mu + expf(0.5f * lv) * q[j % 4];
+          loss += -0.5 * (1 + lv - mu * mu - expf(lv));
+        }
+      continue;
     }
-  mm(1, 0, H, 2 * L, B, n->h1, n->dms, g + l->wh), colsum(g + l->bh, n->dms, B, 2 * L);
-  mm(0, 1, B, H, 2 * L, n->dms, p + l->wh, n->dh1);
-  for (size_t i = 0; i < (size_t)B * H; i++) n->dh1[i] = n->h1[i] > 0 ? n->dh1[i] : 0;
-  mm(1, 0, D, H, B, n->x, n->dh1, g + l->w1), colsum(g + l->b1, n->dh1, B, H);
-  n->step++;
-  const float b1 = n->c.beta1, b2 = n->c.beta2, lr = n->c.lr, e = n->c.eps;
-  const float c1 = (float)(1 / (1 - pow(b1, (double)n->step))), c2 = (float)(1 / (1 - pow(b2, (double)n->step)));
-  for (size_t i = 0; i < l->total; i++) { /* Adam, as TF.js */
-    float gi = g[i], mi = b1 * n->m[i] + (1 - b1) * gi, vi = b2 * n->v[i] + (1 - b2) * gi * gi;
-    n->m[i] = mi, n->v[i] = vi;
+    mm(0, 0, B, l->out, l->in, a[l->x], p + n->tensors[l->kernel].offset, a[l->y]);
+    if (l->kind == CLVAE_LAYER_DENSE) bias_relu(a[l->y], p + n->tensors[l->bias].offset, B, l->out, l->act == CLVAE_ACT_RELU);
+    else { /* the output: the loss writes dL/dy into d[y] */
+      memcpy(d[l->y], a[l->y], (size_t)B * D * 4);
+      loss += mse_loss(d[l->y], p + n->tensors[l->bias].offset, a[0], B, D);
+    }
+  }
+  for (int i = n->nlayers - 1; i >= 0; i--) {
+    const clvae_layer *l = &n->layers[i];
+    float *dy = d[l->y];
+    if (l->kind == CLVAE_LAYER_SAMPLE) {
+      const int L = l->out;
+      const float *ms = a[l->x];
+      for (int r = 0; r < B; r++)
+        for (int j = 0; j < L; j++) {
+          float mu = ms[r * 2 * L + j], lv = ms[r * 2 * L + L + j], dz = dy[r * L + j], s = expf(0.5f * lv);
+          d[l->x][r * 2 * L + j] = dz + mu / B;
+          d[l->x][r * 2 * L + L + j] = dz * a[l->eps][r * L + j] * 0.5f * s + 0.5f * (s * s - 1.0f) / B;
+        }
+      continue;
+    }
+    if (l->act == CLVAE_ACT_RELU)
+      for (size_t k = 0; k < (size_t)B * l->out; k++) dy[k] = a[l->y][k] > 0 ? dy[k] : 0;
+    mm(1, 0, l->in, l->out, B, a[l->x], dy, g + n->tensors[l->kernel].offset);
+    colsum(g + n->tensors[l->bias].offset, dy, B, l->out);
+    if (l->x != 0) mm(0, 1, B, l->in, l->out, dy, p + n->tensors[l->kernel].offset, d[l->x]);
+  }
+  t->step++;
+  const clvae_config *c = &n->cfg;
+  const float b1 = c->beta1, b2 = c->beta2, lr = c->lr, e = c->eps;
+  const float c1 = (float)(1 / (1 - pow(b1, (double)t->step))), c2 = (float)(1 / (1 - pow(b2, (double)t->step)));
+  for (size_t i = 0; i < n->total; i++) { /* Adam, as TF.js */
+    float gi = g[i], mi = b1 * t->m[i] + (1 - b1) * gi, vi = b2 * t->v[i] + (1 - b2) * gi * gi;
+    t->m[i] = mi, t->v[i] = vi;
     p[i] -= lr * (mi * c1) / (sqrtf(vi * c2) + e);
   }
   return loss / B;
@@ -114,18 +136,20 @@ int main(int argc, char **argv) {
   if (steps < 10 || B < 1 || warmup < 0) return fprintf(stderr, "ref_trainer: bad --steps/--batch-size/--warmup\n"), 2;
   _mm_setcsr(_mm_getcsr() | 0x8040); /* flush denormals to zero (FTZ | DAZ) */
   clvae_images im;
-  if (clvae_images_load(&im, data, "train") != CLVAE_OK) return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
-  if (im.rows * im.cols != 784) return fprintf(stderr, "ref_trainer: expects 28x28 images\n"), 2;
-  net n = {0};
-  clvae_config_default(&n.c);
-  n.c.batch = B;
-  clvae_layout_of(&n.c, &n.l);
-  const size_t P = n.l.total, D = 784, H = 512, L = 2, b = (size_t)B;
-  float **bufs[] = {&n.p, &n.g, &n.m, &n.v, &n.x, &n.h1, &n.ms, &n.eps, &n.z, &n.h2, &n.y, &n.dh2, &n.dz, &n.dms, &n.dh1};
-  size_t sizes[] = {P, P, P, P, b * D, b * H, b * 2 * L, b * L, b * L, b * H, b * D, b * H, b * L, b * 2 * L, b * H};
-  for (int i = 0; i < 15; i++)
-    if (!(*bufs[i] = calloc(sizes[i], 4))) return fprintf(stderr, "ref_trainer: out of memory\n"), 1;
-  clvae_init_params(&n.c, n.p);
+  if (clvae_images_load(&im, data, "train", NULL, NULL, NULL) != CLVAE_OK)
+    return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
+  static trainer n;
+  clvae_config c;
+  clvae_config_default(&c);
+  c.batch = B, c.height = im.height, c.width = im.width, c.channels = im.channels;
+  if (clvae_net_build(&n.net, &c) != CLVAE_OK) return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
+  float **arenas[] = {&n.p, &n.g, &n.m, &n.v};
+  for (int i = 0; i < 4; i++)
+    if (!(*arenas[i] = calloc(n.net.total, 4))) return fprintf(stderr, "ref_trainer: out of memory\n"), 1;
+  for (int i = 0; i < n.net.nacts; i++)
+    if (!(n.a[i] = calloc((size_t)B * n.net.acts[i].width, 4)) || !(n.d[i] = calloc((size_t)B * n.net.acts[i].width, 4)))
+      return fprintf(stderr, "ref_trainer: out of memory\n"), 1;
+  clvae_init_params(&n.net, n.p);
   uint32_t *idx = malloc((size_t)im.count * 4);
   for (int i = 0; i < im.count; i++) idx[i] = (uint32_t)i;
   double *t = malloc((size_t)steps * sizeof *t), loss = 0;

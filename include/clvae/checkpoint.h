@@ -3,33 +3,35 @@
 #ifndef CLVAE_CHECKPOINT_H
 #define CLVAE_CHECKPOINT_H
 
-#include "clvae/model.h"
+#include "clvae/train.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CLVAE_CHECKPOINT_VERSION 1
+/* Version 2 records the image shape and the layer list; version 1 (square grey images,
+ * one hidden layer) is still read. */
+#define CLVAE_CHECKPOINT_VERSION 2
 
 typedef struct clvae_checkpoint {
   clvae_config cfg;
   int64_t step;              /* Adam updates done */
-  int32_t epoch;             /* epochs completed */
-  int32_t epoch_step;        /* steps done in the unfinished epoch (0 at an epoch's end) */
+  clvae_train_state train;   /* epochs done, and the position in the unfinished one */
   int32_t train_limit;       /* training images used (the first N), 0: all */
-  double epoch_loss_sum;     /* sum of the unfinished epoch's batch losses so far */
-  double epoch_seconds;      /* time spent in the unfinished epoch so far */
-  size_t n;                  /* parameters; equals clvae_layout_of(cfg).total */
+  size_t n;                  /* parameters: the net's total for cfg */
   float *params, *adam_m, *adam_v;
 } clvae_checkpoint;
 
-/* Allocates the three arrays for cfg's layout (zeroed). */
+/* Validates cfg (clvae_net_build) and allocates the three arrays for its net (zeroed). */
 CLVAE_API clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg);
 CLVAE_API void clvae_checkpoint_free(clvae_checkpoint *c);
 /* Writes `path` atomically: a temporary file in the same directory, flushed and fsync'ed,
  * renamed over `path`, then the directory fsync'ed. On any failure `path` is untouched. */
 CLVAE_API clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c);
-/* Reads and verifies magic, version, sizes and checksum. */
+/* Reads and verifies everything before trusting it: magic, version, sizes against the
+ * file's length, the checksum, every configuration field (clvae_net_build's ranges), the
+ * stored layer list against the one the configuration derives, the training position,
+ * and finite parameters and Adam state. Failures say "damaged checkpoint" and what. */
 CLVAE_API clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
-/* clvae model layer: the TF.js example's VAE on a device. Parameters, gradients and both
- * Adam moments each live in one device buffer (an arena); layers are views into them.
- * Letters: B batch rows, D input pixels (784), H hidden units (512), L latent dims (2). */
+/* clvae model layer: a VAE described once, as data (a table of parameter tensors and a
+ * list of layers), and run on a device. Parameters, gradients and both Adam moments each
+ * live in one device buffer (an arena); tensors are views (offset, shape) into them.
+ * Letters: B batch rows, D pixels per image (H·W·C), L latent dimensions. */
 #ifndef CLVAE_MODEL_H
 #define CLVAE_MODEL_H
 
@@ -10,9 +11,15 @@
 extern "C" {
 #endif
 
+#define CLVAE_MAX_DEPTH 8    /* hidden layers on each side */
+#define CLVAE_MAX_SIDE 16384 /* image height or width */
+#define CLVAE_MAX_WIDTH 65536 /* units of a hidden layer */
+#define CLVAE_MAX_LATENT 1024
+
 typedef struct clvae_config {
-  int input;                 /* D */
-  int hidden;                /* H */
+  int height, width, channels; /* image shape; channels 1 (grey) or 3 (RGB), stored H, W, C */
+  int depth;                 /* hidden layers on each side, 1..CLVAE_MAX_DEPTH */
+  int hidden[CLVAE_MAX_DEPTH]; /* encoder widths from the image side; the decoder mirrors them */
   int latent;                /* L */
   int loss;                  /* clvae_loss_kind */
   int batch;                 /* B */
@@ -20,31 +27,86 @@ typedef struct clvae_config {
   uint64_t seed;
 } clvae_config;
 
-/* The TF.js example: 784 → 512 ReLU → (μ, logσ²) of 2 → z → 512 ReLU → 784 sigmoid,
+/* The TF.js example: 28×28 grey → 512 ReLU → (μ, logσ²) of 2 → z → 512 ReLU → 784 sigmoid,
  * 784·MSE + KL, Adam 1e-3 / 0.9 / 0.999 / 1e-7, batch 256, seed 1. */
 CLVAE_API void clvae_config_default(clvae_config *c);
+/* D = height·width·channels (0 if any is out of range). */
+CLVAE_API int clvae_config_pixels(const clvae_config *c);
 
-/* Offsets (in floats) of each tensor in the parameter arena. Kernels are row-major
- * [in, out]; the two encoder heads are one [H, 2L] matrix with μ in columns 0..L-1. */
-typedef struct clvae_layout {
-  size_t w1, b1;             /* (D, H), (H)   encoder hidden */
-  size_t wh, bh;             /* (H, 2L), (2L) encoder heads [μ | logσ²] */
-  size_t wd1, bd1;           /* (L, H), (H)   decoder hidden */
-  size_t wd2, bd2;           /* (H, D), (D)   decoder output (logits; sigmoid outside) */
-  size_t total;
-} clvae_layout;
+typedef enum clvae_layer_kind {
+  CLVAE_LAYER_DENSE,         /* y = act(x·W + b), act NONE or RELU */
+  CLVAE_LAYER_SAMPLE,        /* x = [μ | logσ²] (B, 2L) → z = μ + exp(logσ²/2)·ε (B, L), and the KL term */
+  CLVAE_LAYER_OUTPUT         /* y = x·W + b, the logits; sigmoid and the reconstruction loss follow */
+} clvae_layer_kind;
 
-CLVAE_API void clvae_layout_of(const clvae_config *c, clvae_layout *l);
+/* A parameter tensor: a (rows, cols) row-major view into each arena (a bias has one row). */
+typedef struct clvae_tensor {
+  char name[48];             /* "<layer>/kernel" or "<layer>/bias", as TF.js names weights */
+  int rows, cols;
+  size_t offset;             /* floats from the arena's start */
+  int glorot_parts;          /* 0: zeros; n ≥ 1: Glorot-normal, the columns in n blocks each
+                              * drawn as its own (rows, cols/n) Dense kernel, in order */
+} clvae_tensor;
+
+typedef struct clvae_activation {
+  char name[24];
+  int width;                 /* columns; the rows are the batch */
+} clvae_activation;
+
+typedef struct clvae_layer {
+  clvae_layer_kind kind;
+  char name[32];
+  clvae_act act;             /* DENSE: NONE or RELU; OUTPUT: SIGMOID */
+  int in, out;               /* widths of its input and output */
+  int kernel, bias;          /* tensor indices (-1 for SAMPLE) */
+  int x, y;                  /* activation indices of its input and output */
+  int eps;                   /* SAMPLE: the activation that keeps ε for backward; else -1 */
+} clvae_layer;
+
+#define CLVAE_MAX_LAYERS (2 * CLVAE_MAX_DEPTH + 3)
+
+/* Everything the model is: built from a config by clvae_net_build, and the one source of
+ * the arena layout, initialization, buffers and memory estimate, the forward list and
+ * its mirror backward, the double reference, the checkpoint, the export and the GEMM
+ * shapes the benchmarks and kernel checks use. Layers run in order: the encoder
+ * (DENSE…, DENSE heads), SAMPLE, the decoder (DENSE…, OUTPUT); backward runs them reversed. */
+typedef struct clvae_net {
+  clvae_config cfg;
+  int D, L;
+  int nlayers, ntensors, nacts;
+  clvae_layer layers[CLVAE_MAX_LAYERS];
+  clvae_tensor tensors[2 * CLVAE_MAX_LAYERS];
+  clvae_activation acts[CLVAE_MAX_LAYERS + 2]; /* acts[0] is the input x (B, D) */
+  int sample;                /* index of the SAMPLE layer: layers[0..sample) are the encoder */
+  size_t total;              /* floats in each arena */
+} clvae_net;
+
+/* Validates c (every size, the ranges the CLI accepts, overflow) and derives the net. */
+CLVAE_API clvae_status clvae_net_build(clvae_net *net, const clvae_config *c);
+/* Device memory for batches of B rows: all buffers together, and the largest one. */
+CLVAE_API void clvae_net_memory(const clvae_net *net, int B, uint64_t *total, uint64_t *largest);
+
+/* One GEMM of a training step (row-major C (M, N) = op(A)·op(B), K summed). */
+typedef struct clvae_gemm_shape {
+  int ta, tb, M, N, K;
+  char what[64];             /* "encoder_hidden1 forward", "decoder_output dW", ... */
+} clvae_gemm_shape;
+/* The GEMMs of one training step at batch B, in the order the step runs them: the forward
+ * list, then backward reversed (dW, then dx unless the layer reads the image). Returns
+ * how many there are; writes at most max. */
+CLVAE_API int clvae_net_step_gemms(const clvae_net *net, int B, clvae_gemm_shape *out, int max);
+
 /* Glorot-normal kernels truncated at ±2σ, σ = √(2/(fan_in + fan_out)), zero biases, from
- * the seed (host RNG; the same on every device). params has layout.total floats. */
-CLVAE_API void clvae_init_params(const clvae_config *c, float *params);
+ * the seed (host RNG; the same on every device), in tensor order. params: net->total. */
+CLVAE_API void clvae_init_params(const clvae_net *net, float *params);
 
 typedef struct clvae_model clvae_model;
 
-/* Allocates the arenas and activations for batches of up to c->batch rows. */
+/* Allocates the arenas and activations for batches of up to c->batch rows; refuses with
+ * CLVAE_ERR_LIMIT (naming the sizes) what the device cannot hold, before allocating. */
 CLVAE_API clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c);
 CLVAE_API void clvae_model_free(clvae_model *m);
-CLVAE_API const clvae_layout *clvae_model_layout(const clvae_model *m);
+CLVAE_API const clvae_net *clvae_model_net(const clvae_model *m);
 CLVAE_API const clvae_config *clvae_model_config(const clvae_model *m);
 CLVAE_API clvae_device *clvae_model_device(const clvae_model *m);
 

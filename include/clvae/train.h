@@ -1,12 +1,12 @@
-/* clvae training: image sets resident on the device, evaluation, and the training loop
- * with per-epoch metrics and atomic checkpoints. Never prints: progress goes to a callback. */
+/* clvae training: image sets resident on the device, evaluation, and the training loop.
+ * Never prints and knows no files: progress and persistence are the caller's callbacks. */
 #ifndef CLVAE_TRAIN_H
 #define CLVAE_TRAIN_H
 
 #include <signal.h>
 
-#include "clvae/checkpoint.h"
 #include "clvae/data.h"
+#include "clvae/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,7 +15,7 @@ extern "C" {
 /* An image set uploaded once as bytes, with its index list and per-image loss slots. */
 typedef struct clvae_dataset clvae_dataset;
 
-/* Uploads the first `limit` images (0: all). */
+/* Uploads the first `limit` images (0: all); their shape must be the model's. */
 CLVAE_API clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const clvae_images *im,
                                             int limit);
 CLVAE_API void clvae_dataset_free(clvae_dataset *d);
@@ -47,21 +47,31 @@ typedef struct clvae_train_progress {
   clvae_eval_result test;
 } clvae_train_progress;
 
+/* Where training stands, besides the model's parameters, Adam state and step. */
+typedef struct clvae_train_state {
+  int32_t epoch;             /* epochs completed */
+  int32_t epoch_step;        /* steps done in the unfinished epoch (0 at an epoch's end) */
+  double epoch_loss_sum;     /* sum of the unfinished epoch's batch losses so far */
+  double epoch_seconds;      /* time spent in the unfinished epoch so far */
+} clvae_train_state;
+
 typedef struct clvae_train_opts {
-  const char *out_dir;       /* checkpoint.clvae and metrics.csv go here */
   int epochs;                /* train until this many epochs are complete */
   int report_every;          /* read the loss back every N steps (0: 20) */
   volatile sig_atomic_t *stop; /* set (by a signal handler) to stop after the current step */
   void (*progress)(const clvae_train_progress *p, void *user);
+  /* Persists the model with *st: at each epoch's end (p: the epoch's results) and when
+   * stopped mid-epoch (p NULL). A failure ends training, and the epoch does not count. */
+  clvae_status (*save)(clvae_model *m, const clvae_train_state *st, const clvae_train_progress *p, void *user);
   void *user;
 } clvae_train_opts;
 
-/* Trains from the state in *ck (model already holding ck's parameters) until opts->epochs
- * epochs are complete, writing metrics.csv rows and the checkpoint after every epoch and
- * when stopped. Returns CLVAE_OK, CLVAE_INTERRUPTED (checkpoint written), or an error:
- * CLVAE_ERR_DIVERGED on a NaN/Inf loss (the last checkpoint is kept). *ck is updated. */
+/* Trains from *st (the model holding the matching parameters) until opts->epochs epochs
+ * are complete, calling save after every epoch and when stopped. Returns CLVAE_OK,
+ * CLVAE_INTERRUPTED (saved), the save's failure, CLVAE_ERR_DIVERGED on a NaN/Inf loss or
+ * a device error (nothing saved for the unfinished epoch in either case). *st follows. */
 CLVAE_API clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test,
-                                   clvae_checkpoint *ck, const clvae_train_opts *opts);
+                                   clvae_train_state *st, const clvae_train_opts *opts);
 
 /* The epoch's permutation of 0..count-1, a function of (seed, epoch) only. */
 CLVAE_API void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch);

@@ -20,20 +20,19 @@ static int cmp_kernel(const void *a, const void *b) {
 typedef struct bench_result {
   clvae_gemm_impl gemm;
   double median, p10, p90, gemm_ms, gemm_gflop;
+  int gemms;                 /* GEMMs per step */
   clvae_kernel_time k[32];
   int nk;
 } bench_result;
 
-/* The eleven GEMMs of one training step, on scratch buffers (shapes from the config). */
-static clvae_status step_gemms(clvae_device *dev, const clvae_config *c, int B, clvae_buffer *a, clvae_buffer *b,
-                               clvae_buffer *o, double *gflop) {
-  const int D = c->input, H = c->hidden, L = c->latent;
-  const int g[11][5] = {{0, 0, B, H, D}, {0, 0, B, 2 * L, H}, {0, 0, B, H, L}, {0, 0, B, D, H}, {1, 0, H, D, B},
-                        {0, 1, B, H, D}, {1, 0, L, H, B},     {0, 1, B, L, H}, {1, 0, H, 2 * L, B},
-                        {0, 1, B, H, 2 * L}, {1, 0, D, H, B}};
+/* The GEMMs of one training step (the net's list), on scratch buffers. */
+static clvae_status step_gemms(clvae_device *dev, const clvae_net *net, int B, clvae_buffer *a, clvae_buffer *b,
+                               clvae_buffer *o, double *gflop, int *count) {
+  clvae_gemm_shape g[4 * CLVAE_MAX_LAYERS];
+  int n = *count = clvae_net_step_gemms(net, B, g, 4 * CLVAE_MAX_LAYERS);
   *gflop = 0;
-  for (int i = 0; i < 11; i++) {
-    int ta = g[i][0], tb = g[i][1], M = g[i][2], N = g[i][3], K = g[i][4];
+  for (int i = 0; i < n; i++) {
+    int ta = g[i].ta, tb = g[i].tb, M = g[i].M, N = g[i].N, K = g[i].K;
     clvae_status st = clvae_gemm(dev, ta, tb, M, N, K, 1.0f, clvae_at(a, 0), ta ? M : K, clvae_at(b, 0), tb ? K : N,
                                  0.0f, clvae_at(o, 0), N);
     if (st != CLVAE_OK) return st;
@@ -52,7 +51,7 @@ static int one_step(clvae_model *m, clvae_dataset *d, clvae_buffer *rk, int s, i
 static int measure(clvae_device *dev, clvae_model *m, clvae_dataset *d, clvae_buffer *rk, clvae_buffer *sa,
                    clvae_buffer *sb, clvae_buffer *so, int steps, int warmup, int B, bench_result *r) {
   double *t = malloc((size_t)steps * sizeof *t);
-  const clvae_config *c = clvae_model_config(m);
+  const clvae_net *net = clvae_model_net(m);
   int ok = t != NULL;
   for (int s = 0; ok && s < warmup; s++) ok = one_step(m, d, rk, s, B);
   ok = ok && clvae_device_finish(dev) == CLVAE_OK;
@@ -71,7 +70,7 @@ static int measure(clvae_device *dev, clvae_model *m, clvae_dataset *d, clvae_bu
   qsort(r->k, (size_t)r->nk, sizeof r->k[0], cmp_kernel);
   for (int rep = 0; ok && rep < steps; rep++) { /* the GEMMs alone, median pass */
     double t0 = clvae_now();
-    ok = step_gemms(dev, c, B, sa, sb, so, &r->gemm_gflop) == CLVAE_OK && clvae_device_finish(dev) == CLVAE_OK;
+    ok = step_gemms(dev, net, B, sa, sb, so, &r->gemm_gflop, &r->gemms) == CLVAE_OK && clvae_device_finish(dev) == CLVAE_OK;
     t[rep] = (clvae_now() - t0) * 1e3;
   }
   if (ok) qsort(t, (size_t)steps, sizeof *t, clvae_cmp_double);
@@ -86,8 +85,8 @@ static void print_text(const clvae_device_info *in, const bench_result *r, int B
          steps, B);
   printf("            %.0f samples/s; one epoch (%d steps) %.1f s\n", B / r->median * 1e3, per_epoch,
          r->median * per_epoch * 1e-3);
-  printf("  GEMMs     %.2f ms per step alone (11 GEMMs, %.3f GFLOP): %.1f GFLOP/s\n", r->gemm_ms, r->gemm_gflop,
-         r->gemm_gflop / r->gemm_ms * 1e3);
+  printf("  GEMMs     %.2f ms per step alone (%d GEMMs, %.3f GFLOP): %.1f GFLOP/s\n", r->gemm_ms, r->gemms,
+         r->gemm_gflop, r->gemm_gflop / r->gemm_ms * 1e3);
   double total = 0;
   for (int i = 0; i < r->nk; i++) total += r->k[i].ms;
   printf("  %-18s %8s %10s %10s %7s\n", "kernel", "launches", "total ms", "ms/step", "share");
@@ -188,14 +187,19 @@ int cmd_bench(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto done;
   }
-  c.input = train.rows * train.cols;
-  if (clvae_dataset_create(&d, dev, &train, 0) != CLVAE_OK) goto dev_fail;
+  c.height = train.height, c.width = train.width, c.channels = train.channels;
+  clvae_net net;
+  if (clvae_net_build(&net, &c) != CLVAE_OK || clvae_dataset_create(&d, dev, &train, 0) != CLVAE_OK) goto dev_fail;
   startup[2] = clvae_now() - t, t = clvae_now();
-  clvae_layout l;
-  clvae_layout_of(&c, &l);
-  float *params = malloc(l.total * 4);
-  size_t big = (size_t)(c.input > c.hidden ? c.input : c.hidden) * (size_t)(B > c.hidden ? B : c.hidden) * 4;
-  if (params) clvae_init_params(&c, params);
+  float *params = malloc(net.total * 4);
+  size_t big = 0; /* floats of the largest GEMM operand */
+  clvae_gemm_shape g[4 * CLVAE_MAX_LAYERS];
+  for (int i = 0, n = clvae_net_step_gemms(&net, (int)B, g, 4 * CLVAE_MAX_LAYERS); i < n; i++) {
+    size_t mk = (size_t)g[i].M * g[i].K, kn = (size_t)g[i].K * g[i].N, mn = (size_t)g[i].M * g[i].N;
+    big = mk > big ? mk : big, big = kn > big ? kn : big, big = mn > big ? mn : big;
+  }
+  big *= 4;
+  if (params) clvae_init_params(&net, params);
   if (!params || clvae_model_create(&m, dev, &c) != CLVAE_OK || clvae_model_set_state(m, params, NULL, NULL, 0) != CLVAE_OK || clvae_buffer_create(dev, (size_t)B * 8, &rk) != CLVAE_OK ||
       clvae_buffer_create(dev, big, &sa) != CLVAE_OK || clvae_buffer_create(dev, big, &sb) != CLVAE_OK ||
       clvae_buffer_create(dev, big, &so) != CLVAE_OK || !one_step(m, d, rk, 0, (int)B) ||

@@ -12,8 +12,6 @@
 #include "clvae/train.h"
 #include "ref/ref.h"
 
-static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
 void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy) {
   memset(z, 0, (size_t)n * n * L * sizeof *z);
@@ -25,23 +23,33 @@ void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int 
     }
 }
 
-int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy) {
+/* Decodes n latent points and writes them as a mosaic of `cols` columns of the model's
+ * image shape (an RGB PNG for 3 channels). Returns an exit code, the failure reported. */
+static int decode_mosaic(clvae_model *m, const float *z, int n, int cols, const char *out) {
   const clvae_config *c = clvae_model_config(m);
-  int side = (int)lround(sqrt((double)c->input));
-  float *z = malloc((size_t)n * n * c->latent * 4), *p = malloc((size_t)n * n * c->input * 4);
-  uint8_t *px = malloc((size_t)n * n * c->input);
-  if (!z || !p || !px) {
-    free(z), free(p), free(px);
+  size_t D = (size_t)clvae_config_pixels(c), rows = (size_t)(n + cols - 1) / cols;
+  float *p = malloc((size_t)n * D * 4);
+  uint8_t *px = malloc(rows * cols * D);
+  if (!p || !px) {
+    free(p), free(px);
     return cli_oom();
   }
-  cli_grid_latents(z, n, c->latent, lo, hi, dx, dy);
-  clvae_status st = clvae_model_decode(m, z, n * n, p);
+  clvae_status st = clvae_model_decode(m, z, n, p);
   if (st == CLVAE_OK) {
-    clvae_mosaic(px, p, n * n, n, side, side);
-    st = clvae_png_write(path, n * side, n * side, 1, px);
+    clvae_mosaic(px, p, n, cols, c->height, c->width, c->channels);
+    st = clvae_png_write(out, cols * c->width, (int)rows * c->height, c->channels, px);
   }
-  free(z), free(p), free(px);
+  free(p), free(px);
   return cli_status(st);
+}
+
+int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy) {
+  float *z = malloc((size_t)n * n * clvae_model_config(m)->latent * 4);
+  if (!z) return cli_oom();
+  cli_grid_latents(z, n, clvae_model_config(m)->latent, lo, hi, dx, dy);
+  int rc = decode_mosaic(m, z, n * n, n, path);
+  free(z);
+  return rc;
 }
 
 /* "a,b" → two numbers. */
@@ -122,6 +130,7 @@ int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
 static int begin(const char *cmd, int argc, char **argv, image_args *a, clvae_checkpoint *ck, clvae_device **dev,
                  clvae_model **m) {
   cli_device_defaults(&a->dev);
+  a->data = CLVAE_DEFAULT_DATA_DIR;
   int r = cli_parse_images(cmd, argc, argv, a);
   if (r >= 0) return r;
   r = cli_load_model(a->model, &a->dev, ck, dev, m);
@@ -157,25 +166,6 @@ int cmd_grid(int argc, char **argv) {
   return end(report(cli_write_grid(m, a.out, (int)a.n, a.lo, a.hi, a.dx, a.dy), a.out), &ck, dev, m);
 }
 
-/* Decodes n latent points and writes them as a mosaic of `cols` columns. */
-static int decode_mosaic(clvae_model *m, const float *z, int n, int cols, const char *out) {
-  const clvae_config *c = clvae_model_config(m);
-  int side = (int)lround(sqrt((double)c->input)), rows = (n + cols - 1) / cols;
-  float *p = malloc((size_t)n * c->input * 4);
-  uint8_t *px = malloc((size_t)rows * cols * c->input);
-  if (!p || !px) {
-    free(p), free(px);
-    return cli_oom();
-  }
-  clvae_status st = clvae_model_decode(m, z, n, p);
-  if (st == CLVAE_OK) {
-    clvae_mosaic(px, p, n, cols, side, side);
-    st = clvae_png_write(out, cols * side, rows * side, 1, px);
-  }
-  free(p), free(px);
-  return cli_status(st);
-}
-
 int cmd_sample(int argc, char **argv) {
   image_args a = {.count = 64, .seed = 1};
   clvae_checkpoint ck = {0};
@@ -197,14 +187,11 @@ int cmd_sample(int argc, char **argv) {
 }
 
 /* The encoder means of the first `n` images of a set (loaded from --data). */
-static int encode_set(clvae_model *m, const char *data, int n, clvae_images *im, float **mu) {
+static int encode_set(clvae_model *m, const char *model, const char *data, int n, clvae_images *im, float **mu) {
   clvae_dataset *d = NULL;
-  if (cli_load_images(im, data ? data : CLVAE_DEFAULT_DATA_DIR, "t10k") != 0) return EXIT_USAGE;
-  if (im->rows * im->cols != clvae_model_config(m)->input) {
-    fprintf(stderr, "clvae: the model expects %d-pixel images; the data has %d\n", clvae_model_config(m)->input,
-            im->rows * im->cols);
-    return EXIT_USAGE;
-  }
+  const clvae_config *c = clvae_model_config(m);
+  if (cli_load_images(im, data, "test", NULL) != 0) return EXIT_USAGE;
+  if (!cli_same_shape(im, c->height, c->width, c->channels, model)) return EXIT_USAGE;
   if (n > im->count) n = im->count;
   *mu = malloc((size_t)n * clvae_model_config(m)->latent * 4);
   if (!*mu || clvae_dataset_create(&d, clvae_model_device(m), im, n) != CLVAE_OK ||
@@ -226,15 +213,18 @@ int cmd_reconstruct(int argc, char **argv) {
   float *mu = NULL, *rec = NULL, *cells = NULL;
   int rc = begin("reconstruct", argc, argv, &a, &ck, &dev, &m);
   if (rc >= 0) return end(rc, &ck, dev, m);
-  if ((rc = encode_set(m, a.data, (int)a.count, &im, &mu)) != EXIT_OK) goto done;
-  int n = a.count < im.count ? (int)a.count : im.count, D = ck.cfg.input, side = im.rows;
+  if ((rc = encode_set(m, a.model, a.data, (int)a.count, &im, &mu)) != EXIT_OK) goto done;
+  int n = a.count < im.count ? (int)a.count : im.count, D = clvae_config_pixels(&ck.cfg);
   int cols = n < 8 ? n : 8, chunks = (n + cols - 1) / cols;
   rec = malloc((size_t)n * D * 4), cells = calloc((size_t)2 * chunks * cols * D, 4);
   uint8_t *px = malloc((size_t)2 * chunks * cols * D);
-  if (!rec || !cells || !px || clvae_model_decode(m, mu, n, rec) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", rec && cells && px ? clvae_error_message() : "out of memory");
+  if (!rec || !cells || !px) {
     free(px);
-    rc = EXIT_FAIL;
+    rc = cli_oom();
+    goto done;
+  }
+  if ((rc = cli_status(clvae_model_decode(m, mu, n, rec))) != EXIT_OK) {
+    free(px);
     goto done;
   }
   for (int i = 0; i < n; i++) { /* chunk k: originals in row 2k, reconstructions in row 2k + 1 */
@@ -242,8 +232,8 @@ int cmd_reconstruct(int argc, char **argv) {
     for (int d = 0; d < D; d++) orig[d] = im.pixels[(size_t)i * D + d] / 255.0f;
     memcpy(r, rec + (size_t)i * D, (size_t)D * 4);
   }
-  clvae_mosaic(px, cells, 2 * chunks * cols, cols, side, im.cols);
-  rc = report(cli_status(clvae_png_write(a.out, cols * im.cols, 2 * chunks * side, 1, px)), a.out);
+  clvae_mosaic(px, cells, 2 * chunks * cols, cols, im.height, im.width, im.channels);
+  rc = report(cli_status(clvae_png_write(a.out, cols * im.width, 2 * chunks * im.height, im.channels, px)), a.out);
   free(px);
 done:
   free(mu), free(rec), free(cells);
@@ -267,16 +257,21 @@ int cmd_scatter(int argc, char **argv) {
             L == 1 ? "" : "s");
     return end(EXIT_USAGE, &ck, dev, m);
   }
-  if ((rc = encode_set(m, a.data, 1 << 30, &im, &mu)) != EXIT_OK) goto done;
-  if (!(xy = malloc((size_t)im.count * 2 * 4))) {
-    rc = EXIT_FAIL;
+  if ((rc = encode_set(m, a.model, a.data, 1 << 30, &im, &mu)) != EXIT_OK) goto done;
+  char **owned = NULL, title[4200];
+  const char *const *names = cli_class_names(&im, a.data, &owned);
+  if (!(xy = malloc((size_t)im.count * 2 * 4)) || !names) {
+    free(owned);
+    rc = cli_oom();
     goto done;
   }
   for (int i = 0; i < im.count; i++) xy[2 * i] = mu[(size_t)i * L + a.dx], xy[2 * i + 1] = mu[(size_t)i * L + a.dy];
   snprintf(xl, sizeof xl, "z[%d] (mean)", a.dx);
   snprintf(yl, sizeof yl, "z[%d] (mean)", a.dy);
-  rc = report(cli_status(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, class_names, xl, yl,
-                                 "Encoder means of the Fashion-MNIST test images")), a.out);
+  if (!strcmp(a.data, CLVAE_DEFAULT_DATA_DIR)) snprintf(title, sizeof title, "Encoder means of the Fashion-MNIST test images");
+  else snprintf(title, sizeof title, "Encoder means of the test images (%s)", im.source);
+  rc = report(cli_status(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, im.classes, names, xl, yl, title)), a.out);
+  free(owned);
 done:
   free(mu), free(xy);
   clvae_images_free(&im);

@@ -58,15 +58,19 @@ static void train_usage(void) {
          "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
          "                   [--limit N] [--report-every N] [--preview] [--quiet]\n"
          "                   [--platform P] [--device D] [--gemm auto|builtin|clblast]\n\n"
-         "Trains the Fashion-MNIST VAE (TF.js example defaults: 784-512-2, 784*MSE + KL, Adam 1e-3,\n"
-         "batch 256). Writes DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, a row per\n"
-         "epoch to DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png.\n\n"
+         "Trains a VAE on the images of --data (TF.js example defaults: hidden 512, latent 2, D*MSE + KL\n"
+         "for D pixels, Adam 1e-3, batch 256; the image shape comes from the data). Writes\n"
+         "DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, a row per epoch to\n"
+         "DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png.\n\n"
          "  --epochs N       train until N epochs are complete (default %d; 0: initialize only)\n"
          "  --out DIR        output directory (default runs/<date-time>)\n"
          "  --resume         continue from DIR/checkpoint.clvae; its configuration wins\n"
-         "  --data DIR       IDX files, raw or .gz (default %s)\n"
-         "  --hidden N       hidden units (512)       --latent-dim N   latent dimensions (2)\n"
-         "  --loss K         mse (784*MSE) or bce    --lr X           Adam learning rate (0.001)\n"
+         "  --data DIR       IDX files (raw or .gz; rank 3 N,H,W or rank 4 N,H,W,C), or PNG files in\n"
+         "                   DIR/train/ and DIR/test/, optionally one sub-folder per class\n"
+         "                   (default %s)\n"
+         "  --hidden N[,N..] hidden layer widths from the image side; the decoder mirrors them (512)\n"
+         "  --latent-dim N   latent dimensions (2)\n"
+         "  --loss K         mse (D*MSE) or bce      --lr X           Adam learning rate (0.001)\n"
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
          "  --limit N        train on the first N training images only\n"
          "  --report-every N read the loss back every N steps (20)\n"
@@ -75,6 +79,37 @@ static void train_usage(void) {
          "Exit: 0 done, 1 failure (OpenCL error, NaN loss), 2 bad usage or data,\n"
          "130/143 interrupted by SIGINT/SIGTERM (checkpoint saved; resume with --resume).\n",
          DEFAULT_EPOCHS, CLVAE_DEFAULT_DATA_DIR);
+}
+
+/* "1024,512" → depth 2, hidden {1024, 512}. */
+static int parse_hidden(const char *s, clvae_config *c) {
+  int depth = 0, w[CLVAE_MAX_DEPTH];
+  const char *p = s;
+  for (;;) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (end == p || errno || v < 1 || v > CLVAE_MAX_WIDTH || depth == CLVAE_MAX_DEPTH || (*end && *end != ',')) {
+      fprintf(stderr, "clvae: --hidden '%s' is not a list of 1 to %d layer widths from 1 to %d (e.g. 1024,512)\n", s,
+              CLVAE_MAX_DEPTH, CLVAE_MAX_WIDTH);
+      return 0;
+    }
+    w[depth++] = (int)v;
+    if (!*end) break;
+    p = end + 1;
+  }
+  c->depth = depth;
+  memset(c->hidden, 0, sizeof c->hidden);
+  memcpy(c->hidden, w, (size_t)depth * sizeof *w);
+  return 1;
+}
+
+/* "512" or "1024,512". */
+static const char *hidden_str(const clvae_config *c, char *buf, size_t n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < c->depth && used < n; i++) used += (size_t)snprintf(buf + used, n - used, "%s%d", i ? "," : "", c->hidden[i]);
+  return buf;
 }
 
 int cli_parse_train(int argc, char **argv, train_args *a) {
@@ -93,8 +128,8 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
     } else if ((r = cli_value(argc, argv, &i, "--epochs", &v))) {
       if (r < 0 || !cli_int("--epochs", v, 0, 100000, &a->epochs)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--hidden", &v))) {
-      if (r < 0 || !cli_int("--hidden", v, 1, 65536, &x)) return EXIT_USAGE;
-      a->cfg.hidden = (int)x, a->set[CFG_HIDDEN] = 1;
+      if (r < 0 || !parse_hidden(v, &a->cfg)) return EXIT_USAGE;
+      a->set[CFG_HIDDEN] = 1;
     } else if ((r = cli_value(argc, argv, &i, "--latent-dim", &v))) {
       if (r < 0 || !cli_int("--latent-dim", v, 1, 1024, &x)) return EXIT_USAGE;
       a->cfg.latent = (int)x, a->set[CFG_LATENT] = 1;
@@ -132,8 +167,13 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
 /* With --resume the checkpoint's configuration wins; a flag that says otherwise is an error. */
 static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, const char *path) {
   const clvae_config *c = &ck->cfg, *f = &a->cfg;
+  char mine[128], theirs[128];
+  if (a->set[CFG_HIDDEN] && (f->depth != c->depth || memcmp(f->hidden, c->hidden, sizeof f->hidden))) {
+    fprintf(stderr, "clvae: --hidden %s conflicts with %s, which was trained with %s; drop the flag to resume\n",
+            hidden_str(f, mine, sizeof mine), path, hidden_str(c, theirs, sizeof theirs));
+    return -1;
+  }
   struct { int set, same; const char *flag; double mine, theirs; } t[] = {
-    {a->set[CFG_HIDDEN], f->hidden == c->hidden, "--hidden", f->hidden, c->hidden},
     {a->set[CFG_LATENT], f->latent == c->latent, "--latent-dim", f->latent, c->latent},
     {a->set[CFG_LOSS], f->loss == c->loss, "--loss (0 mse, 1 bce)", f->loss, c->loss},
     {a->set[CFG_LR], f->lr == c->lr, "--lr", f->lr, c->lr},
@@ -154,19 +194,67 @@ typedef struct progress_state {
   int tty, quiet, preview;
   clvae_model *m;
   const char *out;
+  clvae_checkpoint *ck;      /* what save() writes */
+  const char *path;          /* DIR/checkpoint.clvae */
 } progress_state;
 
+static clvae_status append_metrics(const char *dir, int epoch, const clvae_train_progress *p) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/metrics.csv", dir);
+  FILE *f = fopen(path, "a");
+  if (!f) {
+    fprintf(stderr, "clvae: %s: cannot open for appending: %s\n", path, strerror(errno));
+    return CLVAE_ERR_IO;
+  }
+  if (ftell(f) == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
+  fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
+          p->seconds, p->samples_per_sec);
+  if (fclose(f) != 0) {
+    fprintf(stderr, "clvae: %s: write failed: %s\n", path, strerror(errno));
+    return CLVAE_ERR_IO;
+  }
+  return CLVAE_OK;
+}
+
+/* The training loop's save: the checkpoint (atomically), then at an epoch's end its
+ * metrics row; a row never names an epoch the checkpoint does not hold. Reports its own
+ * failures, as CLVAE_ERR_IO. */
+static clvae_status save(clvae_model *m, const clvae_train_state *st, const clvae_train_progress *p, void *user) {
+  progress_state *ps = user;
+  clvae_checkpoint *ck = ps->ck;
+  clvae_status s = clvae_model_get_state(m, ck->params, ck->adam_m, ck->adam_v, NULL);
+  if (s != CLVAE_OK) {
+    fprintf(stderr, "%sclvae: reading the parameters back: %s\n", ps->tty ? "\n" : "", clvae_error_message());
+    return CLVAE_ERR_IO;
+  }
+  ck->step = clvae_model_step(m), ck->train = *st;
+  if ((s = clvae_checkpoint_save(ps->path, ck)) != CLVAE_OK) {
+    fprintf(stderr, "%sclvae: %s\n", ps->tty ? "\n" : "", clvae_error_message());
+    return CLVAE_ERR_IO;
+  }
+  return p ? append_metrics(ps->out, st->epoch, p) : CLVAE_OK;
+}
+
 /* The decoding of z = 0 in the terminal: two pixel rows per character cell (upper half
- * block, foreground = top, background = bottom) in the 24 greys of the 256-colour palette. */
+ * block, foreground = top, background = bottom) in the 256-colour palette: its 24 greys
+ * for grey images, its 6×6×6 colour cube for RGB. */
+static int palette_index(const float *px, int channels) {
+  if (channels == 1) return 232 + (int)(px[0] * 23 + 0.5f);
+  int q[3];
+  for (int k = 0; k < 3; k++) q[k] = (int)((px[k] < 0 ? 0 : px[k] > 1 ? 1 : px[k]) * 5 + 0.5f);
+  return 16 + 36 * q[0] + 6 * q[1] + q[2];
+}
+
 static void terminal_preview(clvae_model *m) {
   const clvae_config *c = clvae_model_config(m);
-  int side = (int)lround(sqrt((double)c->input));
-  float *z = calloc((size_t)c->latent, 4), *p = malloc((size_t)c->input * 4);
-  if (z && p && clvae_model_decode(m, z, 1, p) == CLVAE_OK && side * side == c->input) {
-    for (int y = 0; y < side; y += 2) {
-      for (int x = 0; x < side; x++) {
-        float top = p[y * side + x], bot = y + 1 < side ? p[(y + 1) * side + x] : 0;
-        printf("\033[38;5;%dm\033[48;5;%dm\u2580", 232 + (int)(top * 23 + 0.5f), 232 + (int)(bot * 23 + 0.5f));
+  const int H = c->height, W = c->width, C = c->channels;
+  float *z = calloc((size_t)c->latent, 4), *p = malloc((size_t)clvae_config_pixels(c) * 4);
+  const float black[3] = {0, 0, 0};
+  if (z && p && clvae_model_decode(m, z, 1, p) == CLVAE_OK && W <= 200) {
+    for (int y = 0; y < H; y += 2) {
+      for (int x = 0; x < W; x++) {
+        const float *top = p + ((size_t)y * W + x) * C, *bot = y + 1 < H ? p + ((size_t)(y + 1) * W + x) * C : black;
+        printf("\033[38;5;%dm\033[48;5;%dm\u2580", palette_index(top, C), palette_index(bot, C));
       }
       printf("\033[0m\n");
     }
@@ -227,28 +315,28 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
       return EXIT_USAGE;
     }
     if (check_conflicts(a, ck, path) != 0) return EXIT_USAGE;
-    if (ck->cfg.input != train->rows * train->cols) {
-      fprintf(stderr, "clvae: %s expects %d-pixel images; the data has %d\n", path, ck->cfg.input, train->rows * train->cols);
-      return EXIT_USAGE;
-    }
+    if (!cli_same_shape(train, ck->cfg.height, ck->cfg.width, ck->cfg.channels, path)) return EXIT_USAGE;
     return -1;
   }
   if (access(path, F_OK) == 0) {
     fprintf(stderr, "clvae: %s already exists: continue it with --resume, or choose another --out\n", path);
     return EXIT_USAGE;
   }
-  a->cfg.input = train->rows * train->cols;
+  a->cfg.height = train->height, a->cfg.width = train->width, a->cfg.channels = train->channels;
   int count = a->limit > 0 && a->limit < train->count ? (int)a->limit : train->count;
   if (a->cfg.batch > count) {
     fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", a->cfg.batch, count);
     return EXIT_USAGE;
   }
-  if (clvae_checkpoint_alloc(ck, &a->cfg) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_error_message());
-    return EXIT_FAIL;
+  clvae_status st = clvae_checkpoint_alloc(ck, &a->cfg);
+  if (st != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train->source);
+    return st == CLVAE_ERR_NOMEM ? EXIT_FAIL : EXIT_USAGE;
   }
   ck->train_limit = (int32_t)a->limit;
-  clvae_init_params(&a->cfg, ck->params);
+  clvae_net net;
+  clvae_net_build(&net, &a->cfg);
+  clvae_init_params(&net, ck->params);
   return -1;
 }
 
@@ -271,7 +359,8 @@ static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, co
   if (st == CLVAE_OK) st = clvae_dataset_create(dtest, *dev, test, 0);
   if (st != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
-    return st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a set the device cannot hold */
+    if (st == CLVAE_ERR_LIMIT) fprintf(stderr, "clvae: use --limit to train on fewer images\n");
+    return st == CLVAE_ERR_LIMIT || st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a set the device cannot hold */
   }
   return EXIT_OK;
 }
@@ -300,17 +389,21 @@ int cmd_train(int argc, char **argv) {
     a.out = outbuf;
   }
   rc = EXIT_USAGE;
-  if (make_dirs(a.out) != 0 || cli_load_images(&train, a.data, "train") != 0 || cli_load_images(&test, a.data, "t10k") != 0) goto done;
+  if (make_dirs(a.out) != 0 || cli_load_both(&train, &test, a.data) != 0) goto done;
   if ((rc = prepare_state(&a, &train, &ck, path, sizeof path)) >= 0) goto done;
-  if (!a.quiet)
-    printf("clvae: training %d-%d-%d VAE (%s) on %d images, batch %d, lr %g, seed %llu; output in %s\n",
-           ck.cfg.input, ck.cfg.hidden, ck.cfg.latent, ck.cfg.loss ? "BCE" : "784*MSE",
+  if (!a.quiet) {
+    char shape[64], hidden[128];
+    printf("clvae: training a VAE of %s images, hidden %s, latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
+           "output in %s\n", clvae_images_shape(&train, shape, sizeof shape), hidden_str(&ck.cfg, hidden, sizeof hidden),
+           ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+  }
   fflush(stdout);
-  if (ck.epoch >= a.epochs && ck.epoch_step == 0) {
+  if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
     if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
-    if (!a.quiet) printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.epoch, a.epochs);
+    if (!a.quiet)
+      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.train.epoch, a.epochs);
     rc = EXIT_OK;
     goto done;
   }
@@ -338,22 +431,32 @@ int cmd_train(int argc, char **argv) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != EXIT_OK) goto done;
   if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
-  if (!a.quiet && (ck.epoch || ck.epoch_step))
-    printf("clvae: resuming at epoch %d, step %d\n", ck.epoch + 1, ck.epoch_step + 1);
-  progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out};
-  clvae_train_opts o = {a.out, (int)a.epochs, (int)a.report_every, &stop_signal, on_progress, &ps};
-  clvae_status st = clvae_train(m, dtrain, dtest, &ck, &o);
+  if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
+    printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
+  progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out, &ck, path};
+  clvae_train_opts o = {(int)a.epochs, (int)a.report_every, &stop_signal, on_progress, save, &ps};
+  clvae_train_state state = ck.train;
+  clvae_status st = clvae_train(m, dtrain, dtest, &state, &o);
+  const char *nl = ps.tty ? "\n" : "";
   if (st == CLVAE_OK) {
-    if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, ck.epoch);
+    if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, state.epoch);
     rc = EXIT_OK;
   } else if (st == CLVAE_INTERRUPTED) {
     fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
                     "Resume with: clvae train --resume --out %s --epochs %ld\n",
-            ps.tty ? "\n" : "", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", path, ck.epoch + (ck.epoch_step ? 1 : 0),
-            ck.epoch_step, a.out, a.epochs);
+            nl, stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", path, state.epoch + (state.epoch_step ? 1 : 0),
+            state.epoch_step, a.out, a.epochs);
     rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
+  } else if (st == CLVAE_ERR_DIVERGED) {
+    fprintf(stderr, "%sclvae: %s; stopped without saving: %s still holds the last good state (epoch %d). "
+                    "Try a lower --lr.\n", nl, clvae_error_message(), path, state.epoch);
+    rc = EXIT_FAIL;
+  } else if (st == CLVAE_ERR_OPENCL) {
+    fprintf(stderr, "%sclvae: %s\n%s is unchanged (epoch %d); resume with --resume\n", nl, clvae_error_message(),
+            path, state.epoch);
+    rc = EXIT_FAIL;
   } else {
-    fprintf(stderr, "%sclvae: %s\n", ps.tty ? "\n" : "", clvae_error_message());
+    if (st != CLVAE_ERR_IO) fprintf(stderr, "%sclvae: %s\n", nl, clvae_error_message()); /* save() reported its own */
     rc = EXIT_FAIL;
   }
 done:
@@ -395,11 +498,8 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     goto done;
   }
-  if (cli_load_images(&test, data, "t10k") != 0) goto done;
-  if (ck.cfg.input != test.rows * test.cols) {
-    fprintf(stderr, "clvae: %s expects %d-pixel images; %s has %d\n", model, ck.cfg.input, data, test.rows * test.cols);
-    goto done;
-  }
+  if (cli_load_images(&test, data, "test", NULL) != 0) goto done;
+  if (!cli_same_shape(&test, ck.cfg.height, ck.cfg.width, ck.cfg.channels, model)) goto done;
   if ((rc = setup_device(&o, &ck, NULL, &test, &dev, &m, NULL, &dtest)) != EXIT_OK) goto done;
   if (clvae_evaluate(m, dtest, &res) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
@@ -411,7 +511,7 @@ int cmd_eval(int argc, char **argv) {
            res.kl, res.images);
   else
     printf("test loss %.4f (reconstruction %.4f + KL %.4f) per image over %d images; epoch %d\n", res.loss,
-           res.recon, res.kl, res.images, ck.epoch);
+           res.recon, res.kl, res.images, ck.train.epoch);
   rc = EXIT_OK;
 done:
   clvae_dataset_free(dtest);

@@ -1,5 +1,6 @@
-/* IDX files (the MNIST format) through zlib, which reads gzip and raw files alike.
- * Every size from a header is validated before anything is allocated. */
+/* IDX files (the MNIST format) through zlib, which reads gzip and raw files alike, and the
+ * choice between an IDX and a PNG set. Every size from a header is validated before
+ * anything is allocated. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,8 @@
 #include <zlib.h>
 
 #include "clvae/data.h"
-#include "device/internal.h"
+#include "data/internal.h"
 
-#define IDX_MAX_BYTES ((uint64_t)1 << 31) /* 2 GiB: far beyond any image set we train on */
 
 /* Reads exactly n bytes; returns the count read (less at the end of the data), -1 on a
  * decompression error (message in *why). */
@@ -38,10 +38,9 @@ static long long read_exact(gzFile f, void *buf, uint64_t n, const char **why) {
   return (long long)got;
 }
 
-clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *rank,
-                            uint8_t **data) {
+clvae_status clvae_idx_read(const char *path, int want_images, int *dims, int *rank, uint8_t **data) {
   const char *why = NULL;
-  unsigned char hdr[16];
+  unsigned char hdr[20]; /* magic and up to four dimensions */
   struct stat sb;
   *data = NULL;
   if (stat(path, &sb) != 0)
@@ -56,14 +55,13 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
   if (got == 0) { clvae__fail(st, "%s: file is empty", path); goto done; }
   if (got < 4) { clvae__fail(st, "%s: file too short for an IDX header (%lld bytes)", path, got); goto done; }
   uint32_t magic = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
-  int want_rank = want_magic == 2051 ? 3 : 1;
-  if (magic != (uint32_t)want_magic) {
-    clvae__fail(st, "%s: wrong magic number %u (expected %d: IDX %s of unsigned bytes)", path,
-               magic, want_magic, want_magic == 2051 ? "images" : "labels");
+  /* unsigned bytes (type 0x08), rank in the last byte: images 3 or 4, labels 1 */
+  if (want_images ? magic != 2051 && magic != 2052 : magic != 2049) {
+    clvae__fail(st, "%s: wrong magic number %u (expected %s: IDX %s of unsigned bytes)", path, magic,
+                want_images ? "2051 or 2052" : "2049", want_images ? "images of rank 3 or 4" : "labels");
     goto done;
   }
   *rank = hdr[3] & 0xff;
-  if (*rank != want_rank) { clvae__fail(st, "%s: rank %d, expected %d", path, *rank, want_rank); goto done; }
   got = read_exact(f, hdr + 4, (uint64_t)4 * *rank, &why);
   if (got < 0) { clvae__fail(st, "%s: not a valid gzip file (%s)", path, why); goto done; }
   if (got < 4 * *rank) { clvae__fail(st, "%s: truncated in the IDX header", path); goto done; }
@@ -74,11 +72,17 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
     if (d == 0 || d > 0x7fffffffu) { clvae__fail(st, "%s: dimension %d is %u", path, i, d); goto done; }
     dims[i] = (int)d;
     total *= d;
-    if (total > IDX_MAX_BYTES) {
+    if (total > CLVAE_MAX_IMAGE_BYTES) {
       clvae__fail(st, "%s: header dimensions describe more than %llu bytes of data", path,
-                 (unsigned long long)IDX_MAX_BYTES);
+                 (unsigned long long)CLVAE_MAX_IMAGE_BYTES);
       goto done;
     }
+  }
+  /* A raw file holds exactly its header and data. */
+  if (gzdirect(f) && (uint64_t)sb.st_size > 4 + 4 * (uint64_t)*rank + total) {
+    clvae__fail(st, "%s: %llu bytes after the data the header describes", path,
+                (unsigned long long)((uint64_t)sb.st_size - 4 - 4 * (uint64_t)*rank - total));
+    goto done;
   }
   /* A raw file's length is known: check it before allocating. */
   if (gzdirect(f) && (uint64_t)sb.st_size < 4 + 4 * (uint64_t)*rank + total) {
@@ -108,6 +112,12 @@ clvae_status clvae_idx_read(const char *path, int want_magic, int *dims, int *ra
       goto done;
     }
   }
+  /* Read past the end: zlib checks the gzip trailer (CRC-32 and length) there, and any
+   * further bytes (a second member) are data the header does not describe. */
+  unsigned char extra;
+  got = read_exact(f, &extra, 1, &why);
+  if (got < 0) { clvae__fail(st, "%s: corrupt gzip data (%s)", path, why); goto done; }
+  if (got > 0) { clvae__fail(st, "%s: more data after the %llu bytes the header describes", path, (unsigned long long)total); goto done; }
   st = CLVAE_OK;
 done:
   gzclose(f);
@@ -118,45 +128,81 @@ done:
   return st;
 }
 
-/* dir/name, or dir/name.gz if only that exists. */
-static void find_file(char *out, size_t n, const char *dir, const char *name) {
+/* dir/name or dir/name.gz (the raw file first); 0 if neither exists. */
+static int find_file(char *out, size_t n, const char *dir, const char *name) {
   struct stat sb;
   snprintf(out, n, "%s/%s", dir, name);
-  if (stat(out, &sb) == 0) return;
+  if (stat(out, &sb) == 0) return 1;
   snprintf(out, n, "%s/%s.gz", dir, name);
-  if (stat(out, &sb) == 0) return;
+  if (stat(out, &sb) == 0) return 1;
   snprintf(out, n, "%s/%s[.gz]", dir, name); /* for the error message */
+  return 0;
 }
 
-clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set) {
-  char ipath[4096], lpath[4096], name[64];
-  int idims[3], ldims[1], rank;
+static clvae_status load_idx(clvae_images *out, const char *dir, const char *name) {
+  char ipath[4096], ipath4[4096], lpath[4096], fname[64];
+  int idims[4] = {0, 0, 0, 1}, ldims[1], rank, lrank;
+  uint8_t *labels = NULL;
   clvae_status st;
-  memset(out, 0, sizeof *out);
-  snprintf(name, sizeof name, "%s-images-idx3-ubyte", set);
-  find_file(ipath, sizeof ipath, dir, name);
-  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", set);
-  find_file(lpath, sizeof lpath, dir, name);
-  if ((st = clvae_idx_read(ipath, 2051, idims, &rank, &out->pixels)) != CLVAE_OK) return st;
-  if ((st = clvae_idx_read(lpath, 2049, ldims, &rank, &out->labels)) != CLVAE_OK) goto fail;
+  snprintf(fname, sizeof fname, "%s-images-idx3-ubyte", name);
+  int have3 = find_file(ipath, sizeof ipath, dir, fname);
+  snprintf(fname, sizeof fname, "%s-images-idx4-ubyte", name);
+  int have4 = find_file(ipath4, sizeof ipath4, dir, fname);
+  if (have3 && have4)
+    return clvae__fail(CLVAE_ERR_FORMAT, "both %s and %s exist: keep one", ipath, ipath4);
+  if (have4) memcpy(ipath, ipath4, sizeof ipath);
+  else if (!have3) snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte[.gz] (or -idx4-ubyte)", dir, name);
+  snprintf(fname, sizeof fname, "%s-labels-idx1-ubyte", name);
+  find_file(lpath, sizeof lpath, dir, fname);
+  snprintf(out->source, sizeof out->source, "%s", ipath);
+  if ((st = clvae_idx_read(ipath, 1, idims, &rank, &out->pixels)) != CLVAE_OK) return st;
+  if (rank == 4 && idims[3] != 1 && idims[3] != 3)
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: %d channels per pixel; 1 (grey) or 3 (RGB) are supported", ipath, idims[3]);
+  if (idims[1] > CLVAE_MAX_IMAGE_SIDE || idims[2] > CLVAE_MAX_IMAGE_SIDE)
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: images of %dx%d pixels; at most %d on a side are supported", ipath, idims[1],
+                       idims[2], CLVAE_MAX_IMAGE_SIDE);
+  out->count = idims[0], out->height = idims[1], out->width = idims[2], out->channels = idims[3];
+  if ((st = clvae_idx_read(lpath, 0, ldims, &lrank, &labels)) != CLVAE_OK) return st;
   if (ldims[0] != idims[0]) {
-    st = clvae__fail(CLVAE_ERR_FORMAT, "%s holds %d labels but %s holds %d images", lpath, ldims[0], ipath, idims[0]);
-    goto fail;
+    free(labels);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s holds %d labels but %s holds %d images", lpath, ldims[0], ipath, idims[0]);
   }
-  for (int i = 0; i < ldims[0]; i++)
-    if (out->labels[i] > 9) {
-      st = clvae__fail(CLVAE_ERR_FORMAT, "%s: label %d of item %d is outside 0..9", lpath, out->labels[i], i);
-      goto fail;
-    }
-  out->count = idims[0], out->rows = idims[1], out->cols = idims[2];
+  out->labels = malloc((size_t)ldims[0] * sizeof *out->labels);
+  if (!out->labels) {
+    free(labels);
+    return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory for the labels of %s", lpath);
+  }
+  for (int i = 0; i < ldims[0]; i++) {
+    out->labels[i] = labels[i];
+    if (labels[i] + 1 > out->classes) out->classes = labels[i] + 1;
+  }
+  free(labels);
   return CLVAE_OK;
-fail:
-  clvae_images_free(out);
+}
+
+clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set, const clvae_images *classes_from,
+                               clvae_load_progress progress, void *user) {
+  char path[4096];
+  struct stat sb;
+  memset(out, 0, sizeof *out);
+  snprintf(path, sizeof path, "%s/train", dir);
+  clvae_status st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)
+                        ? clvae__load_png_set(out, dir, set, classes_from, progress, user)
+                        : load_idx(out, dir, strcmp(set, "test") == 0 ? "t10k" : set);
+  if (st != CLVAE_OK) clvae_images_free(out);
   return st;
+}
+
+const char *clvae_images_shape(const clvae_images *im, char *buf, size_t n) {
+  if (im->channels == 1) snprintf(buf, n, "%dx%d", im->height, im->width);
+  else snprintf(buf, n, "%dx%dx%d", im->height, im->width, im->channels);
+  return buf;
 }
 
 void clvae_images_free(clvae_images *im) {
   free(im->pixels);
   free(im->labels);
+  for (int i = 0; im->class_names && i < im->classes; i++) free(im->class_names[i]);
+  free(im->class_names);
   memset(im, 0, sizeof *im);
 }

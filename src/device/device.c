@@ -304,7 +304,7 @@ clvae_status clvae_buffer_create(clvae_device *dev, size_t bytes, clvae_buffer *
   *out = NULL;
   if (bytes == 0) bytes = 4; /* OpenCL refuses empty buffers */
   if (bytes > dev->info.max_alloc_bytes && dev->info.max_alloc_bytes)
-    return clvae__fail(CLVAE_ERR_ARG,
+    return clvae__fail(CLVAE_ERR_LIMIT,
                        "buffer of %zu bytes exceeds the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE "
                        "of %llu bytes ('%s')", bytes,
                        (unsigned long long)dev->info.max_alloc_bytes, dev->info.name);

@@ -104,9 +104,8 @@ static const double palette[10][3] = {
   {0.55, 0.34, 0.29}, {0.89, 0.47, 0.76}, {0.50, 0.50, 0.50}, {0.74, 0.74, 0.13}, {0.09, 0.75, 0.81},
 };
 
-clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const uint8_t *cls, int n,
-                                const char *const names[10], const char *xlabel, const char *ylabel,
-                                const char *title) {
+clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const int *cls, int n, int classes,
+                                const char *const *names, const char *xlabel, const char *ylabel, const char *title) {
   cairo_surface_t *s;
   cairo_t *cr = canvas(1000, 760, &s);
   axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 90, 760, 50, 680, 0};
@@ -121,7 +120,7 @@ clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, c
   cairo_rectangle(cr, a.left, a.top, a.right - a.left, a.bottom - a.top);
   cairo_clip(cr);
   for (int i = 0; i < n; i++) {
-    const double *c = palette[cls[i] % 10];
+    const double *c = palette[cls && cls[i] >= 0 ? cls[i] % 10 : 0];
     cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.55);
     cairo_arc(cr, px(&a, xy[(size_t)i * stride]), py(&a, xy[(size_t)i * stride + 1]), 1.8, 0, 2 * PI);
     cairo_fill(cr);
@@ -129,13 +128,13 @@ clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, c
   cairo_restore(cr);
   draw_axes(cr, &a, xlabel, ylabel, title);
   cairo_set_font_size(cr, 13);
-  for (int k = 0; k < 10; k++) { /* the legend, right of the plot */
+  for (int k = 0; cls && k < classes && k < 20; k++) { /* the legend, right of the plot */
     double y = a.top + 10 + k * 24;
-    cairo_set_source_rgb(cr, palette[k][0], palette[k][1], palette[k][2]);
+    cairo_set_source_rgb(cr, palette[k % 10][0], palette[k % 10][1], palette[k % 10][2]);
     cairo_arc(cr, a.right + 30, y, 6, 0, 2 * PI);
     cairo_fill(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text(cr, a.right + 44, y, names[k], 0.0, 0.5);
+    text(cr, a.right + 44, y, k == 19 && classes > 20 ? "…" : names[k], 0.0, 0.5);
   }
   return finish(s, cr, path);
 }

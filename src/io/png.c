@@ -69,14 +69,14 @@ clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uin
   return CLVAE_OK;
 }
 
-void clvae_mosaic(uint8_t *dst, const float *imgs, int n, int cols, int th, int tw) {
-  int rows = (n + cols - 1) / cols, W = cols * tw;
-  memset(dst, 0, (size_t)rows * th * W);
+void clvae_mosaic(uint8_t *dst, const float *imgs, int n, int cols, int th, int tw, int ch) {
+  size_t rows = (size_t)(n + cols - 1) / cols, row = (size_t)tw * ch, W = (size_t)cols * row; /* bytes per line */
+  memset(dst, 0, rows * th * W);
   for (int i = 0; i < n; i++)
     for (int y = 0; y < th; y++)
-      for (int x = 0; x < tw; x++) {
-        float p = imgs[((size_t)i * th + y) * tw + x];
+      for (size_t x = 0; x < row; x++) {
+        float p = imgs[((size_t)i * th + y) * row + x];
         p = p < 0 ? 0 : p > 1 ? 1 : p;
-        dst[((size_t)(i / cols) * th + y) * W + (size_t)(i % cols) * tw + x] = (uint8_t)(255.0f * p + 0.5f); /* round */
+        dst[((size_t)(i / cols) * th + y) * W + (size_t)(i % cols) * row + x] = (uint8_t)(255.0f * p + 0.5f); /* round */
       }
 }

@@ -113,21 +113,21 @@ clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clva
   } else if (mkdir(dir, 0755) != 0) {
     return clvae__fail(CLVAE_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
   }
-  const clvae_config *c = &ck->cfg;
-  clvae_layout l;
-  clvae_layout_of(c, &l);
+  clvae_net net;
+  dense layers[CLVAE_MAX_LAYERS];
+  int n = 0;
+  clvae_status st = clvae_net_build(&net, &ck->cfg);
+  if (st != CLVAE_OK) return st;
   const float *p = ck->params;
-  if (part == CLVAE_EXPORT_DECODER) {
-    dense layers[2] = {
-      {"decoder_hidden", "relu", c->latent, c->hidden, p + l.wd1, c->hidden, p + l.bd1},
-      {"decoder_output", "sigmoid", c->hidden, c->input, p + l.wd2, c->input, p + l.bd2},
-    };
-    return write_model(dir, "decoder", layers, 2);
+  /* The decoder: the layers after sampling. The encoder: the layers up to the heads, then
+   * z_mean, the μ half (first L columns) of the (H, 2L) heads kernel. */
+  int first = part == CLVAE_EXPORT_DECODER ? net.sample + 1 : 0, last = part == CLVAE_EXPORT_DECODER ? net.nlayers : net.sample;
+  for (int i = first; i < last; i++) {
+    const clvae_layer *l = &net.layers[i];
+    int heads = part == CLVAE_EXPORT_ENCODER && i == net.sample - 1;
+    layers[n++] = (dense){heads ? "z_mean" : l->name, l->act == CLVAE_ACT_RELU ? "relu" : l->act == CLVAE_ACT_SIGMOID ? "sigmoid" : "linear",
+                          l->in, heads ? net.L : l->out, p + net.tensors[l->kernel].offset, l->out,
+                          p + net.tensors[l->bias].offset};
   }
-  /* z_mean: the μ half (first L columns) of the [H, 2L] heads matrix. */
-  dense layers[2] = {
-    {"encoder_hidden", "relu", c->input, c->hidden, p + l.w1, c->hidden, p + l.b1},
-    {"z_mean", "linear", c->hidden, c->latent, p + l.wh, 2 * c->latent, p + l.bh},
-  };
-  return write_model(dir, "encoder", layers, 2);
+  return write_model(dir, part == CLVAE_EXPORT_DECODER ? "decoder" : "encoder", layers, n);
 }

@@ -1,6 +1,6 @@
 /* The training loop: the training set lives on the device; each epoch the host uploads a
  * shuffled index list and enqueues every step without waiting, reading losses back only
- * every few steps; it waits at epoch ends for the test evaluation and the checkpoint. */
+ * every few steps; it waits at epoch ends for the test evaluation and the caller's save. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 struct clvae_dataset {
   clvae_device *dev;
   int count, pixels;
+  int height, width, channels; /* pixels = height·width·channels */
   clvae_buffer *images;      /* uint8 (count, pixels) */
   clvae_buffer *idx;         /* uint32 (count): identity, or the epoch's permutation */
   clvae_buffer *recon, *kl;  /* float (count): per-image losses of the last pass */
@@ -30,7 +31,8 @@ clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const 
   if (!d) return clvae__fail(st, "out of host memory");
   d->dev = dev;
   d->count = limit > 0 && limit < im->count ? limit : im->count;
-  d->pixels = im->rows * im->cols;
+  d->height = im->height, d->width = im->width, d->channels = im->channels;
+  d->pixels = im->height * im->width * im->channels;
   size_t n = (size_t)d->count;
   if (!(ident = malloc(n * 4))) goto fail;
   for (size_t i = 0; i < n; i++) ident[i] = (uint32_t)i;
@@ -60,7 +62,16 @@ int clvae_dataset_count(const clvae_dataset *d) { return d->count; }
 clvae_view clvae_dataset_images(const clvae_dataset *d) { return clvae_at(d->images, 0); }
 clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first) { return clvae_at(d->idx, first); }
 
+/* A set of other images than the model's would be read past its rows: refuse it. */
+static clvae_status same_shape(const clvae_model *m, const clvae_dataset *d) {
+  const clvae_config *c = clvae_model_config(m);
+  if (d->height == c->height && d->width == c->width && d->channels == c->channels) return CLVAE_OK;
+  return clvae__fail(CLVAE_ERR_ARG, "images of %dx%dx%d for a model of %dx%dx%d images", d->height, d->width,
+                     d->channels, c->height, c->width, c->channels);
+}
+
 clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
+  if (same_shape(m, d) != CLVAE_OK) return CLVAE_ERR_ARG;
   const int B = clvae_model_config(m)->batch, L = clvae_model_config(m)->latent;
   float *ms = malloc((size_t)B * 2 * L * 4);
   clvae_status st = ms ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
@@ -86,7 +97,8 @@ void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch) {
 clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r) {
   clvae_device *dev = clvae_model_device(m);
   int B = clvae_model_config(m)->batch, n = d->count;
-  clvae_status st = CLVAE_OK;
+  clvae_status st = same_shape(m, d);
+  if (st != CLVAE_OK) return st;
   float *buf = malloc((size_t)n * 8);
   if (!buf) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
@@ -107,28 +119,6 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Reads the model state into the checkpoint and writes it atomically. */
-static clvae_status save(clvae_model *m, clvae_checkpoint *ck, const char *dir) {
-  char path[4096];
-  clvae_status st = clvae_model_get_state(m, ck->params, ck->adam_m, ck->adam_v, NULL);
-  if (st != CLVAE_OK) return clvae__fail(st, "reading the parameters back: %s", clvae_error_message());
-  ck->step = clvae_model_step(m);
-  snprintf(path, sizeof path, "%s/checkpoint.clvae", dir);
-  return clvae_checkpoint_save(path, ck);
-}
-
-static clvae_status append_metrics(const char *dir, int epoch, double train_loss, const clvae_eval_result *t,
-                                   double seconds, double sps) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/metrics.csv", dir);
-  FILE *f = fopen(path, "a");
-  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
-  if (ftell(f) == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
-  fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, train_loss, t->loss, t->recon, t->kl, seconds, sps);
-  if (fclose(f) != 0) return clvae__fail(CLVAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-  return CLVAE_OK;
 }
 
 /* Sum over steps [first, last) of each batch's mean loss, read from the device in one go. */
@@ -152,38 +142,33 @@ static clvae_status loss_sum(clvae_dataset *d, int B, int first, int last, float
 typedef struct run {
   clvae_model *m;
   clvae_dataset *train, *test;
-  clvae_checkpoint *ck;
+  clvae_train_state *st;
   const clvae_train_opts *o;
   uint32_t *perm;
   float *buf;                /* 2 × count floats */
   int B, steps;
-
 } run;
 
 static clvae_status diverged(run *r, int step) {
-  return clvae__fail(CLVAE_ERR_DIVERGED,
-                    "the loss became NaN or infinite at epoch %d, step %d; stopped without saving: "
-                    "%s/checkpoint.clvae still holds the last good state (epoch %d). Try a lower --lr.",
-                    r->ck->epoch + 1, step + 1, r->o->out_dir, r->ck->epoch);
+  return clvae__fail(CLVAE_ERR_DIVERGED, "the loss became NaN or infinite at epoch %d, step %d", r->st->epoch + 1,
+                     step + 1);
 }
 
 static clvae_status device_failed(run *r, int step) {
-  return clvae__fail(CLVAE_ERR_OPENCL, "epoch %d, step %d: %s\n%s/checkpoint.clvae is unchanged (epoch %d); "
-                    "resume with --resume", r->ck->epoch + 1, step + 1, clvae_error_message(),
-                    r->o->out_dir, r->ck->epoch);
+  return clvae__fail(CLVAE_ERR_OPENCL, "epoch %d, step %d: %s", r->st->epoch + 1, step + 1, clvae_error_message());
 }
 
-/* The rest of epoch ck->epoch (from ck->epoch_step): steps, reports, then the epoch's
- * metrics and checkpoint. A stop request saves mid-epoch and returns CLVAE_INTERRUPTED. */
+/* The rest of epoch st->epoch (from st->epoch_step): steps, reports, then the epoch's
+ * results and the save. A stop request saves mid-epoch and returns CLVAE_INTERRUPTED. */
 static clvae_status run_epoch(run *r) {
-  clvae_checkpoint *ck = r->ck;
+  clvae_train_state *ck = r->st;
   clvae_dataset *d = r->train;
   const clvae_train_opts *o = r->o;
   int B = r->B, first = ck->epoch_step, every = o->report_every > 0 ? o->report_every : 20, bad;
   double start = now(), read_sum = 0, sum;
   int nread = 0;
   clvae_train_progress p = {0, ck->epoch + 1, o->epochs, 0, r->steps, 0, 0, 0, 0, 0, {0, 0, 0, 0}};
-  clvae_shuffle(r->perm, d->count, ck->cfg.seed, ck->epoch);
+  clvae_shuffle(r->perm, d->count, clvae_model_config(r->m)->seed, ck->epoch);
   if (clvae_buffer_write(d->dev, d->idx, 0, (size_t)d->count * 4, r->perm, 1) != CLVAE_OK) return device_failed(r, first);
   for (int s = first; s < r->steps; s++) {
     int b0 = s * B, nb = d->count - b0 < B ? d->count - b0 : B, last = s == r->steps - 1;
@@ -204,7 +189,7 @@ static clvae_status run_epoch(run *r) {
       if (loss_sum(d, B, first, s + 1, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, s);
       if (bad >= 0) return diverged(r, bad);
       ck->epoch_step = s + 1, ck->epoch_loss_sum += sum, ck->epoch_seconds += now() - start;
-      clvae_status st = save(r->m, ck, o->out_dir);
+      clvae_status st = o->save(r->m, ck, NULL, o->user);
       return st == CLVAE_OK ? CLVAE_INTERRUPTED : st;
     }
   }
@@ -216,30 +201,29 @@ static clvae_status run_epoch(run *r) {
   p.train_loss = (ck->epoch_loss_sum + sum) / r->steps;
   p.seconds = ck->epoch_seconds + now() - start;
   p.samples_per_sec = (d->count - (double)first * B) / train_seconds;
+  clvae_train_state before = *ck;
   ck->epoch++, ck->epoch_step = 0, ck->epoch_loss_sum = 0, ck->epoch_seconds = 0;
-  /* The checkpoint first: if it cannot be written (a full disk), the epoch did not happen
-   * as far as a resume is concerned, and neither may its metrics row. */
-  clvae_status st = save(r->m, ck, o->out_dir);
+  /* If the save fails (a full disk), the epoch did not happen as far as a resume is concerned. */
+  clvae_status st = o->save(r->m, ck, &p, o->user);
   if (st != CLVAE_OK) {
-    ck->epoch--; /* what is on disk */
+    *ck = before;
     return st;
   }
-  st = append_metrics(o->out_dir, ck->epoch, p.train_loss, &p.test, p.seconds, p.samples_per_sec);
-  if (st != CLVAE_OK) return st;
   if (o->progress) o->progress(&p, o->user);
   return o->stop && *o->stop ? CLVAE_INTERRUPTED : CLVAE_OK;
 }
 
-clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_checkpoint *ck,
+clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_train_state *st,
                          const clvae_train_opts *o) {
-  run r = {m, train, test, ck, o, NULL, NULL, ck->cfg.batch, 0};
+  run r = {m, train, test, st, o, NULL, NULL, clvae_model_config(m)->batch, 0};
   r.steps = (train->count + r.B - 1) / r.B;
-  if (ck->epoch_step >= r.steps)
-    return clvae__fail(CLVAE_ERR_FORMAT, "checkpoint is %d steps into an epoch of %d steps", ck->epoch_step, r.steps);
+  if (same_shape(m, train) != CLVAE_OK || same_shape(m, test) != CLVAE_OK) return CLVAE_ERR_ARG;
+  if (st->epoch_step >= r.steps)
+    return clvae__fail(CLVAE_ERR_FORMAT, "the state is %d steps into an epoch of %d steps", st->epoch_step, r.steps);
   r.perm = malloc((size_t)train->count * 4);
   r.buf = malloc((size_t)train->count * 8);
-  clvae_status st = r.perm && r.buf ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
-  while (st == CLVAE_OK && ck->epoch < o->epochs) st = run_epoch(&r);
+  clvae_status s = r.perm && r.buf ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  while (s == CLVAE_OK && st->epoch < o->epochs) s = run_epoch(&r);
   free(r.perm), free(r.buf);
-  return st;
+  return s;
 }

@@ -1,7 +1,7 @@
-/* The VAE on a device: arenas, the forward list and the backward list (its mirror).
- * Shapes: X (B, D), h1 (B, H), musig (B, 2L) = [μ | logσ²], z/eps (B, L), h2 (B, H),
- * y (B, D) logits, overwritten in place by their gradient. */
-#include <math.h>
+/* The VAE on a device: the arenas, one buffer per activation (and its gradient), and the
+ * passes as loops over the net's layer list: forward in order, backward its mirror.
+ * Shapes: the activation a of layer l is (B, l->out); x (B, D) is the gathered batch;
+ * the SAMPLE layer reads [μ | logσ²] (B, 2L) and writes z and ε (B, L). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,107 +10,56 @@
 
 struct clvae_model {
   clvae_device *dev;
-  clvae_config cfg;
-  clvae_layout lay;
+  clvae_net net;
   int64_t step;              /* Adam updates done */
   clvae_buffer *params, *grads, *adam_m, *adam_v;
-  /* activations for up to cfg.batch rows, and their gradients */
-  clvae_buffer *x, *h1, *musig, *z, *eps, *h2, *y;
-  clvae_buffer *dmusig, *dz, *dh2, *dh1;
+  clvae_buffer *act[CLVAE_MAX_LAYERS + 2];  /* (batch, width) per activation of the net */
+  clvae_buffer *dact[CLVAE_MAX_LAYERS + 2]; /* their gradients; NULL for x and ε */
 };
 
-void clvae_config_default(clvae_config *c) {
-  c->input = 784, c->hidden = 512, c->latent = 2, c->loss = CLVAE_LOSS_MSE, c->batch = 256;
-  c->lr = 1e-3f, c->beta1 = 0.9f, c->beta2 = 0.999f, c->eps = 1e-7f;
-  c->seed = 1;
-}
+#define TRY(call)                        \
+  do {                                   \
+    clvae_status st_ = (call);           \
+    if (st_ != CLVAE_OK) return st_;     \
+  } while (0)
 
-void clvae_layout_of(const clvae_config *c, clvae_layout *l) {
-  size_t D = (size_t)c->input, H = (size_t)c->hidden, L = (size_t)c->latent, o = 0;
-  l->w1 = o, o += D * H, l->b1 = o, o += H;
-  l->wh = o, o += H * 2 * L, l->bh = o, o += 2 * L;
-  l->wd1 = o, o += L * H, l->bd1 = o, o += H;
-  l->wd2 = o, o += H * D, l->bd2 = o, o += D;
-  l->total = o;
-}
-
-/* Normal truncated at ±2σ by rejection, as TF.js's truncatedNormal does. */
-static void glorot(float *w, size_t fan_in, size_t fan_out, uint64_t *s) {
-  double sigma = sqrt(2.0 / (double)(fan_in + fan_out));
-  for (size_t i = 0; i < fan_in * fan_out; i++) {
-    double n;
-    do {
-      double u1 = ((clvae__splitmix64(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-      double u2 = (clvae__splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-      n = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-    } while (fabs(n) > 2.0);
-    w[i] = (float)(sigma * n);
-  }
-}
-
-void clvae_init_params(const clvae_config *c, float *p) {
-  clvae_layout l;
-  uint64_t s = c->seed ^ 0x1417a11c0ffee123ull;
-  size_t D = (size_t)c->input, H = (size_t)c->hidden, L = (size_t)c->latent;
-  clvae_layout_of(c, &l);
-  memset(p, 0, l.total * sizeof *p);
-  glorot(p + l.w1, D, H, &s);
-  /* Each head is its own Dense(H → L) in TF.js: initialize them as such, then interleave
-   * into the [H, 2L] matrix. */
-  float *head = malloc(H * L * sizeof *head);
-  if (head) {
-    for (int k = 0; k < 2; k++) {
-      glorot(head, H, L, &s);
-      for (size_t i = 0; i < H; i++) memcpy(p + l.wh + i * 2 * L + k * L, head + i * L, L * sizeof *head);
-    }
-    free(head);
-  }
-  glorot(p + l.wd1, L, H, &s);
-  glorot(p + l.wd2, H, D, &s);
-}
+/* Views: activation a, its gradient, tensor t in the parameter or gradient arena. */
+static clvae_view A(const clvae_model *m, int a) { return clvae_at(m->act[a], 0); }
+static clvae_view dA(const clvae_model *m, int a) { return clvae_at(m->dact[a], 0); }
+static clvae_view P(const clvae_model *m, int t) { return clvae_at(m->params, m->net.tensors[t].offset); }
+static clvae_view dP(const clvae_model *m, int t) { return clvae_at(m->grads, m->net.tensors[t].offset); }
 
 clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c) {
+  clvae_net net;
   *out = NULL;
-  if (c->input < 1 || c->hidden < 1 || c->latent < 1 || c->batch < 1)
-    return clvae__fail(CLVAE_ERR_ARG, "model: sizes must be positive (input %d, hidden %d, latent %d, batch %d)",
-                       c->input, c->hidden, c->latent, c->batch);
-  /* Refuse sizes the device cannot hold before allocating anything, naming the knob. */
+  TRY(clvae_net_build(&net, c));
+  /* Refuse what the device cannot hold before allocating anything. */
   const clvae_device_info *in = clvae_device_get_info(dev);
-  clvae_layout lay;
-  clvae_layout_of(c, &lay);
-  uint64_t arena = (uint64_t)lay.total * 4, act = (uint64_t)c->batch * (c->input > c->hidden ? c->input : c->hidden) * 4;
-  uint64_t needed = 4 * arena + (uint64_t)c->batch * (2ull * c->input + 4ull * c->hidden + 8ull * c->latent) * 4;
-  if (in->max_alloc_bytes && arena > in->max_alloc_bytes)
-    return clvae__fail(CLVAE_ERR_ARG, "the model's parameters need one buffer of %llu bytes (input %d, hidden %d, "
-                       "latent %d); the device '%s' allows %llu bytes per buffer: use a smaller --hidden",
-                       (unsigned long long)arena, c->input, c->hidden, c->latent, in->name,
-                       (unsigned long long)in->max_alloc_bytes);
-  if (in->max_alloc_bytes && act > in->max_alloc_bytes)
-    return clvae__fail(CLVAE_ERR_ARG, "a batch of %d needs a %llu-byte activation buffer; the device '%s' allows "
-                       "%llu bytes per buffer: use a smaller --batch-size (or --hidden)", c->batch,
-                       (unsigned long long)act, in->name, (unsigned long long)in->max_alloc_bytes);
-  if (in->global_mem_bytes && needed > in->global_mem_bytes)
-    return clvae__fail(CLVAE_ERR_ARG, "the model needs %llu bytes of device memory (parameters, gradients, Adam "
-                       "state, activations for batch %d); the device '%s' has %llu: use a smaller --batch-size or --hidden",
-                       (unsigned long long)needed, c->batch, in->name, (unsigned long long)in->global_mem_bytes);
+  uint64_t total, largest;
+  clvae_net_memory(&net, c->batch, &total, &largest);
+  if (in->max_alloc_bytes && largest > in->max_alloc_bytes)
+    return clvae__fail(CLVAE_ERR_LIMIT, "the model (%zu parameters, batch %d) needs a %llu-byte buffer; the device "
+                       "'%s' allows %llu bytes per buffer", net.total, c->batch, (unsigned long long)largest,
+                       in->name, (unsigned long long)in->max_alloc_bytes);
+  if (in->global_mem_bytes && total > in->global_mem_bytes)
+    return clvae__fail(CLVAE_ERR_LIMIT, "the model needs %llu bytes of device memory (%zu parameters with gradients "
+                       "and Adam state, activations for batch %d); the device '%s' has %llu",
+                       (unsigned long long)total, net.total, c->batch, in->name, (unsigned long long)in->global_mem_bytes);
   clvae_model *m = calloc(1, sizeof *m);
   if (!m) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
-  m->dev = dev, m->cfg = *c;
-  clvae_layout_of(c, &m->lay);
-  size_t P = m->lay.total * 4, B = (size_t)c->batch, D = (size_t)c->input, H = (size_t)c->hidden,
-         L = (size_t)c->latent;
-  struct { clvae_buffer **b; size_t bytes; } all[] = {
-    {&m->params, P}, {&m->grads, P}, {&m->adam_m, P}, {&m->adam_v, P},
-    {&m->x, B * D * 4}, {&m->h1, B * H * 4}, {&m->musig, B * 2 * L * 4}, {&m->z, B * L * 4},
-    {&m->eps, B * L * 4}, {&m->h2, B * H * 4}, {&m->y, B * D * 4},
-    {&m->dmusig, B * 2 * L * 4}, {&m->dz, B * L * 4}, {&m->dh2, B * H * 4}, {&m->dh1, B * H * 4},
-  };
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-    clvae_status st = clvae_buffer_create(dev, all[i].bytes, all[i].b);
-    if (st != CLVAE_OK) {
-      clvae_model_free(m);
-      return st;
-    }
+  m->dev = dev, m->net = net;
+  size_t P = net.total * 4, B = (size_t)c->batch;
+  clvae_status st = CLVAE_OK;
+  clvae_buffer **arenas[] = {&m->params, &m->grads, &m->adam_m, &m->adam_v};
+  for (int i = 0; i < 4 && st == CLVAE_OK; i++) st = clvae_buffer_create(dev, P, arenas[i]);
+  for (int a = 0; a < net.nacts && st == CLVAE_OK; a++) {
+    size_t bytes = B * (size_t)net.acts[a].width * 4;
+    st = clvae_buffer_create(dev, bytes, &m->act[a]);
+    if (st == CLVAE_OK && a != 0 && a != net.layers[net.sample].eps) st = clvae_buffer_create(dev, bytes, &m->dact[a]);
+  }
+  if (st != CLVAE_OK) {
+    clvae_model_free(m);
+    return st;
   }
   *out = m;
   return CLVAE_OK;
@@ -118,20 +67,19 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
 
 void clvae_model_free(clvae_model *m) {
   if (!m) return;
-  clvae_buffer *all[] = {m->params, m->grads, m->adam_m, m->adam_v, m->x, m->h1, m->musig, m->z,
-                         m->eps, m->h2, m->y, m->dmusig, m->dz, m->dh2, m->dh1};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clvae_buffer_free(all[i]);
+  clvae_buffer_free(m->params), clvae_buffer_free(m->grads), clvae_buffer_free(m->adam_m), clvae_buffer_free(m->adam_v);
+  for (int a = 0; a < m->net.nacts; a++) clvae_buffer_free(m->act[a]), clvae_buffer_free(m->dact[a]);
   free(m);
 }
 
-const clvae_layout *clvae_model_layout(const clvae_model *m) { return &m->lay; }
-const clvae_config *clvae_model_config(const clvae_model *m) { return &m->cfg; }
+const clvae_net *clvae_model_net(const clvae_model *m) { return &m->net; }
+const clvae_config *clvae_model_config(const clvae_model *m) { return &m->net.cfg; }
 clvae_device *clvae_model_device(const clvae_model *m) { return m->dev; }
 int64_t clvae_model_step(const clvae_model *m) { return m->step; }
 
 clvae_status clvae_model_set_state(clvae_model *m, const float *params, const float *am,
                                    const float *av, int64_t step) {
-  size_t P = m->lay.total * 4;
+  size_t P = m->net.total * 4;
   clvae_status st = clvae_buffer_write(m->dev, m->params, 0, P, params, 1);
   if (st == CLVAE_OK) st = am ? clvae_buffer_write(m->dev, m->adam_m, 0, P, am, 1) : clvae_buffer_zero(m->dev, m->adam_m, 0, P);
   if (st == CLVAE_OK) st = av ? clvae_buffer_write(m->dev, m->adam_v, 0, P, av, 1) : clvae_buffer_zero(m->dev, m->adam_v, 0, P);
@@ -142,7 +90,7 @@ clvae_status clvae_model_set_state(clvae_model *m, const float *params, const fl
 }
 
 clvae_status clvae_model_get_state(clvae_model *m, float *params, float *am, float *av, float *grads) {
-  size_t P = m->lay.total * 4;
+  size_t P = m->net.total * 4;
   clvae_status st = CLVAE_OK;
   if (params) st = clvae_buffer_read(m->dev, m->params, 0, P, params);
   if (st == CLVAE_OK && am) st = clvae_buffer_read(m->dev, m->adam_m, 0, P, am);
@@ -151,78 +99,75 @@ clvae_status clvae_model_get_state(clvae_model *m, float *params, float *am, flo
   return st;
 }
 
-#define TRY(call)                        \
-  do {                                   \
-    clvae_status st_ = (call);           \
-    if (st_ != CLVAE_OK) return st_;     \
-  } while (0)
+/* ---- one function per layer kind and direction ---- */
 
-/* x → h1 → musig: the encoder, shared by training and encoding. */
+/* y = x·W (B, out); DENSE adds the bias and its activation here, OUTPUT leaves the logits
+ * for the loss (or the sigmoid) to finish. */
+static clvae_status dense_forward(clvae_model *m, const clvae_layer *l, int B) {
+  TRY(clvae_gemm(m->dev, 0, 0, B, l->out, l->in, 1.0f, A(m, l->x), l->in, P(m, l->kernel), l->out, 0.0f,
+                 A(m, l->y), l->out));
+  if (l->kind == CLVAE_LAYER_OUTPUT) return CLVAE_OK;
+  return clvae_bias_act(m->dev, A(m, l->y), P(m, l->bias), B, l->out, l->act);
+}
+
+/* From dy (B, out): through the ReLU (in place), dW = xᵀ·dy (written, β = 0), db = Σ_b dy,
+ * and dx = dy·Wᵀ unless x is the image. */
+static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) {
+  clvae_view dy = dA(m, l->y);
+  if (l->act == CLVAE_ACT_RELU) TRY(clvae_relu_backward(m->dev, dy, dy, A(m, l->y), B * l->out));
+  TRY(clvae_gemm(m->dev, 1, 0, l->in, l->out, B, 1.0f, A(m, l->x), l->in, dy, l->out, 0.0f, dP(m, l->kernel), l->out));
+  TRY(clvae_colsum(m->dev, dP(m, l->bias), dy, B, l->out));
+  if (l->x == 0) return CLVAE_OK;
+  return clvae_gemm(m->dev, 0, 1, B, l->in, l->out, 1.0f, dy, l->out, P(m, l->kernel), l->out, 0.0f, dA(m, l->x), l->in);
+}
+
+static clvae_status sample_forward(clvae_model *m, const clvae_layer *l, int B, clvae_view kl, uint64_t noise_step) {
+  return clvae_sample_forward(m->dev, A(m, l->y), A(m, l->eps), kl, A(m, l->x), B, l->out, m->net.cfg.seed, noise_step);
+}
+
+/* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + ∂KL/∂[μ | logσ²] / B. */
+static clvae_status sample_backward(clvae_model *m, const clvae_layer *l, int B) {
+  return clvae_sample_backward(m->dev, dA(m, l->x), dA(m, l->y), A(m, l->eps), A(m, l->x), B, l->out, 1.0f / (float)B);
+}
+
+/* ---- the passes ---- */
+
+static const clvae_layer *output_layer(const clvae_model *m) { return &m->net.layers[m->net.nlayers - 1]; }
+
+/* The batch x and the encoder layers, up to [μ | logσ²]. */
 static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, int B) {
-  clvae_device *dev = m->dev;
-  const clvae_layout *l = &m->lay;
-  const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
-  clvae_view x = clvae_at(m->x, 0), h1 = clvae_at(m->h1, 0), musig = clvae_at(m->musig, 0);
-  if (B < 1 || B > m->cfg.batch)
-    return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->cfg.batch);
-  TRY(clvae_gather(dev, x, images, idx, B, D));
-  TRY(clvae_gemm(dev, 0, 0, B, H, D, 1.0f, x, D, clvae_at(m->params, l->w1), H, 0.0f, h1, H));
-  TRY(clvae_bias_act(dev, h1, clvae_at(m->params, l->b1), B, H, CLVAE_ACT_RELU));
-  TRY(clvae_gemm(dev, 0, 0, B, 2 * L, H, 1.0f, h1, H, clvae_at(m->params, l->wh), 2 * L, 0.0f, musig, 2 * L));
-  return clvae_bias_act(dev, musig, clvae_at(m->params, l->bh), B, 2 * L, CLVAE_ACT_NONE);
+  if (B < 1 || B > m->net.cfg.batch)
+    return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->net.cfg.batch);
+  TRY(clvae_gather(m->dev, A(m, 0), images, idx, B, m->net.D));
+  for (int i = 0; i < m->net.sample; i++) TRY(dense_forward(m, &m->net.layers[i], B));
+  return CLVAE_OK;
 }
 
-/* z → h2 → y (logits; `act` SIGMOID turns them into probabilities). */
-static clvae_status decoder(clvae_model *m, int B, clvae_act act) {
-  clvae_device *dev = m->dev;
-  const clvae_layout *l = &m->lay;
-  const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
-  clvae_view z = clvae_at(m->z, 0), h2 = clvae_at(m->h2, 0), y = clvae_at(m->y, 0);
-  TRY(clvae_gemm(dev, 0, 0, B, H, L, 1.0f, z, L, clvae_at(m->params, l->wd1), H, 0.0f, h2, H));
-  TRY(clvae_bias_act(dev, h2, clvae_at(m->params, l->bd1), B, H, CLVAE_ACT_RELU));
-  TRY(clvae_gemm(dev, 0, 0, B, D, H, 1.0f, h2, H, clvae_at(m->params, l->wd2), D, 0.0f, y, D));
-  return act == CLVAE_ACT_SIGMOID ? clvae_bias_act(dev, y, clvae_at(m->params, l->bd2), B, D, act) : CLVAE_OK;
+/* The layers after sampling, from z to the logits. */
+static clvae_status decoder(clvae_model *m, int B) {
+  for (int i = m->net.sample + 1; i < m->net.nlayers; i++) TRY(dense_forward(m, &m->net.layers[i], B));
+  return CLVAE_OK;
 }
 
-/* encoder → (z, eps, kl) → decoder → (recon, dy in y if `grad`); the output bias and the
- * sigmoid are fused into the loss. */
-static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
-                            clvae_view recon, clvae_view kl, uint64_t noise_step, int grad) {
-  const int L = m->cfg.latent;
-  clvae_view y = clvae_at(m->y, 0);
+/* The whole forward list; the output bias and sigmoid are fused into the loss, which also
+ * writes the logits' gradient when `grad`. */
+static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B, clvae_view recon,
+                            clvae_view kl, uint64_t noise_step, int grad) {
+  const clvae_layer *out = output_layer(m);
   TRY(encoder(m, images, idx, B));
-  TRY(clvae_sample_forward(m->dev, clvae_at(m->z, 0), clvae_at(m->eps, 0), kl, clvae_at(m->musig, 0), B, L,
-                           m->cfg.seed, noise_step));
-  TRY(decoder(m, B, CLVAE_ACT_NONE));
-  return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->cfg.loss, recon, grad ? y : clvae_at(NULL, 0), y,
-                            clvae_at(m->params, m->lay.bd2), clvae_at(m->x, 0), B, m->cfg.input, 1.0f / (float)B);
+  TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
+  TRY(decoder(m, B));
+  return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->net.cfg.loss, recon, grad ? dA(m, out->y) : clvae_at(NULL, 0),
+                            A(m, out->y), P(m, out->bias), A(m, 0), B, m->net.D, 1.0f / (float)B);
 }
 
-/* The mirror: dy (in y) → dWd2, dbd2 → dh2 → dWd1, dbd1 → dz → dmusig → dWh, dbh → dh1 → dW1, db1.
- * Weight gradients are written (β = 0), never accumulated. */
+/* The mirror of forward: every layer from the output back to the image. */
 static clvae_status backward(clvae_model *m, int B) {
-  clvae_device *dev = m->dev;
-  const clvae_layout *l = &m->lay;
-  const int D = m->cfg.input, H = m->cfg.hidden, L = m->cfg.latent;
-  clvae_buffer *P = m->params, *G = m->grads;
-  clvae_view x = clvae_at(m->x, 0), h1 = clvae_at(m->h1, 0), musig = clvae_at(m->musig, 0),
-             z = clvae_at(m->z, 0), h2 = clvae_at(m->h2, 0), dy = clvae_at(m->y, 0);
-  clvae_view dh2 = clvae_at(m->dh2, 0), dz = clvae_at(m->dz, 0), dmusig = clvae_at(m->dmusig, 0),
-             dh1 = clvae_at(m->dh1, 0);
-  TRY(clvae_gemm(dev, 1, 0, H, D, B, 1.0f, h2, H, dy, D, 0.0f, clvae_at(G, l->wd2), D));
-  TRY(clvae_colsum(dev, clvae_at(G, l->bd2), dy, B, D));
-  TRY(clvae_gemm(dev, 0, 1, B, H, D, 1.0f, dy, D, clvae_at(P, l->wd2), D, 0.0f, dh2, H));
-  TRY(clvae_relu_backward(dev, dh2, dh2, h2, B * H));
-  TRY(clvae_gemm(dev, 1, 0, L, H, B, 1.0f, z, L, dh2, H, 0.0f, clvae_at(G, l->wd1), H));
-  TRY(clvae_colsum(dev, clvae_at(G, l->bd1), dh2, B, H));
-  TRY(clvae_gemm(dev, 0, 1, B, L, H, 1.0f, dh2, H, clvae_at(P, l->wd1), H, 0.0f, dz, L));
-  TRY(clvae_sample_backward(dev, dmusig, dz, clvae_at(m->eps, 0), musig, B, L, 1.0f / (float)B));
-  TRY(clvae_gemm(dev, 1, 0, H, 2 * L, B, 1.0f, h1, H, dmusig, 2 * L, 0.0f, clvae_at(G, l->wh), 2 * L));
-  TRY(clvae_colsum(dev, clvae_at(G, l->bh), dmusig, B, 2 * L));
-  TRY(clvae_gemm(dev, 0, 1, B, H, 2 * L, 1.0f, dmusig, 2 * L, clvae_at(P, l->wh), 2 * L, 0.0f, dh1, H));
-  TRY(clvae_relu_backward(dev, dh1, dh1, h1, B * H));
-  TRY(clvae_gemm(dev, 1, 0, D, H, B, 1.0f, x, D, dh1, H, 0.0f, clvae_at(G, l->w1), H));
-  return clvae_colsum(dev, clvae_at(G, l->b1), dh1, B, H);
+  for (int i = m->net.nlayers - 1; i >= 0; i--) {
+    const clvae_layer *l = &m->net.layers[i];
+    TRY(l->kind == CLVAE_LAYER_SAMPLE ? sample_backward(m, l, B) : dense_backward(m, l, B));
+  }
+  return CLVAE_OK;
 }
 
 clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view idx, int B,
@@ -237,25 +182,27 @@ clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view i
 }
 
 clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
-  const int B = m->cfg.batch, D = m->cfg.input, L = m->cfg.latent;
+  const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L;
+  const clvae_layer *o = output_layer(m);
   for (int r0 = 0; r0 < n; r0 += B) {
     int nb = n - r0 < B ? n - r0 : B;
-    TRY(clvae_buffer_write(m->dev, m->z, 0, (size_t)nb * L * 4, z + (size_t)r0 * L, 1));
-    TRY(decoder(m, nb, CLVAE_ACT_SIGMOID));
-    TRY(clvae_buffer_read(m->dev, m->y, 0, (size_t)nb * D * 4, out + (size_t)r0 * D));
+    TRY(clvae_buffer_write(m->dev, m->act[m->net.layers[m->net.sample].y], 0, (size_t)nb * L * 4, z + (size_t)r0 * L, 1));
+    TRY(decoder(m, nb));
+    TRY(clvae_bias_act(m->dev, A(m, o->y), P(m, o->bias), nb, D, CLVAE_ACT_SIGMOID));
+    TRY(clvae_buffer_read(m->dev, m->act[o->y], 0, (size_t)nb * D * 4, out + (size_t)r0 * D));
   }
   return CLVAE_OK;
 }
 
 clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view idx, int B, float *musig) {
   TRY(encoder(m, images, idx, B));
-  return clvae_buffer_read(m->dev, m->musig, 0, (size_t)B * 2 * m->cfg.latent * 4, musig);
+  return clvae_buffer_read(m->dev, m->act[m->net.layers[m->net.sample].x], 0, (size_t)B * 2 * m->net.L * 4, musig);
 }
 
 clvae_status clvae_model_adam(clvae_model *m) {
-  int n = (int)m->lay.total;
+  const clvae_config *c = &m->net.cfg;
   TRY(clvae_adam(m->dev, clvae_at(m->params, 0), clvae_at(m->grads, 0), clvae_at(m->adam_m, 0),
-                 clvae_at(m->adam_v, 0), n, m->cfg.lr, m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step + 1));
+                 clvae_at(m->adam_v, 0), (int)m->net.total, c->lr, c->beta1, c->beta2, c->eps, m->step + 1));
   m->step++;
   return CLVAE_OK;
 }

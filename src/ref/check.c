@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvae/model.h"
 #include "ref/ref.h"
 
 #define GUARD 64 /* bytes before and after each buffer's data */
@@ -481,8 +482,8 @@ done:
   free(img), free(idx), free(want), free(got);
 }
 
-/* ---- the suite: real VAE shapes (B 256, hidden 512, latent 2, 784 pixels), and with
- * `thorough` the odd sizes 1, 7, 33, 257 ---- */
+/* ---- the suite: the real shapes of the default model, taken from its layer list (B 256,
+ * 784 pixels, hidden 512, latent 2), and with `thorough` the odd sizes 1, 7, 33, 257 ---- */
 
 typedef struct suite {
   clvae_device *dev;
@@ -491,7 +492,18 @@ typedef struct suite {
   void *user;
   int failures;
   uint64_t seed;
+  clvae_net net;             /* the default model */
+  int B;
 } suite;
+
+/* Whether an earlier layer than i has the same (out, act): each distinct shape once. */
+static int seen(const clvae_net *n, int i, int same_act) {
+  for (int j = 0; j < i; j++)
+    if (n->layers[j].kind != CLVAE_LAYER_SAMPLE && n->layers[j].out == n->layers[i].out &&
+        (!same_act || n->layers[j].act == n->layers[i].act))
+      return 1;
+  return 0;
+}
 
 static int wanted(const suite *s, const char *kernel) { return !s->only || strcmp(s->only, kernel) == 0; }
 
@@ -501,19 +513,14 @@ static void done_case(suite *s, check_result *r) {
   if (s->report) s->report(r, s->user);
 }
 
-/* The eleven GEMMs of one training step (see shared/REFERENCE.md). */
-static const int vae_gemms[][5] = {
-  {0, 0, 256, 512, 784}, {0, 0, 256, 4, 512}, {0, 0, 256, 512, 2}, {0, 0, 256, 784, 512},
-  {1, 0, 512, 784, 256}, {0, 1, 256, 512, 784}, {1, 0, 2, 512, 256}, {0, 1, 256, 2, 512},
-  {1, 0, 512, 4, 256}, {0, 1, 256, 512, 4}, {1, 0, 784, 512, 256},
-};
 static const int odd[] = {1, 7, 33, 257};
 
 static void suite_gemm(suite *s, int thorough) {
   check_result r;
-  for (size_t i = 0; i < sizeof vae_gemms / sizeof vae_gemms[0]; i++) {
-    const int *g = vae_gemms[i];
-    check_gemm(s->dev, &r, g[0], g[1], g[2], g[3], g[4], 1.0f, 0.0f, 0, s->seed);
+  clvae_gemm_shape g[4 * CLVAE_MAX_LAYERS];
+  int n = clvae_net_step_gemms(&s->net, s->B, g, 4 * CLVAE_MAX_LAYERS);
+  for (int i = 0; i < n; i++) { /* the GEMMs of one training step */
+    check_gemm(s->dev, &r, g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, 0.0f, 0, s->seed);
     done_case(s, &r);
   }
   if (!thorough) {
@@ -535,49 +542,56 @@ static void suite_gemm(suite *s, int thorough) {
 }
 
 int check_suite(clvae_device *dev, const char *only, int thorough, check_report report, void *user) {
-  suite s = {dev, only, report, user, 0, 1234};
+  suite s = {dev, only, report, user, 0, 1234, {0}, 0};
   check_result r;
-  int nodd = thorough ? 4 : 0;
+  clvae_config c;
+  clvae_config_default(&c);
+  if (clvae_net_build(&s.net, &c) != CLVAE_OK) return 1;
+  const clvae_net *net = &s.net;
+  const int B = s.B = c.batch, D = net->D, L = net->L, nodd = thorough ? 4 : 0;
   if (wanted(&s, "gemm")) suite_gemm(&s, thorough);
   if (wanted(&s, "bias_act")) {
-    check_bias_act(dev, &r, 256, 512, CLVAE_ACT_RELU, s.seed), done_case(&s, &r);
-    check_bias_act(dev, &r, 256, 4, CLVAE_ACT_NONE, s.seed), done_case(&s, &r);
-    check_bias_act(dev, &r, 256, 784, CLVAE_ACT_SIGMOID, s.seed), done_case(&s, &r);
+    for (int i = 0; i < net->nlayers; i++)
+      if (net->layers[i].kind == CLVAE_LAYER_DENSE && !seen(net, i, 1))
+        check_bias_act(dev, &r, B, net->layers[i].out, net->layers[i].act, s.seed), done_case(&s, &r);
+    check_bias_act(dev, &r, B, D, CLVAE_ACT_SIGMOID, s.seed), done_case(&s, &r); /* decoding */
     for (int i = 0; i < nodd; i++)
       check_bias_act(dev, &r, odd[i], odd[(i + 1) % 4], (clvae_act)(i % 3), s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "relu_backward")) {
-    check_relu_backward(dev, &r, 256 * 512, 1, s.seed), done_case(&s, &r);
+    for (int i = 0; i < net->nlayers; i++)
+      if (net->layers[i].act == CLVAE_ACT_RELU && !seen(net, i, 1))
+        check_relu_backward(dev, &r, B * net->layers[i].out, 1, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_relu_backward(dev, &r, odd[i], i % 2, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "colsum")) {
-    check_colsum(dev, &r, 256, 512, s.seed), done_case(&s, &r);
-    check_colsum(dev, &r, 256, 784, s.seed), done_case(&s, &r);
-    check_colsum(dev, &r, 256, 4, s.seed), done_case(&s, &r);
+    for (int i = 0; i < net->nlayers; i++)
+      if (net->layers[i].kind != CLVAE_LAYER_SAMPLE && !seen(net, i, 0))
+        check_colsum(dev, &r, B, net->layers[i].out, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_colsum(dev, &r, odd[i], odd[(i + 3) % 4], s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "sample_forward")) {
-    check_sample_forward(dev, &r, 256, 2, s.seed), done_case(&s, &r);
+    check_sample_forward(dev, &r, B, L, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_sample_forward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "sample_backward")) {
-    check_sample_backward(dev, &r, 256, 2, s.seed), done_case(&s, &r);
+    check_sample_backward(dev, &r, B, L, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_sample_backward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "rng")) check_rng(dev, &r, 1000000, 42), done_case(&s, &r);
   for (int k = 0; k < 2; k++) {
     clvae_loss_kind kind = k ? CLVAE_LOSS_BCE : CLVAE_LOSS_MSE;
     if (!wanted(&s, k ? "loss_bce" : "loss_mse")) continue;
-    check_loss(dev, &r, kind, 256, 784, 1, s.seed), done_case(&s, &r);
+    check_loss(dev, &r, kind, B, D, 1, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_loss(dev, &r, kind, odd[i], odd[(i + 1) % 4], i % 2, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "adam")) {
-    check_adam(dev, &r, 807700, 1, s.seed), done_case(&s, &r);
-    check_adam(dev, &r, 807700, 2345, s.seed), done_case(&s, &r);
+    check_adam(dev, &r, (int)net->total, 1, s.seed), done_case(&s, &r);
+    check_adam(dev, &r, (int)net->total, 2345, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_adam(dev, &r, odd[i], 1 + i * 100, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "gather")) {
-    check_gather(dev, &r, 256, 784, 1000, s.seed), done_case(&s, &r);
+    check_gather(dev, &r, B, D, 1000, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_gather(dev, &r, odd[i], odd[(i + 2) % 4], odd[(i + 1) % 4], s.seed), done_case(&s, &r);
   }
   return s.failures;

@@ -1,4 +1,5 @@
-/* Reference VAE in double (see vae_ref.h): the forward list, then its mirror, as loops. */
+/* Reference VAE in double (see vae_ref.h): the forward list, then its mirror, as loops
+ * over the net's layers, with each layer kind written out plainly. */
 #include "ref/vae_ref.h"
 
 #include <math.h>
@@ -18,11 +19,6 @@ static void mm(double *C, const double *A, const double *B, int M, int N, int K,
     }
 }
 
-static void add_bias(double *y, const double *b, int B, int N) {
-  for (int r = 0; r < B; r++)
-    for (int j = 0; j < N; j++) y[(size_t)r * N + j] += b[j];
-}
-
 static void colsum(double *out, const double *x, int B, int N) {
   for (int j = 0; j < N; j++) {
     out[j] = 0;
@@ -30,34 +26,25 @@ static void colsum(double *out, const double *x, int B, int N) {
   }
 }
 
-/* relu in place; tracks the smallest |pre-activation|. */
-static void relu(double *y, size_t n, double *minabs) {
-  for (size_t i = 0; i < n; i++) {
-    if (fabs(y[i]) < *minabs) *minabs = fabs(y[i]);
-    if (y[i] < 0) y[i] = 0;
+/* y = x·W + b, then ReLU if asked (tracking the smallest |pre-activation|). */
+static void dense(double *y, const double *x, const double *w, const double *b, int B, int in, int out, int relu,
+                  double *minabs) {
+  mm(y, x, w, B, out, in, 0, 0);
+  for (size_t i = 0; i < (size_t)B * out; i++) {
+    y[i] += b[i % (size_t)out];
+    if (relu && fabs(y[i]) < *minabs) *minabs = fabs(y[i]);
+    if (relu && y[i] < 0) y[i] = 0;
   }
 }
 
-double ref_vae_loss(const clvae_config *c, const double *p, const float *xf, int B, uint64_t noise_step,
-                    double *grad, double *recon, double *kl, double *min_preact) {
-  const int D = c->input, H = c->hidden, L = c->latent;
-  clvae_layout l;
-  clvae_layout_of(c, &l);
-  size_t nb = (size_t)B;
-  double *x = malloc(nb * D * 8), *h1 = malloc(nb * H * 8), *ms = malloc(nb * 2 * L * 8);
-  double *eps = malloc(nb * L * 8), *z = malloc(nb * L * 8), *h2 = malloc(nb * H * 8), *y = malloc(nb * D * 8);
-  double *dy = malloc(nb * D * 8), *dh2 = malloc(nb * H * 8), *dz = malloc(nb * L * 8), *dms = malloc(nb * 2 * L * 8),
-         *dh1 = malloc(nb * H * 8);
-  double total = 0, minabs = INFINITY;
-  for (size_t i = 0; i < nb * D; i++) x[i] = xf[i];
-  /* forward */
-  mm(h1, x, p + l.w1, B, H, D, 0, 0), add_bias(h1, p + l.b1, B, H), relu(h1, nb * H, &minabs);
-  mm(ms, h1, p + l.wh, B, 2 * L, H, 0, 0), add_bias(ms, p + l.bh, B, 2 * L);
+/* z = μ + exp(logσ²/2)·ε; returns Σ_b KL_b and writes kl (B) if given. */
+static double sample(double *z, double *eps, const double *ms, int B, int L, uint64_t seed, uint64_t step, double *kl) {
+  double total = 0;
+  float n4[4];
   for (int b = 0; b < B; b++) {
     double klb = 0;
-    float n4[4];
     for (int j = 0; j < L; j++) {
-      if (j % 4 == 0) ref_normal4(c->seed, noise_step, (uint32_t)b, (uint32_t)(j / 4), n4);
+      if (j % 4 == 0) ref_normal4(seed, step, (uint32_t)b, (uint32_t)(j / 4), n4);
       double mu = ms[(size_t)b * 2 * L + j], lv = ms[(size_t)b * 2 * L + L + j];
       eps[(size_t)b * L + j] = n4[j % 4];
       z[(size_t)b * L + j] = mu + exp(0.5 * lv) * n4[j % 4];
@@ -66,14 +53,20 @@ double ref_vae_loss(const clvae_config *c, const double *p, const float *xf, int
     if (kl) kl[b] = -0.5 * klb;
     total += -0.5 * klb;
   }
-  mm(h2, z, p + l.wd1, B, H, L, 0, 0), add_bias(h2, p + l.bd1, B, H), relu(h2, nb * H, &minabs);
-  mm(y, h2, p + l.wd2, B, D, H, 0, 0), add_bias(y, p + l.bd2, B, D);
+  return total;
+}
+
+/* Sigmoid of the logits y (+ bias), the reconstruction loss against x, and dL/dy of the
+ * batch mean. Returns Σ_b recon_b. */
+static double loss(int kind, double *dy, const double *y, const double *bias, const double *x, int B, int D,
+                   double *recon) {
+  double total = 0;
   for (int b = 0; b < B; b++) {
     double rb = 0;
     for (int d = 0; d < D; d++) {
       size_t i = (size_t)b * D + d;
-      double yy = y[i], pp = 1 / (1 + exp(-yy)), xv = x[i];
-      if (c->loss == CLVAE_LOSS_MSE) {
+      double pp = 1 / (1 + exp(-(y[i] + bias[d]))), xv = x[i];
+      if (kind == CLVAE_LOSS_MSE) {
         rb += (pp - xv) * (pp - xv);
         dy[i] = 2 * (pp - xv) * pp * (1 - pp) / B;
       } else {
@@ -84,26 +77,54 @@ double ref_vae_loss(const clvae_config *c, const double *p, const float *xf, int
     if (recon) recon[b] = rb;
     total += rb;
   }
-  if (min_preact) *min_preact = minabs;
-  if (grad) { /* backward: the mirror of the forward list */
-    mm(grad + l.wd2, h2, dy, H, D, B, 1, 0), colsum(grad + l.bd2, dy, B, D);
-    mm(dh2, dy, p + l.wd2, B, H, D, 0, 1);
-    for (size_t i = 0; i < nb * H; i++) dh2[i] = h2[i] > 0 ? dh2[i] : 0;
-    mm(grad + l.wd1, z, dh2, L, H, B, 1, 0), colsum(grad + l.bd1, dh2, B, H);
-    mm(dz, dh2, p + l.wd1, B, L, H, 0, 1);
-    for (int b = 0; b < B; b++)
-      for (int j = 0; j < L; j++) {
-        size_t r = (size_t)b * 2 * L, i = (size_t)b * L + j;
-        double mu = ms[r + j], lv = ms[r + L + j];
-        dms[r + j] = dz[i] + mu / B;
-        dms[r + L + j] = dz[i] * eps[i] * 0.5 * exp(0.5 * lv) + 0.5 * (exp(lv) - 1) / B;
-      }
-    mm(grad + l.wh, h1, dms, H, 2 * L, B, 1, 0), colsum(grad + l.bh, dms, B, 2 * L);
-    mm(dh1, dms, p + l.wh, B, H, 2 * L, 0, 1);
-    for (size_t i = 0; i < nb * H; i++) dh1[i] = h1[i] > 0 ? dh1[i] : 0;
-    mm(grad + l.w1, x, dh1, D, H, B, 1, 0), colsum(grad + l.b1, dh1, B, H);
+  return total;
+}
+
+double ref_vae_loss(const clvae_net *net, const double *p, const float *xf, int B, uint64_t noise_step,
+                    double *grad, double *recon, double *kl, double *min_preact) {
+  double *a[CLVAE_MAX_LAYERS + 2] = {0}, *d[CLVAE_MAX_LAYERS + 2] = {0}, total = 0, minabs = INFINITY;
+  int ok = 1;
+  for (int i = 0; i < net->nacts; i++) {
+    a[i] = calloc((size_t)B * net->acts[i].width, sizeof(double));
+    d[i] = calloc((size_t)B * net->acts[i].width, sizeof(double));
+    ok &= a[i] && d[i];
   }
-  free(x), free(h1), free(ms), free(eps), free(z), free(h2), free(y);
-  free(dy), free(dh2), free(dz), free(dms), free(dh1);
+  if (!ok) total = NAN;
+  for (size_t i = 0; ok && i < (size_t)B * net->D; i++) a[0][i] = xf[i];
+  for (int i = 0; ok && i < net->nlayers; i++) { /* forward */
+    const clvae_layer *l = &net->layers[i];
+    if (l->kind == CLVAE_LAYER_SAMPLE) {
+      total += sample(a[l->y], a[l->eps], a[l->x], B, l->out, net->cfg.seed, noise_step, kl);
+      continue;
+    }
+    const double *w = p + net->tensors[l->kernel].offset, *b = p + net->tensors[l->bias].offset;
+    if (l->kind == CLVAE_LAYER_DENSE) dense(a[l->y], a[l->x], w, b, B, l->in, l->out, l->act == CLVAE_ACT_RELU, &minabs);
+    else {
+      mm(a[l->y], a[l->x], w, B, l->out, l->in, 0, 0);
+      total += loss(net->cfg.loss, d[l->y], a[l->y], b, a[0], B, l->out, recon);
+    }
+  }
+  if (min_preact) *min_preact = minabs;
+  for (int i = net->nlayers - 1; ok && grad && i >= 0; i--) { /* backward: the mirror */
+    const clvae_layer *l = &net->layers[i];
+    double *dy = d[l->y];
+    if (l->kind == CLVAE_LAYER_SAMPLE) {
+      const int L = l->out;
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < L; j++) {
+          size_t r = (size_t)b * 2 * L, e = (size_t)b * L + j;
+          double mu = a[l->x][r + j], lv = a[l->x][r + L + j];
+          d[l->x][r + j] = dy[e] + mu / B;
+          d[l->x][r + L + j] = dy[e] * a[l->eps][e] * 0.5 * exp(0.5 * lv) + 0.5 * (exp(lv) - 1) / B;
+        }
+      continue;
+    }
+    if (l->act == CLVAE_ACT_RELU)
+      for (size_t k = 0; k < (size_t)B * l->out; k++) dy[k] = a[l->y][k] > 0 ? dy[k] : 0;
+    mm(grad + net->tensors[l->kernel].offset, a[l->x], dy, l->in, l->out, B, 1, 0);
+    colsum(grad + net->tensors[l->bias].offset, dy, B, l->out);
+    if (l->x != 0) mm(d[l->x], dy, p + net->tensors[l->kernel].offset, B, l->in, l->out, 0, 1);
+  }
+  for (int i = 0; i < net->nacts; i++) free(a[i]), free(d[i]);
   return total / B;
 }

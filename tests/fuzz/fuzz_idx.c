@@ -14,11 +14,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   if (!f) return 0;
   fwrite(data, 1, size, f);
   fclose(f);
-  int magics[2] = {2051, 2049};
-  for (int m = 0; m < 2; m++) {
-    int dims[3], rank;
+  for (int images = 0; images < 2; images++) {
+    int dims[4], rank;
     uint8_t *d = NULL;
-    if (clvae_idx_read(path, magics[m], dims, &rank, &d) == CLVAE_OK) {
+    if (clvae_idx_read(path, images, dims, &rank, &d) == CLVAE_OK) {
       size_t n = 1;
       for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
       volatile unsigned sum = 0;

@@ -1,0 +1,12 @@
+/* Shared by the readers of src/data. */
+#ifndef CLVAE_DATA_INTERNAL_H
+#define CLVAE_DATA_INTERNAL_H
+
+#include "clvae/data.h"
+#include "device/internal.h"
+
+/* A folder of PNG files (see clvae_images_load); `out` is zeroed by the caller. */
+clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char *set, const clvae_images *classes_from,
+                                 clvae_load_progress progress, void *user);
+
+#endif
