@@ -15,7 +15,7 @@ import tempfile
 import threading
 import zlib
 
-from testlib import check, read_checkpoint, summary
+from testlib import check, read_checkpoint, read_png, summary
 
 CLVAE = sys.argv[1]
 TFJS = '--tfjs' in sys.argv
@@ -33,16 +33,22 @@ def idx(magic, dims, data):
     return struct.pack('>ii', magic, dims[0]) + b''.join(struct.pack('>i', d) for d in dims[1:]) + data
 
 
-def make_model(tmp):
-    """A freshly initialized checkpoint (clvae train --epochs 0) on a small synthetic set."""
-    d = os.path.join(tmp, 'data')
+def make_model(tmp, name='run', shape=(28, 28), hidden='512'):
+    """A freshly initialized checkpoint (clvae train --epochs 0) on a small synthetic set of
+    images of `shape` (H, W) or (H, W, C): IDX rank 3 or 4."""
+    d = os.path.join(tmp, 'data-' + name)
     os.makedirs(d)
+    pixels = 1
+    for x in shape:
+        pixels *= x
     for s, n in (('train', 300), ('t10k', 100)):
-        open(os.path.join(d, f'{s}-images-idx3-ubyte'), 'wb').write(idx(2051, (n, 28, 28), bytes((i * 7) % 256 for i in range(n * 784))))
+        open(os.path.join(d, f'{s}-images-idx{len(shape) + 1}-ubyte'), 'wb').write(
+            idx(2049 + len(shape), (n, *shape), bytes((i * 7) % 256 for i in range(n * pixels))))
         open(os.path.join(d, f'{s}-labels-idx1-ubyte'), 'wb').write(idx(2049, (n,), bytes(i % 10 for i in range(n))))
-    rc, out = run('train', '--epochs', '0', '--data', d, '--out', os.path.join(tmp, 'run'), '--seed', '9', '--batch-size', '64')
-    check(rc == 0, 'an initialized checkpoint to export', out)
-    return os.path.join(tmp, 'run', 'checkpoint.clvae')
+    rc, out = run('train', '--epochs', '0', '--data', d, '--out', os.path.join(tmp, name), '--seed', '9', '--batch-size',
+                  '64', '--hidden', hidden)
+    check(rc == 0, f'an initialized checkpoint to export ({"x".join(map(str, shape))}, hidden {hidden})', out)
+    return os.path.join(tmp, name, 'checkpoint.clvae')
 
 
 def checkpoint_tensors(path):
@@ -87,42 +93,17 @@ def check_structure(out_dir, part, want):
     check(len(w) % 4 == 0 and list(vals) == expect, f'{part}: weights.bin equals the checkpoint tensors, bit for bit')
 
 
-def read_png_gray(path):
-    """8-bit greyscale, non-interlaced PNG (what clvae writes), decoded with zlib alone."""
-    b = open(path, 'rb').read()
-    pos, chunks, w, h = 8, b'', 0, 0
-    while pos < len(b):
-        n, typ = struct.unpack('>I4s', b[pos:pos + 8])
-        data = b[pos + 8:pos + 8 + n]
-        if typ == b'IHDR':
-            w, h = struct.unpack('>II', data[:8])
-        elif typ == b'IDAT':
-            chunks += data
-        pos += 12 + n
-    raw, rows, prev = zlib.decompress(chunks), [], bytearray(w)
-    for y in range(h):
-        f, line = raw[y * (w + 1)], bytearray(raw[y * (w + 1) + 1:(y + 1) * (w + 1)])
-        for x in range(w):
-            a, c, up = line[x - 1] if x else 0, prev[x - 1] if x else 0, prev[x]
-            pred = [0, a, up, (a + up) // 2, a + up - c][f] if f < 4 else None
-            if f == 4:
-                pa, pb, pc = abs(up - c), abs(a - c), abs(a + up - 2 * c)
-                pred = a if pa <= pb and pa <= pc else up if pb <= pc else c
-            line[x] = (line[x] + pred) & 255
-        rows.append(bytes(line))
-        prev = line
-    return w, h, rows
-
-
-def tfjs_check(tmp, model):
+def tfjs_check(tmp, model, what):
     mods = os.path.join(HERE, 'tfjs', 'node_modules', '@tensorflow', 'tfjs')
     if not shutil.which('node') or not os.path.isdir(mods):
         print('SKIP: node or tests/tfjs/node_modules missing (npm install in tests/tfjs)')
         return 77
-    out = os.path.join(tmp, 'web')
+    ck = read_checkpoint(model)
+    H, W, C = ck['height'], ck['width'], ck['channels']
+    out = os.path.join(tmp, 'web-' + what)
     rc, o = run('export', '--model', model, '--format', 'tfjs', '--out', out)
     rc2, o2 = run('grid', '--model', model, '--out', os.path.join(tmp, 'g.png'), '--n', '4', '--range', '-2,2')
-    check(rc == 0 and rc2 == 0, 'export and grid', o + o2)
+    check(rc == 0 and rc2 == 0, f'{what}: export and grid', o + o2)
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=out)  # noqa: E731
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
     srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
@@ -134,13 +115,16 @@ def tfjs_check(tmp, model):
     try:
         res = json.loads(p.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        check(False, 'tf.loadLayersModel() loads the exported decoder', p.stdout + p.stderr)
+        check(False, f'{what}: tf.loadLayersModel() loads the exported decoder', p.stdout + p.stderr)
         return
-    check(res['inputShape'] == [None, 2], 'tf.loadLayersModel() loads the exported decoder (input [null, 2])', res['inputShape'])
-    w, h, rows = read_png_gray(os.path.join(tmp, 'g.png'))
-    worst = max(abs(int(res['out'][t][i] * 255 + 0.5) - rows[(t // 4) * 28 + i // 28][(t % 4) * 28 + i % 28])
-                for t in range(16) for i in range(784))
-    check(w == h == 112 and worst <= 1, f"TF.js predict() matches clvae's decoding in the grid (max pixel difference {worst})")
+    check(res['inputShape'] == [None, 2], f'{what}: tf.loadLayersModel() loads the exported decoder (input [null, 2])',
+          res['inputShape'])
+    w, h, ch, rows = read_png(os.path.join(tmp, 'g.png'))
+    # unit i of tile t is pixel (i // (W·C), i // C % W), channel i % C: the image stored H, W, C
+    worst = max(abs(int(res['out'][t][i] * 255 + 0.5) - rows[(t // 4) * H + i // (W * C)][(t % 4) * W * C + i % (W * C)])
+                for t in range(16) for i in range(H * W * C))
+    check((w, h, ch) == (4 * W, 4 * H, C) and worst <= 1,
+          f"{what}: TF.js predict() matches clvae's decoding in the grid (max pixel difference {worst})")
 
 
 def main():
@@ -151,18 +135,20 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         model = make_model(tmp)
         if TFJS:
-            if tfjs_check(tmp, model) == 77:
+            if tfjs_check(tmp, model, '28x28') == 77:
                 return 77
+            tfjs_check(tmp, make_model(tmp, 'rgb', (32, 32, 3), '64,32'), '32x32x3, hidden 64,32')
         else:
-            t = checkpoint_tensors(model)
-            for part in ('decoder', 'encoder'):
-                d = os.path.join(tmp, part)
-                rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', d, '--part', part)
-                check(rc == 0 and sorted(os.listdir(d)) == ['model.json', 'weights.bin'], f'export --part {part}', out)
-                check_structure(d, part, t[part])
-            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'))
+            for m in (model, make_model(tmp, 'deep', (12, 10, 3), '24,16,8')):
+                t = checkpoint_tensors(m)
+                for part in ('decoder', 'encoder'):
+                    d = os.path.join(tmp, part + '-' + os.path.basename(os.path.dirname(m)))
+                    rc, out = run('export', '--model', m, '--format', 'tfjs', '--out', d, '--part', part)
+                    check(rc == 0 and sorted(os.listdir(d)) == ['model.json', 'weights.bin'], f'export --part {part}', out)
+                    check_structure(d, part, t[part])
+            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder-run'))
             check(rc == 2 and '--force' in out, 'a non-empty output directory needs --force (exit 2)', out)
-            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder'), '--force')
+            rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder-run'), '--force')
             check(rc == 0, '--force overwrites', out)
             rc, out = run('export', '--model', os.path.join(tmp, 'nope.clvae'), '--format', 'tfjs', '--out', os.path.join(tmp, 'x'))
             check(rc == 2 and 'nope.clvae' in out, 'a missing model: exit 2', out)

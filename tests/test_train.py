@@ -112,6 +112,8 @@ def test_flags(tmp, good):
         (['--batch-size', '301'], 'larger than the 300 training images'), (['--latent-dim', '0'], '--latent-dim'),
         (['--loss', 'l1'], '--loss'), (['--lr', '-1'], '--lr'), (['--epochs', '-1'], '--epochs'),
         (['--epochs'], 'needs a value'), (['--resume'], '--resume needs --out'), (['--bogus'], '--bogus'),
+        (['--hidden', '512,0'], '--hidden'), (['--hidden', '64,'], '--hidden'), (['--hidden', '1,2,3,4,5,6,7,8,9'], '--hidden'),
+        (['--hidden', '70000'], '--hidden'),
     ]
     for flags, expect in cases:
         args = ['train', *flags] + ([] if '--resume' in flags else ['--out', o + '-' + str(len(flags))]) + ['--data', good]
@@ -131,6 +133,8 @@ def test_flags(tmp, good):
     check(rc == 0 and rc2 == 2 and '--resume' in out2, 'an existing run is not overwritten without --resume', out2)
     rc, out = run('train', '--resume', '--epochs', '2', '--batch-size', '32', '--data', good, '--out', o)
     check(rc == 2 and 'conflicts' in out and '--batch-size' in out, 'a conflicting flag on --resume: exit 2', out)
+    rc, out = run('train', '--resume', '--epochs', '2', '--hidden', '512,256', '--data', good, '--out', o)
+    check(rc == 2 and 'conflicts' in out and '512,256' in out, 'a conflicting --hidden on --resume: exit 2', out)
     rc, out = run('train', '--resume', '--epochs', '2', '--data', good, '--out', o)
     check(rc == 0 and epoch_of(os.path.join(o, 'checkpoint.clvae')) == 2, '--resume continues to --epochs', out)
 

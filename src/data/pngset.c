@@ -289,6 +289,24 @@ static clvae_status decode_all(const listing *l, clvae_images *out, clvae_load_p
   return CLVAE_OK;
 }
 
+/* Whether any PNG of the other set (test/ for train/, and the reverse) is in colour; its
+ * problems, if any, are reported when that set itself is read. */
+static int other_set_in_colour(const char *dir, const char *set) {
+  char root[4096];
+  listing l = {0};
+  int colour = 0;
+  snprintf(root, sizeof root, "%s/%s", dir, strcmp(set, "train") ? "train" : "test");
+  if (list_set(&l, root, NULL) == CLVAE_OK)
+    for (int i = 0; i < l.n && !colour; i++) {
+      int w, h, c;
+      colour = read_png(l.e[i].path, 0, &w, &h, &c, NULL) == CLVAE_OK && c;
+    }
+  for (int i = 0; i < l.n; i++) free(l.e[i].path);
+  free(l.e);
+  free_names(l.classes, l.nclasses);
+  return colour;
+}
+
 clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char *set, const clvae_images *classes_from,
                                  clvae_load_progress progress, void *user) {
   char root[4096];
@@ -300,8 +318,9 @@ clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char 
     return clvae__fail(CLVAE_ERR_IO, "%s: %s (a PNG set holds train/ and test/ folders)", root,
                        stat(root, &sb) != 0 ? strerror(errno) : "not a folder");
   clvae_status st = list_set(&l, root, classes_from);
-  /* Headers: one size for all; RGB if any image is in colour. */
-  int colour_any = 0;
+  /* Headers: one size for all; RGB if any image of the data set (train/ and test/) is in
+   * colour, so that both sets come out with one shape. */
+  int colour_any = st == CLVAE_OK && other_set_in_colour(dir, set);
   for (int i = 0; i < l.n && st == CLVAE_OK; i++) {
     int w, h, colour;
     st = read_png(l.e[i].path, 0, &w, &h, &colour, NULL);
