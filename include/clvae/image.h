@@ -19,6 +19,10 @@ CLVAE_API clvae_status clvae_png_read(const char *path, int *w, int *h, int *cha
  * empty cells are black. */
 CLVAE_API void clvae_mosaic(uint8_t *dst, const float *imgs, int n, int cols, int th, int tw, int ch);
 
+/* Whether this build draws plots (cairo was found at build time); without it the plot
+ * functions return CLVAE_ERR_ARG saying so. */
+CLVAE_API int clvae_have_plots(void);
+
 /* Scatter of n points (x, y) coloured by class (cls[i] in 0..classes-1, or NULL: one
  * colour) with axes, ticks and a legend of the class names (up to 20 entries). */
 CLVAE_API clvae_status clvae_plot_scatter(const char *path, const float *xy, int stride, const int *cls, int n,

@@ -49,7 +49,7 @@ typedef struct clvae_tensor {
 } clvae_tensor;
 
 typedef struct clvae_activation {
-  char name[24];
+  char name[32];
   int width;                 /* columns; the rows are the batch */
 } clvae_activation;
 

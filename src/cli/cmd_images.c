@@ -249,6 +249,11 @@ int cmd_scatter(int argc, char **argv) {
   clvae_model *m = NULL;
   float *mu = NULL, *xy = NULL;
   char xl[32], yl[32];
+  if (!clvae_have_plots()) {
+    fprintf(stderr, "clvae scatter: this clvae was built without plots (cairo); install libcairo2-dev and rebuild "
+                    "(meson setup --reconfigure -Dcairo=enabled)\n");
+    return EXIT_USAGE;
+  }
   int rc = begin("scatter", argc, argv, &a, &ck, &dev, &m);
   if (rc >= 0) return end(rc, &ck, dev, m);
   int L = ck.cfg.latent;

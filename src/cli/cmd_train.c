@@ -275,7 +275,8 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
   }
   if (f) fclose(f);
   snprintf(path, sizeof path, "%s/loss.png", ps->out);
-  if (n > 0 && clvae_plot_loss(path, tr, te, n) != CLVAE_OK) fprintf(stderr, "clvae: %s\n", clvae_error_message());
+  if (n > 0 && clvae_have_plots() && clvae_plot_loss(path, tr, te, n) != CLVAE_OK)
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
   const clvae_config *c = clvae_model_config(ps->m);
   snprintf(path, sizeof path, "%s/preview-epoch%d.png", ps->out, epoch);
   cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1); /* reports its own failure */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "clvae/image.h"
 
 static const struct {
   const char *name;
@@ -51,7 +52,7 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("clvae %s\n", clvae_version());
+    printf("clvae %s\nplots (cairo): %s\n", clvae_version(), clvae_have_plots() ? "yes" : "no");
     return EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -542,7 +542,7 @@ static void suite_gemm(suite *s, int thorough) {
 }
 
 int check_suite(clvae_device *dev, const char *only, int thorough, check_report report, void *user) {
-  suite s = {dev, only, report, user, 0, 1234, {0}, 0};
+  suite s = {.dev = dev, .only = only, .report = report, .user = user, .seed = 1234};
   check_result r;
   clvae_config c;
   clvae_config_default(&c);
