@@ -113,7 +113,36 @@ def trains_and_draws(tmp, name, data, h, w, c, extra=()):
     units = json.load(open(os.path.join(tmp, f'{name}-export', 'model.json')))['modelTopology']['config']['layers'][-1][
         'config']['units'] if rc == 0 else None
     check(rc == 0 and units == h * w * c, f'{name}: the export decodes to H*W*C = {h * w * c} units', o)
+    ok, why = preview(model, data, 2, h, c)
+    check(ok, f'{name}: --preview draws {(h + 1) // 2} lines of half blocks in {"colour" if c == 3 else "grey"}', why)
     return model
+
+
+def preview(model, data, epochs, h, c):
+    """train --preview on a terminal (a pty): the decoding of z = 0 in half blocks, h/2 lines,
+    in the palette's greys (232-255) for grey models, in its colour cube (16-231) for RGB."""
+    import pty
+    import re
+    out = os.path.dirname(model)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(CLVAE, [CLVAE, 'train', '--resume', '--out', out, '--data', data, '--epochs', str(epochs), '--preview'])
+    text = b''
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text += chunk
+    _, status = os.waitpid(pid, 0)
+    text = text.decode('utf-8', 'replace')
+    lines = [ln for ln in text.splitlines() if '\u2580' in ln]
+    colours = {int(x) for x in re.findall(r'\x1b\[[34]8;5;(\d+)m', text)}
+    want = range(16, 232) if c == 3 else range(232, 256)
+    return os.WEXITSTATUS(status) == 0 and len(lines) == (h + 1) // 2 and colours and all(x in want for x in colours), \
+        f'{len(lines)} lines, colours {sorted(colours)[:12]}...'
 
 
 def png_flavours(d, h, w, rnd):
@@ -218,9 +247,30 @@ def refusals(tmp, good):
     refused('2 channels', d, '2 channels', 'train-images-idx4-ubyte')
 
 
+def format1_file(path, pixels, hidden=1, latent=1):
+    """A format-1 checkpoint (the first release's layout) of a one-hidden-layer model."""
+    import zlib
+    D, H, L = pixels, hidden, latent
+    n = D * H + H + H * 2 * L + 2 * L + L * H + H + H * D + D
+    hdr = (b'CLVAECKP' + struct.pack('<II5i4fQqiiid', 1, 128, D, H, L, 0, 8, 1e-3, 0.9, 0.999, 1e-7, 1, 0, 0, 0, 0, 0.0)
+           + struct.pack('<Qd', n, 0.0))
+    body = hdr.ljust(128, b'\0') + struct.pack('<%df' % (3 * n), *([0.01] * (3 * n)))
+    open(path, 'wb').write(body + struct.pack('<I', zlib.crc32(body)))
+
+
 def format1(tmp):
     """The checkpoint of clvae 1556621 (format 1, --hidden 16, 2 epochs on 10,000 images),
-    its `eval --json` and its `grid --n 8 --range -3,3`, recorded then."""
+    its `eval --json` and its `grid --n 8 --range -3,3`, recorded then; and a format-1 file
+    whose images are not square, which cannot be drawn."""
+    bad = os.path.join(tmp, 'format1-30.clvae')
+    format1_file(bad, 30)
+    rc, o = run('grid', '--model', bad, '--out', os.path.join(tmp, 'f1.png'))
+    check(rc == 2 and 'not a square' in o and 'format-1' in o, 'a format-1 checkpoint of 30-pixel images: refused', o)
+    ok = os.path.join(tmp, 'format1-36.clvae')
+    format1_file(ok, 36)
+    rc, o = run('grid', '--model', ok, '--out', os.path.join(tmp, 'f1.png'), '--n', '2')
+    check(rc == 0 and read_png(os.path.join(tmp, 'f1.png'))[:3] == (12, 12, 1), 'a format-1 checkpoint of 36 pixels '
+          'draws 6x6 grey tiles', o)
     data = os.path.join(HERE, 'data')
     model = os.path.join(data, 'format1-h16.clvae')
     want = json.load(open(os.path.join(data, 'format1-h16.eval.json')))
@@ -246,6 +296,7 @@ def main():
         if ERRORS_ONLY:
             refusals(tmp, None)
             return summary()
+        format1(tmp)
         trains_and_draws(tmp, '32x32 grey, IDX rank 3 gzip', idx_set(os.path.join(tmp, 'g32'), 32, 32, 1, 3, gz=True),
                          32, 32, 1)
         trains_and_draws(tmp, '32x32x3, IDX rank 4', idx_set(os.path.join(tmp, 'c32'), 32, 32, 3, 4), 32, 32, 3)
@@ -279,7 +330,6 @@ def main():
                       os.path.join(tmp, 'unl.png'))
         check(rc == rc2 == 0, 'an unlabelled PNG folder trains and scatters in one colour', o + o2)
         refusals(tmp, root)
-        format1(tmp)
     return summary()
 
 
