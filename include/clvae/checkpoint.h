@@ -18,6 +18,7 @@ typedef struct clvae_checkpoint {
   int64_t step;              /* Adam updates done */
   clvae_train_state train;   /* epochs done, and the position in the unfinished one */
   int32_t train_limit;       /* training images used (the first N), 0: all */
+  int32_t train_count;       /* how many that was (0: not recorded, format 1) */
   size_t n;                  /* parameters: the net's total for cfg */
   float *params, *adam_m, *adam_v;
 } clvae_checkpoint;

@@ -27,7 +27,9 @@ typedef struct clvae_images {
  * when want_images, else labels (magic 2049, rank 1). Validates the magic, the rank, every
  * dimension (overflow, CLVAE_MAX_IMAGE_BYTES) and the count against the data actually
  * present, before allocating more than the data holds. dims gets `rank` values; *data
- * is malloc'ed. */
+ * is malloc'ed; with data NULL only the header is read and checked. A gzip file must hold
+ * one intact member (CRC-32 and length checked) and a raw file exactly its header and data:
+ * bytes after the data are an error. Only regular files are read. */
 CLVAE_API clvae_status clvae_idx_read(const char *path, int want_images, int *dims, int *rank, uint8_t **data);
 
 /* Progress while reading a large set: done of total images (called from the reading threads'
@@ -47,6 +49,9 @@ typedef void (*clvae_load_progress)(int done, int total, void *user);
 CLVAE_API clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set,
                                          const clvae_images *classes_from, clvae_load_progress progress,
                                          void *user);
+/* What clvae_images_load would load, without reading the pixels: count, shape and source
+ * from the headers (IDX) or the listing and every PNG header, each validated. */
+CLVAE_API clvae_status clvae_images_probe(clvae_images *out, const char *dir, const char *set);
 CLVAE_API void clvae_images_free(clvae_images *im);
 /* "HxWxC" (or "HxW" for grey) into buf. */
 CLVAE_API const char *clvae_images_shape(const clvae_images *im, char *buf, size_t n);

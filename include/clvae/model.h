@@ -100,6 +100,11 @@ CLVAE_API int clvae_net_step_gemms(const clvae_net *net, int B, clvae_gemm_shape
  * the seed (host RNG; the same on every device), in tensor order. params: net->total. */
 CLVAE_API void clvae_init_params(const clvae_net *net, float *params);
 
+/* Whether the device can hold the model with batches of c->batch rows: CLVAE_ERR_LIMIT
+ * naming the sizes if not. Needs only the device's description (clvae_select's), so a
+ * refusal can come before anything is started, read or allocated. */
+CLVAE_API clvae_status clvae_model_fits(const clvae_config *c, const clvae_device_info *in);
+
 typedef struct clvae_model clvae_model;
 
 /* Allocates the arenas and activations for batches of up to c->batch rows; refuses with

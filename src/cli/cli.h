@@ -26,6 +26,9 @@ void cli_device_defaults(cli_device_opts *o);
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 /* Opens the device and prints the choice once (stderr). Returns an exit code. */
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev);
+/* The same in two steps: which device (its limits, without starting it), then start it. */
+int cli_choose_device(const cli_device_opts *o, clvae_device_info *info);
+int cli_create_device(const cli_device_opts *o, const clvae_device_info *info, int profiling, clvae_device **dev);
 int cli_unknown(const char *cmd, const char *arg);
 /* Prints s as a JSON string (quoted, escaped) to stdout. */
 void cli_json_string(const char *s);

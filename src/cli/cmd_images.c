@@ -65,6 +65,14 @@ static int parse_pair(const char *flag, const char *s, double *a, double *b) {
   return 0;
 }
 
+/* Latent coordinates: the prior is N(0, 1); beyond ±1000 a decoding only saturates, and
+ * the arithmetic on the grid's steps stops being exact. */
+static int latent_range(const char *s, double lo, double hi) {
+  if (hi > lo && fabs(lo) <= 1000 && fabs(hi) <= 1000) return 1;
+  fprintf(stderr, "clvae: --range '%s' needs lo < hi, both within [-1000, 1000]\n", s);
+  return 0;
+}
+
 
 static void image_usage(const char *cmd) {
   if (!strcmp(cmd, "grid"))
@@ -102,8 +110,7 @@ int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
     } else if ((r = cli_value(argc, argv, &i, "--seed", &v))) {
       if (r < 0 || !cli_int("--seed", v, 0, 2147483647L, &a->seed)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--range", &v))) {
-      if (r < 0 || !parse_pair("--range", v, &a->lo, &a->hi)) return EXIT_USAGE;
-      if (!(a->hi > a->lo)) return fprintf(stderr, "clvae: --range needs lo < hi\n"), EXIT_USAGE;
+      if (r < 0 || !parse_pair("--range", v, &a->lo, &a->hi) || !latent_range(v, a->lo, a->hi)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--dims", &v))) {
       double x, y;
       if (r < 0 || !parse_pair("--dims", v, &x, &y)) return EXIT_USAGE;

@@ -1,6 +1,7 @@
 /* `clvae train` and `clvae eval`: argument handling, data loading, progress output and
  * signals around the library's training loop. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/loader.h"
+#include "clvae/files.h"
 #include "clvae/image.h"
 #include "clvae/train.h"
 
@@ -21,7 +23,10 @@
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) {
-  if (stop_signal) _exit(128 + sig); /* a second signal: leave now, the last checkpoint stays */
+  if (stop_signal) { /* a second signal: leave now; the last checkpoint stays */
+    clvae_output_cleanup();
+    _exit(128 + sig);
+  }
   stop_signal = sig;
 }
 
@@ -152,10 +157,12 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
       }
       a->cfg.loss = !strcmp(v, "bce") ? CLVAE_LOSS_BCE : CLVAE_LOSS_MSE, a->set[CFG_LOSS] = 1;
     } else if ((r = cli_value(argc, argv, &i, "--lr", &v))) {
+      if (r < 0) return EXIT_USAGE;
       char *end;
-      double lr = r > 0 ? strtod(v, &end) : 0;
-      if (r < 0 || end == v || *end || !(lr > 0 && lr < 10)) {
-        fprintf(stderr, "clvae: --lr '%s' is not a number in (0, 10)\n", r > 0 ? v : "");
+      double lr = strtod(v, &end);
+      if (end == v || *end || !(lr > 0 && lr < 10) || (float)lr < FLT_MIN) { /* kept as a 32-bit float */
+        fprintf(stderr, "clvae: --lr '%s' is not a number in (0, 10) that a 32-bit float holds (at least %g)\n", v,
+                (double)FLT_MIN);
         return EXIT_USAGE;
       }
       a->cfg.lr = (float)lr, a->set[CFG_LR] = 1;
@@ -307,6 +314,23 @@ static void on_progress(const clvae_train_progress *p, void *user) {
   fflush(stdout);
 }
 
+/* The files a run writes in its directory must be regular files or absent: refused before
+ * the run starts, not after its first epoch. */
+static int outputs_writable(const char *dir) {
+  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+      fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
+                      "another --out)\n", path);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* Loads or creates the checkpoint state; returns an exit code or -1 to go on. */
 static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpoint *ck, char *path, size_t n) {
   snprintf(path, n, "%s/checkpoint.clvae", a->out);
@@ -317,6 +341,20 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     }
     if (check_conflicts(a, ck, path) != 0) return EXIT_USAGE;
     if (!cli_same_shape(train, ck->cfg.height, ck->cfg.width, ck->cfg.channels, path)) return EXIT_USAGE;
+    int count = ck->train_limit > 0 && ck->train_limit < train->count ? ck->train_limit : train->count;
+    if (ck->train_limit > train->count || (ck->train_count && ck->train_count != count) || ck->cfg.batch > count) {
+      fprintf(stderr, "clvae: %s was trained on %d images%s in batches of %d, but %s holds %d: resume it with its "
+                      "own data\n", path, ck->train_count ? ck->train_count : ck->train_limit,
+              ck->train_limit ? " (--limit)" : "", ck->cfg.batch, train->source, train->count);
+      return EXIT_USAGE;
+    }
+    ck->train_count = count; /* a format-1 checkpoint did not record it */
+    int steps = (count + ck->cfg.batch - 1) / ck->cfg.batch;
+    if (ck->train.epoch_step >= steps) {
+      fprintf(stderr, "clvae: %s: damaged checkpoint: %d steps into an epoch of %d steps\n", path, ck->train.epoch_step,
+              steps);
+      return EXIT_USAGE;
+    }
     return -1;
   }
   if (access(path, F_OK) == 0) {
@@ -329,14 +367,27 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", a->cfg.batch, count);
     return EXIT_USAGE;
   }
-  clvae_status st = clvae_checkpoint_alloc(ck, &a->cfg);
-  if (st != CLVAE_OK) {
+  clvae_net net; /* validated now; allocated once the device has accepted it (init_params) */
+  if (clvae_net_build(&net, &a->cfg) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train->source);
-    return st == CLVAE_ERR_NOMEM ? EXIT_FAIL : EXIT_USAGE;
+    return EXIT_USAGE;
   }
-  ck->train_limit = (int32_t)a->limit;
+  ck->cfg = a->cfg, ck->train_limit = (int32_t)a->limit, ck->train_count = count;
+  return -1;
+}
+
+/* A new run's parameters: allocated and initialized from the seed. */
+static int init_params(clvae_checkpoint *ck) {
+  clvae_checkpoint fresh;
   clvae_net net;
-  clvae_net_build(&net, &a->cfg);
+  if (ck->params) return -1; /* resumed */
+  if (clvae_checkpoint_alloc(&fresh, &ck->cfg) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    return EXIT_FAIL;
+  }
+  fresh.train_limit = ck->train_limit, fresh.train_count = ck->train_count;
+  *ck = fresh;
+  clvae_net_build(&net, &ck->cfg);
   clvae_init_params(&net, ck->params);
   return -1;
 }
@@ -349,11 +400,12 @@ static int save_initial(const char *path, const clvae_checkpoint *ck) {
   return EXIT_USAGE;
 }
 
-/* Device, model with the checkpoint's state, and both image sets on the device. */
-static int setup_device(const cli_device_opts *o, const clvae_checkpoint *ck, const clvae_images *train,
-                        const clvae_images *test, clvae_device **dev, clvae_model **m, clvae_dataset **dtrain,
-                        clvae_dataset **dtest) {
-  int r = cli_open_device(o, 0, dev);
+/* Device (info from cli_choose_device, or NULL to choose now), model with the checkpoint's
+ * state, and both image sets on the device. */
+static int setup_device(const cli_device_opts *o, const clvae_device_info *info, const clvae_checkpoint *ck,
+                        const clvae_images *train, const clvae_images *test, clvae_device **dev, clvae_model **m,
+                        clvae_dataset **dtrain, clvae_dataset **dtest) {
+  int r = info ? cli_create_device(o, info, 0, dev) : cli_open_device(o, 0, dev);
   if (r != EXIT_OK) return r;
   if ((r = cli_make_model(*dev, ck, m)) != EXIT_OK) return r;
   clvae_status st = train ? clvae_dataset_create(dtrain, *dev, train, ck->train_limit) : CLVAE_OK;
@@ -374,6 +426,7 @@ int cmd_train(int argc, char **argv) {
   clvae_device *dev = NULL;
   clvae_model *m = NULL;
   clvae_dataset *dtrain = NULL, *dtest = NULL;
+  int lock = -1;
   cli_device_defaults(&a.dev);
   clvae_config_default(&a.cfg);
   a.epochs = DEFAULT_EPOCHS;
@@ -390,8 +443,38 @@ int cmd_train(int argc, char **argv) {
     a.out = outbuf;
   }
   rc = EXIT_USAGE;
-  if (make_dirs(a.out) != 0 || cli_load_both(&train, &test, a.data) != 0) goto done;
+  /* Everything that can be refused is refused before anything is read in full, started or
+   * written: the run directory's lock, the sets' headers, the flags against a checkpoint,
+   * and whether the device can hold the model. */
+  if (make_dirs(a.out) != 0 || !outputs_writable(a.out)) goto done;
+  if (clvae_dir_lock(a.out, &lock) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    goto done;
+  }
+  if (cli_probe_both(&train, &test, a.data) != 0) goto done;
   if ((rc = prepare_state(&a, &train, &ck, path, sizeof path)) >= 0) goto done;
+  fflush(stdout);
+  if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
+    if (!a.resume && ((rc = init_params(&ck)) >= 0 || (rc = save_initial(path, &ck)) >= 0)) goto done;
+    if (!a.quiet)
+      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.train.epoch, a.epochs);
+    rc = EXIT_OK;
+    goto done;
+  }
+  a.dev.quiet = a.quiet;
+  clvae_device_info info;
+  if ((rc = cli_choose_device(&a.dev, &info)) != EXIT_OK) goto done;
+  if (clvae_model_fits(&ck.cfg, &info) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\nclvae: use a smaller --batch-size or --hidden\n", clvae_error_message());
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  if ((rc = init_params(&ck)) >= 0) goto done;
+  clvae_images_free(&train), clvae_images_free(&test); /* the headers: now the images */
+  if (cli_load_both(&train, &test, a.data) != 0) {
+    rc = EXIT_USAGE;
+    goto done;
+  }
   if (!a.quiet) {
     char shape[64], hidden[128];
     printf("clvae: training a VAE of %s images, hidden %s, latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
@@ -401,14 +484,6 @@ int cmd_train(int argc, char **argv) {
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
   }
   fflush(stdout);
-  if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
-    if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
-    if (!a.quiet)
-      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.train.epoch, a.epochs);
-    rc = EXIT_OK;
-    goto done;
-  }
-  a.dev.quiet = a.quiet;
   /* From here on SIGINT/SIGTERM ask for a clean stop (after the current step, with a
    * checkpoint). They are held back while the device starts and the programs build: a
    * signal inside the driver's compiler makes the build fail, and the driver's threads,
@@ -420,11 +495,13 @@ int cmd_train(int argc, char **argv) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   sigemptyset(&stops);
   sigaddset(&stops, SIGINT);
   sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stops, &old);
-  rc = setup_device(&a.dev, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
+  rc = setup_device(&a.dev, &info, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
   if (rc == EXIT_OK && clvae_ops_build_all(dev) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_FAIL;
@@ -445,7 +522,7 @@ int cmd_train(int argc, char **argv) {
   } else if (st == CLVAE_INTERRUPTED) {
     fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
                     "Resume with: clvae train --resume --out %s --epochs %ld\n",
-            nl, stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", path, state.epoch + (state.epoch_step ? 1 : 0),
+            nl, stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP" : "SIGINT", path, state.epoch + (state.epoch_step ? 1 : 0),
             state.epoch_step, a.out, a.epochs);
     rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
   } else if (st == CLVAE_ERR_DIVERGED) {
@@ -466,6 +543,7 @@ done:
   clvae_device_free(dev);
   clvae_checkpoint_free(&ck);
   clvae_images_free(&train), clvae_images_free(&test);
+  clvae_dir_unlock(lock);
   return rc;
 }
 
@@ -501,9 +579,15 @@ int cmd_eval(int argc, char **argv) {
   }
   if (cli_load_images(&test, data, "test", NULL) != 0) goto done;
   if (!cli_same_shape(&test, ck.cfg.height, ck.cfg.width, ck.cfg.channels, model)) goto done;
-  if ((rc = setup_device(&o, &ck, NULL, &test, &dev, &m, NULL, &dtest)) != EXIT_OK) goto done;
+  if ((rc = setup_device(&o, NULL, &ck, NULL, &test, &dev, &m, NULL, &dtest)) != EXIT_OK) goto done;
   if (clvae_evaluate(m, dtest, &res) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  if (!isfinite(res.loss) || !isfinite(res.recon) || !isfinite(res.kl)) {
+    fprintf(stderr, "clvae: the test loss of %s is not finite (the %s term overflows): its parameters are too large "
+                    "to evaluate\n", model, isfinite(res.recon) ? "KL" : "reconstruction");
     rc = EXIT_FAIL;
     goto done;
   }

@@ -10,16 +10,19 @@ int cli_value(int argc, char **argv, int *i, const char *name, const char **valu
   const char *a = argv[*i];
   size_t n = strlen(name);
   if (strncmp(a, name, n) != 0) return 0;
-  if (a[n] == '=') {
-    *value = a + n + 1;
-    return 1;
-  }
-  if (a[n] != '\0') return 0;
-  if (*i + 1 >= argc) {
+  if (a[n] == '=') *value = a + n + 1;
+  else if (a[n] != '\0') return 0;
+  else if (*i + 1 < argc) *value = argv[++*i];
+  else *value = "";
+  size_t len = strlen(*value);
+  if (len == 0) {
     fprintf(stderr, "clvae: option %s needs a value\n", name);
     return -1;
   }
-  *value = argv[++*i];
+  if (len >= 4096) { /* no path or number is this long; the message would not hold it */
+    fprintf(stderr, "clvae: the value of %s is %zu bytes long; at most 4095 are accepted\n", name, len);
+    return -1;
+  }
   return 1;
 }
 
@@ -60,14 +63,33 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
   return 1;
 }
 
-int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev) {
-  clvae_device_options opt = {profiling};
-  clvae_status st = clvae_device_open(dev, o->platform, o->device, &opt);
-  if (st == CLVAE_ERR_NOT_FOUND)
+static int device_failed(const cli_device_opts *o, clvae_status st) {
+  if (st == CLVAE_ERR_NOT_FOUND && ((o->platform && *o->platform) || (o->device && *o->device)))
     fprintf(stderr, "clvae: --platform/--device (or $CLVAE_PLATFORM/$CLVAE_DEVICE): %s\n", clvae_error_message());
-  else if (st != CLVAE_OK)
+  else
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
-  if (st != CLVAE_OK) return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+  return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+}
+
+int cli_choose_device(const cli_device_opts *o, clvae_device_info *info) {
+  clvae_device_list list;
+  int idx = -1;
+  clvae_status st = clvae_enumerate(&list);
+  if (st == CLVAE_OK && (st = clvae_select(&list, o->platform, o->device, &idx)) == CLVAE_OK) *info = list.devices[idx];
+  clvae_device_list_free(&list);
+  return st == CLVAE_OK ? EXIT_OK : device_failed(o, st);
+}
+
+int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev) {
+  clvae_device_info info;
+  int r = cli_choose_device(o, &info);
+  return r == EXIT_OK ? cli_create_device(o, &info, profiling, dev) : r;
+}
+
+int cli_create_device(const cli_device_opts *o, const clvae_device_info *info, int profiling, clvae_device **dev) {
+  clvae_device_options opt = {profiling};
+  clvae_status st = clvae_device_create(dev, info, &opt);
+  if (st != CLVAE_OK) return device_failed(o, st);
   if (clvae_gemm_set_impl(*dev, o->gemm) != CLVAE_OK) { /* a bad CLVAE_GEMM_TUNE */
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     clvae_device_free(*dev);

@@ -53,6 +53,16 @@ int cli_load_both(clvae_images *train, clvae_images *test, const char *dir) {
   return same_sets(train, test);
 }
 
+int cli_probe_both(clvae_images *train, clvae_images *test, const char *dir) {
+  clvae_status st = clvae_images_probe(train, dir, "train");
+  if (st == CLVAE_OK) st = clvae_images_probe(test, dir, "test");
+  if (st != CLVAE_OK) {
+    report(st, clvae_error_message(), dir);
+    return -1;
+  }
+  return same_sets(train, test);
+}
+
 int cli_same_shape(const clvae_images *im, int height, int width, int channels, const char *model) {
   char a[64], b[64];
   clvae_images want = {.height = height, .width = width, .channels = channels};

@@ -22,6 +22,8 @@ int cli_load_images(clvae_images *im, const char *dir, const char *set, const cl
 /* Both sets, refusing (exit 2 printed, -1) a test set whose images differ from the
  * training set's in shape, naming both and their shapes. */
 int cli_load_both(clvae_images *train, clvae_images *test, const char *dir);
+/* The same from the headers alone (clvae_images_probe): count, shape, source. */
+int cli_probe_both(clvae_images *train, clvae_images *test, const char *dir);
 /* Whether the images are the model's shape; prints the refusal naming both if not. */
 int cli_same_shape(const clvae_images *im, int height, int width, int channels, const char *model);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "clvae/files.h"
 #include "clvae/image.h"
 
 static const struct {
@@ -35,14 +36,30 @@ static void usage(FILE *f) {
              "Default device: the first GPU, else the first device.\n");
 }
 
+static void on_fatal_signal(int sig) {
+  clvae_output_cleanup();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 int main(int argc, char **argv) {
   /* PoCL: pin its worker threads. Unpinned, two of them sometimes share a core for a
    * while (GEMMs measured 1.0-1.3x OpenBLAS in such stretches, 0.63-0.72x pinned). Only
    * speed depends on it; POCL_AFFINITY=0 in the environment turns it off. */
   setenv("POCL_AFFINITY", "1", 0);
   /* Past a file-size limit, write() should fail with EFBIG (reported like a full disk),
-   * not kill the process in the middle of a checkpoint. */
+   * not kill the process in the middle of a checkpoint. A closed stdout (clvae ... | head)
+   * stops the printing, not the work: writes fail with EPIPE instead. */
   signal(SIGXFSZ, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  /* A signal that ends a command removes the temporary files of outputs in progress
+   * (training installs its own handler: it stops after the current step and saves). */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fatal_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

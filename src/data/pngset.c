@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clvae/files.h"
 #include "data/internal.h"
 
 #define MAX_FILES 10000000
@@ -180,8 +181,9 @@ static void on_png_warning(png_structp png, png_const_charp msg) { (void)png, (v
 static clvae_status read_png(const char *path, int want_channels, int *w, int *h, int *colour, uint8_t *px) {
   png_job job;
   unsigned char sig[8];
-  FILE *f = fopen(path, "rb");
-  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  FILE *f;
+  clvae_status rs = clvae_fopen_regular(path, &f);
+  if (rs != CLVAE_OK) return rs;
   if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
     fclose(f);
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: not a PNG file", path);
@@ -308,7 +310,7 @@ static int other_set_in_colour(const char *dir, const char *set) {
 }
 
 clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char *set, const clvae_images *classes_from,
-                                 clvae_load_progress progress, void *user) {
+                                 clvae_load_progress progress, void *user, int probe) {
   char root[4096];
   struct stat sb;
   listing l = {0};
@@ -335,6 +337,7 @@ clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char 
     st = clvae__fail(CLVAE_ERR_LIMIT, "%s: %d images of %dx%dx%d are %llu bytes; at most %llu are supported", root, l.n,
                      out->height, out->width, out->channels, (unsigned long long)bytes,
                      (unsigned long long)CLVAE_MAX_IMAGE_BYTES);
+  if (probe) goto done;
   if (st == CLVAE_OK && !(out->pixels = malloc(bytes)))
     st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory for %llu bytes of images from %s", (unsigned long long)bytes, root);
   if (st == CLVAE_OK) st = decode_all(&l, out, progress, user);
@@ -350,6 +353,7 @@ clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char 
       out->class_names[c] = strdup(names ? names->class_names[c] : l.classes[c]);
     if (!out->class_names) st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   }
+done:
   for (int i = 0; i < l.n; i++) free(l.e[i].path);
   free(l.e);
   free_names(l.classes, l.nclasses);

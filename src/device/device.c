@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "device/cl_sources.h"
+#include "clvae/files.h"
 #include "device/internal.h"
 
 clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *info,
@@ -47,10 +48,13 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   const char *style = getenv("CLVAE_KERNEL_STYLE");
   dev->gpu_style = style && *style ? strcmp(style, "gpu") == 0 : info->is_gpu;
   clvae_device_set_local_size(dev, 0);
-  /* Test hook: CLVAE_TEST_FAIL_LAUNCH=N makes the N-th kernel launch fail the way a real
-   * CL_OUT_OF_RESOURCES would, to test what a failure in the middle of training leaves. */
+#ifdef CLVAE_TEST_HOOKS
+  /* Test hook (test builds only): CLVAE_TEST_FAIL_LAUNCH=N makes the N-th kernel launch
+   * fail the way a real CL_OUT_OF_RESOURCES would, to test what a failure in the middle of
+   * training leaves. */
   const char *fl = getenv("CLVAE_TEST_FAIL_LAUNCH");
   dev->fail_launch = fl ? atol(fl) : 0;
+#endif
   *out = dev;
   return CLVAE_OK;
 gone:
@@ -115,8 +119,9 @@ static clvae_status program_source(const char *name, const char **text,
   if (dir && *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.cl", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return clvae__fail(CLVAE_ERR_IO, "cannot open kernel source %s (CLVAE_KERNEL_DIR)", path);
+    FILE *f;
+    if (clvae_fopen_regular(path, &f) != CLVAE_OK)
+      return clvae__fail(CLVAE_ERR_IO, "kernel source (CLVAE_KERNEL_DIR): %s", clvae_error_message());
     char *buf = NULL;
     size_t n = 0, cap = 0, got;
     do {
@@ -178,8 +183,12 @@ clvae_status clvae__build(clvae_device *dev, const clvae_program_def *def) {
     clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     log[sizeof log - 1] = '\0';
     clReleaseProgram(prog);
-    return clvae__fail(CLVAE_ERR_BUILD, "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s",
-                       clvae_cl_error_name(rc), (int)rc, def->name, opts, log);
+    /* PoCL says no more than "failed to build" when its kernel cache is not writable */
+    int pocl = strstr(dev->info.platform, "Portable Computing Language") != NULL;
+    return clvae__fail(CLVAE_ERR_BUILD, "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s%s",
+                       clvae_cl_error_name(rc), (int)rc, def->name, opts, log,
+                       pocl ? "\n(PoCL: if the log says nothing more, check that its kernel cache, $POCL_CACHE_DIR "
+                              "or ~/.cache/pocl, is writable)" : "");
   }
   dev->programs[dev->nprograms++] = (struct built_program){def, prog};
   return CLVAE_OK;

@@ -85,6 +85,7 @@ clvae_status clvae_enumerate(clvae_device_list *list) {
     cl_device_id devs[MAX_DEVICES];
     cl_uint nd = 0;
     rc = clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd);
+    if (rc == CL_DEVICE_NOT_FOUND) continue; /* an empty platform (Clover, rusticl unconfigured): listed quietly */
     if (rc != CL_SUCCESS) {
       note(list, "skipped platform '%s': clGetDeviceIDs failed: %s\n", pname,
            clvae_cl_error_name(rc));
@@ -191,9 +192,14 @@ clvae_status clvae_select(const clvae_device_list *l, const char *platform, cons
                         p >= 0 ? "'" : "", avail);
   } else {
     found = default_device(l, p);
+    if (found < 0 && p >= 0)
+      return clvae__fail(CLVAE_ERR_NOT_FOUND, "OpenCL platform '%s' has no device%s; %s", l->platforms[p],
+                         contains_nocase(l->platforms[p], "portable") ? " (PoCL reports none when it cannot use its "
+                         "kernel cache: check that $POCL_CACHE_DIR, or ~/.cache/pocl, is writable)" : "", avail);
     if (found < 0)
-      return clvae__fail(CLVAE_ERR_NOT_FOUND, "OpenCL platform '%s' has no device; %s",
-                        p >= 0 ? l->platforms[p] : "(any)", avail);
+      return clvae__fail(CLVAE_ERR_NOT_FOUND, "no OpenCL platform has a device (a driver that cannot start lists "
+                         "none: PoCL, for one, needs a writable kernel cache, $POCL_CACHE_DIR or ~/.cache/pocl); %s",
+                         avail);
   }
   *index = found;
   return CLVAE_OK;

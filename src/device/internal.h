@@ -57,8 +57,8 @@ struct clvae_device {
   int profiling;             /* the queue records timestamps */
   struct prof_event { const char *name; cl_event ev; } *prof; /* events while profiling */
   int prof_n, prof_cap, prof_on;
-  long launches;             /* kernel launches so far (for CLVAE_TEST_FAIL_LAUNCH) */
-  long fail_launch;          /* test hook: this launch fails as CL_OUT_OF_RESOURCES; 0: none */
+  long launches;             /* kernel launches so far */
+  long fail_launch;          /* test builds: this launch fails as CL_OUT_OF_RESOURCES; 0: none */
 };
 
 /* Records a formatted message as this thread's last error (clvae_error_message); returns

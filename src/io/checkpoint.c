@@ -3,7 +3,7 @@
  *   0 "CLVAECKP"   8 u32 version   12 u32 header bytes (where the parameters start)
  *  16 i32 height, width, channels, depth, latent, loss, batch   44 f32 lr, beta1, beta2, eps
  *  60 u64 seed   68 i64 step   76 i32 epoch, epoch_step, train_limit   88 f64 epoch_loss_sum
- *  96 f64 epoch_seconds   104 u64 n   112 i32 hidden[8]   144 u32 layers   148 u32 0
+ *  96 f64 epoch_seconds   104 u64 n   112 i32 hidden[8]   144 u32 layers   148 i32 train_count
  * 152 per layer, 32 bytes: u32 kind, act, in, out; u64 kernel and bias offsets (~0: none)
  *     ... zero padding to a multiple of 16.
  * Version 1 (read only): a 128-byte header; 16 i32 input, hidden, latent, loss, batch
@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "clvae/checkpoint.h"
+#include "clvae/files.h"
 #include "device/internal.h"
 
 #define V1_HEADER 128
@@ -96,6 +97,7 @@ static unsigned char *serialize(const clvae_checkpoint *c, size_t *size) {
   putd(b + 88, c->train.epoch_loss_sum), putd(b + 96, c->train.epoch_seconds), put64(b + 104, n);
   for (int i = 0; i < CLVAE_MAX_DEPTH; i++) put32(b + 112 + 4 * i, (uint32_t)(i < g->depth ? g->hidden[i] : 0));
   put_layers(b, &net);
+  put32(b + 148, (uint32_t)c->train_count);
   const float *arrays[3] = {c->params, c->adam_m, c->adam_v};
   for (int a = 0; a < 3; a++)
     for (size_t i = 0; i < n; i++) putf(b + hdr + (a * n + i) * 4, arrays[a][i]);
@@ -104,11 +106,15 @@ static unsigned char *serialize(const clvae_checkpoint *c, size_t *size) {
   return b;
 }
 
-/* Test hook: CLVAE_TEST_SLOW_CHECKPOINT=1 writes in small, slow pieces so that a test
- * can kill the process in the middle of a write. */
+/* Test hook (test builds only): CLVAE_TEST_SLOW_CHECKPOINT=1 writes in small, slow pieces
+ * so that a test can kill the process in the middle of a write. */
 static int slow_writes(void) {
+#ifdef CLVAE_TEST_HOOKS
   const char *s = getenv("CLVAE_TEST_SLOW_CHECKPOINT");
   return s && *s == '1';
+#else
+  return 0;
+#endif
 }
 
 static int write_all(int fd, const unsigned char *p, size_t n) {
@@ -125,38 +131,24 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
 }
 
 clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c) {
-  char tmp[4200], dir[4096];
   size_t size;
+  clvae_output out;
   unsigned char *b = serialize(c, &size);
   if (!b) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory writing %s", path);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
+  clvae_status st = clvae_output_open(&out, path);
+  if (st != CLVAE_OK) {
     free(b);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    return st;
   }
-  int e = 0;
-  const char *what = "write";
-  if (write_all(fd, b, size) != 0) e = errno ? errno : EIO;
-  else if (fsync(fd) != 0) e = errno, what = "fsync";
-  if (close(fd) != 0 && !e) e = errno, what = "close";
+  if (write_all(fileno(out.f), b, size) != 0) {
+    int e = errno ? errno : EIO;
+    free(b);
+    clvae_output_abort(&out);
+    return clvae__fail(CLVAE_ERR_IO, "%s: write failed: %s (the previous checkpoint, if any, is unchanged)", path,
+                       strerror(e));
+  }
   free(b);
-  if (!e && rename(tmp, path) != 0) e = errno, what = "rename";
-  if (e) {
-    unlink(tmp);
-    return clvae__fail(CLVAE_ERR_IO, "%s: %s failed: %s (the previous checkpoint, if any, is unchanged)",
-                      path, what, strerror(e));
-  }
-  /* Make the rename itself durable. */
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = '\0';
-  int dfd = open(slash ? dir : ".", O_RDONLY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return CLVAE_OK;
+  return clvae_output_commit(&out, 1);
 }
 
 /* The configuration and position of a version-2 header; `hdr` bytes are present. */
@@ -168,7 +160,7 @@ static clvae_status parse_v2(const char *path, const unsigned char *b, clvae_che
   g->lr = getf(b + 44), g->beta1 = getf(b + 48), g->beta2 = getf(b + 52), g->eps = getf(b + 56);
   g->seed = get64(b + 60), c->step = (int64_t)get64(b + 68);
   c->train.epoch = (int32_t)get32(b + 76), c->train.epoch_step = (int32_t)get32(b + 80);
-  c->train_limit = (int32_t)get32(b + 84);
+  c->train_limit = (int32_t)get32(b + 84), c->train_count = (int32_t)get32(b + 148);
   c->train.epoch_loss_sum = getd(b + 88), c->train.epoch_seconds = getd(b + 96);
   if (g->depth < 1 || g->depth > CLVAE_MAX_DEPTH)
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: %d hidden layers (1..%d)", path, g->depth, CLVAE_MAX_DEPTH);
@@ -211,30 +203,32 @@ static clvae_status check_fields(const char *path, const unsigned char *b, uint3
                          "describes (%d layers expected)", path, net->nlayers);
   }
   const clvae_train_state *t = &c->train;
-  if (c->step < 0 || t->epoch < 0 || t->epoch > 100000 || t->epoch_step < 0 || c->train_limit < 0 ||
+  if (c->step < 0 || t->epoch < 0 || t->epoch > 100000 || t->epoch_step < 0 || c->train_limit < 0 || c->train_count < 0 ||
+      (c->train_limit && c->train_count > c->train_limit) ||
       !isfinite(t->epoch_loss_sum) || !(t->epoch_seconds >= 0 && t->epoch_seconds < 1e12))
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: training position step %lld, epoch %d, epoch step "
-                       "%d, limit %d, loss sum %g, seconds %g", path, (long long)c->step, t->epoch, t->epoch_step,
-                       c->train_limit, t->epoch_loss_sum, t->epoch_seconds);
+                       "%d, limit %d, images %d, loss sum %g, seconds %g", path, (long long)c->step, t->epoch,
+                       t->epoch_step, c->train_limit, c->train_count, t->epoch_loss_sum, t->epoch_seconds);
   return CLVAE_OK;
 }
 
 static clvae_status read_file(const char *path, unsigned char **out, size_t *size) {
   struct stat sb;
+  FILE *f;
   *out = NULL;
-  if (stat(path, &sb) != 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  if (S_ISDIR(sb.st_mode)) return clvae__fail(CLVAE_ERR_IO, "%s: is a directory, not a checkpoint", path);
-  if (sb.st_size < V1_HEADER + 4)
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: too short for a clvae checkpoint (%lld bytes)", path, (long long)sb.st_size);
-  if ((uint64_t)sb.st_size > ((uint64_t)1 << 35))
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: too large for a clvae checkpoint", path);
+  clvae_status st = clvae_fopen_regular(path, &f);
+  if (st != CLVAE_OK) return st;
+  if (fstat(fileno(f), &sb) != 0 || sb.st_size < V1_HEADER + 4 || (uint64_t)sb.st_size > ((uint64_t)1 << 35)) {
+    fclose(f);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: %lld bytes: %s for a clvae checkpoint", path, (long long)sb.st_size,
+                       sb.st_size < V1_HEADER + 4 ? "too short" : "too large");
+  }
   *size = (size_t)sb.st_size;
   unsigned char *b = malloc(*size);
-  FILE *f = fopen(path, "rb");
-  clvae_status st = CLVAE_OK;
-  if (!b || !f) st = clvae__fail(b ? CLVAE_ERR_IO : CLVAE_ERR_NOMEM, "%s: cannot read: %s", path, strerror(errno));
-  else if (fread(b, 1, *size, f) != *size) st = clvae__fail(CLVAE_ERR_IO, "%s: read failed", path);
-  if (f) fclose(f);
+  if (!b) st = clvae__fail(CLVAE_ERR_NOMEM, "%s: out of host memory for %zu bytes", path, *size);
+  else if (fread(b, 1, *size, f) != *size || fgetc(f) != EOF)
+    st = clvae__fail(CLVAE_ERR_IO, "%s: read failed (the file changed while it was read)", path);
+  fclose(f);
   if (st != CLVAE_OK) free(b);
   else *out = b;
   return st;
@@ -275,7 +269,7 @@ clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
   if (check_fields(path, b, version, c, n, &net) != CLVAE_OK) goto done;
   clvae_checkpoint tmp = *c;
   if ((st = clvae_checkpoint_alloc(c, &tmp.cfg)) != CLVAE_OK) goto done;
-  c->step = tmp.step, c->train = tmp.train, c->train_limit = tmp.train_limit;
+  c->step = tmp.step, c->train = tmp.train, c->train_limit = tmp.train_limit, c->train_count = tmp.train_count;
   float *arrays[3] = {c->params, c->adam_m, c->adam_v};
   static const char *const names[3] = {"parameter", "Adam first moment", "Adam second moment"};
   for (int a = 0; a < 3; a++)

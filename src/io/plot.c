@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clvae/files.h"
 #include "clvae/image.h"
 #include "device/internal.h"
 
@@ -72,24 +73,24 @@ static void draw_axes(cairo_t *cr, const axes *a, const char *xlabel, const char
   text(cr, (a->left + a->right) / 2, a->top - 14, title, 0.5, 0.0);
 }
 
-/* Writes the surface to path.tmp and renames it into place. */
+static cairo_status_t to_file(void *f, const unsigned char *data, unsigned int n) {
+  return fwrite(data, 1, n, f) == n ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* Writes the surface as a PNG through a temporary file renamed into place (files.h). */
 static clvae_status finish(cairo_surface_t *s, cairo_t *cr, const char *path) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  clvae_output out;
   cairo_status_t cs = cairo_status(cr);
   cairo_destroy(cr);
-  if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_write_to_png(s, tmp);
+  clvae_status st = clvae_output_open(&out, path);
+  if (st == CLVAE_OK && cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_write_to_png_stream(s, to_file, out.f);
   cairo_surface_destroy(s);
+  if (st != CLVAE_OK) return st;
   if (cs != CAIRO_STATUS_SUCCESS) {
-    remove(tmp);
+    clvae_output_abort(&out);
     return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, cairo_status_to_string(cs));
   }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, strerror(e));
-  }
-  return CLVAE_OK;
+  return clvae_output_commit(&out, 0);
 }
 
 static cairo_t *canvas(int w, int h, cairo_surface_t **s) {

@@ -1,4 +1,4 @@
-/* PNG files through libpng; writes go to "<path>.tmp" and are renamed into place. */
+/* PNG files through libpng; writes go to a temporary file renamed into place (files.h). */
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -7,14 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvae/files.h"
 #include "clvae/image.h"
 #include "device/internal.h"
 
 clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+  clvae_output out;
+  clvae_status st = clvae_output_open(&out, path);
+  if (st != CLVAE_OK) return st;
+  FILE *f = out.f;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   volatile int ok = 0;
@@ -28,19 +29,18 @@ clvae_status clvae_png_write(const char *path, int w, int h, int channels, const
     ok = 1;
   }
   png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
-  if (fclose(f) != 0) ok = 0;
-  if (!ok || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the PNG%s%s", path, ok ? ": " : "", ok ? strerror(e) : "");
+  if (!ok) {
+    clvae_output_abort(&out);
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the PNG", path);
   }
-  return CLVAE_OK;
+  return clvae_output_commit(&out, 0);
 }
 
 clvae_status clvae_png_read(const char *path, int *w, int *h, int *channels, uint8_t **px) {
-  FILE *f = fopen(path, "rb");
+  FILE *f;
   *px = NULL;
-  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  clvae_status rs = clvae_fopen_regular(path, &f);
+  if (rs != CLVAE_OK) return rs;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   uint8_t *volatile data = NULL;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "clvae/export.h"
+#include "clvae/files.h"
 #include "device/internal.h"
 
 typedef struct dense {
@@ -42,21 +43,20 @@ static void write_layer_json(FILE *f, const dense *l, int first) {
   fprintf(f, "\"dtype\": \"float32\"}}");
 }
 
-/* Writes `size` bytes to dir/name through a temporary file. */
+/* Writes `size` bytes to dir/name through a temporary file renamed into place (files.h). */
 static clvae_status put_file(const char *dir, const char *name, const void *data, size_t size) {
-  char path[4200], tmp[4300];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-  int ok = fwrite(data, 1, size, f) == size;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
+  char path[4200];
+  clvae_output out;
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+    return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+  clvae_status st = clvae_output_open(&out, path);
+  if (st != CLVAE_OK) return st;
+  if (fwrite(data, 1, size, out.f) != size) {
     int e = errno;
-    remove(tmp);
+    clvae_output_abort(&out);
     return clvae__fail(CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
   }
-  return CLVAE_OK;
+  return clvae_output_commit(&out, 0);
 }
 
 static clvae_status write_model(const char *dir, const char *model_name, const dense *layers, int n) {

@@ -210,7 +210,8 @@ static clvae_status run_epoch(run *r) {
     return st;
   }
   if (o->progress) o->progress(&p, o->user);
-  return o->stop && *o->stop ? CLVAE_INTERRUPTED : CLVAE_OK;
+  /* a stop asked for during the last epoch comes too late to change anything: done */
+  return o->stop && *o->stop && ck->epoch < o->epochs ? CLVAE_INTERRUPTED : CLVAE_OK;
 }
 
 clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_train_state *st,

@@ -29,12 +29,9 @@ static clvae_view dA(const clvae_model *m, int a) { return clvae_at(m->dact[a], 
 static clvae_view P(const clvae_model *m, int t) { return clvae_at(m->params, m->net.tensors[t].offset); }
 static clvae_view dP(const clvae_model *m, int t) { return clvae_at(m->grads, m->net.tensors[t].offset); }
 
-clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c) {
+clvae_status clvae_model_fits(const clvae_config *c, const clvae_device_info *in) {
   clvae_net net;
-  *out = NULL;
   TRY(clvae_net_build(&net, c));
-  /* Refuse what the device cannot hold before allocating anything. */
-  const clvae_device_info *in = clvae_device_get_info(dev);
   uint64_t total, largest;
   clvae_net_memory(&net, c->batch, &total, &largest);
   if (in->max_alloc_bytes && largest > in->max_alloc_bytes)
@@ -45,6 +42,14 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
     return clvae__fail(CLVAE_ERR_LIMIT, "the model needs %llu bytes of device memory (%zu parameters with gradients "
                        "and Adam state, activations for batch %d); the device '%s' has %llu",
                        (unsigned long long)total, net.total, c->batch, in->name, (unsigned long long)in->global_mem_bytes);
+  return CLVAE_OK;
+}
+
+clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c) {
+  clvae_net net;
+  *out = NULL;
+  TRY(clvae_net_build(&net, c));
+  TRY(clvae_model_fits(c, clvae_device_get_info(dev))); /* before allocating anything */
   clvae_model *m = calloc(1, sizeof *m);
   if (!m) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   m->dev = dev, m->net = net;

@@ -1,0 +1,62 @@
+/* clvae files: how clvae reads and writes, so that no input blocks or lies and no output
+ * is lost or replaces what it should not.
+ *  - Inputs are read only when they are regular files (after symlinks): a FIFO, a device or
+ *    a directory is refused at once, never waited on.
+ *  - Whole-file outputs (checkpoint, PNGs, plots, exports) are written to a temporary file
+ *    with a unique name beside the target and renamed over it only when complete, and only
+ *    over a regular file or a missing path: a symlink, FIFO, device or directory there is
+ *    refused and left alone. A signal handler can remove the temporary files in progress.
+ *  - Appended files (metrics.csv) are opened without following a symlink and refused unless
+ *    regular.
+ *  - A run directory is locked (flock on DIR/.clvae.lock, holding the owner's pid) for as
+ *    long as a training run owns it; a lock of a killed process is released with it. */
+#ifndef CLVAE_FILES_H
+#define CLVAE_FILES_H
+
+#include <stdio.h>
+
+#include "clvae/clvae.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opens `path` for reading if it is a regular file; *fd / *f on success. */
+CLVAE_API clvae_status clvae_open_regular(const char *path, int *fd);
+CLVAE_API clvae_status clvae_fopen_regular(const char *path, FILE **f);
+
+typedef struct clvae_output {
+  FILE *f;                   /* write here, then commit or abort */
+  char path[4096];
+  char tmp[4200];
+  int slot;                  /* in the table of temporary files a signal handler removes */
+} clvae_output;
+
+/* Creates the temporary file for `path` (refusing a target that exists and is not a
+ * regular file, and a path too long to name). */
+CLVAE_API clvae_status clvae_output_open(clvae_output *o, const char *path);
+/* Flushes (and with `durable`, fsyncs the file and then its directory) and renames the
+ * temporary file over the target. On failure the target is untouched and the temporary
+ * file removed. */
+CLVAE_API clvae_status clvae_output_commit(clvae_output *o, int durable);
+/* Closes and removes the temporary file; the target is untouched. */
+CLVAE_API void clvae_output_abort(clvae_output *o);
+/* Removes the temporary files of every output still open. Async-signal-safe: for a
+ * signal handler that then exits. */
+CLVAE_API void clvae_output_cleanup(void);
+
+/* Opens `path` for appending (created 0644 if missing), refusing a symlink or anything
+ * but a regular file, without blocking on a FIFO. */
+CLVAE_API clvae_status clvae_append_open(const char *path, FILE **f);
+
+/* Locks the directory for this process (DIR/.clvae.lock holds its pid) until
+ * clvae_dir_unlock or exit. CLVAE_ERR_EXISTS when another process holds it: the message
+ * names its pid. */
+CLVAE_API clvae_status clvae_dir_lock(const char *dir, int *fd);
+CLVAE_API void clvae_dir_unlock(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,196 @@
+/* How clvae reads and writes files (see include/clvae/files.h): regular inputs only,
+ * outputs through unique temporary files renamed into place, appends without following
+ * links, and a lock per run directory. */
+#define _DEFAULT_SOURCE /* flock */
+#include "clvae/files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "device/internal.h"
+
+static const char *kind_of(mode_t m) {
+  return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) || S_ISBLK(m) ? "a device" :
+         S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+}
+
+clvae_status clvae_open_regular(const char *path, int *fd) {
+  struct stat sb;
+  *fd = -1;
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just after. */
+  int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    int e = errno;
+    close(f);
+    return clvae__fail(CLVAE_ERR_IO, "%s: is %s, not a regular file", path, S_ISREG(sb.st_mode) ? strerror(e) : kind_of(sb.st_mode));
+  }
+  fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK);
+  *fd = f;
+  return CLVAE_OK;
+}
+
+clvae_status clvae_fopen_regular(const char *path, FILE **f) {
+  int fd;
+  *f = NULL;
+  clvae_status st = clvae_open_regular(path, &fd);
+  if (st != CLVAE_OK) return st;
+  if (!(*f = fdopen(fd, "rb"))) {
+    close(fd);
+    return clvae__fail(CLVAE_ERR_NOMEM, "%s: cannot open: %s", path, strerror(errno));
+  }
+  return CLVAE_OK;
+}
+
+/* ---- temporary files, removable from a signal handler ---- */
+
+#define SLOTS 16
+static char temp_path[SLOTS][4200];
+static volatile sig_atomic_t temp_used[SLOTS];
+
+void clvae_output_cleanup(void) {
+  for (int i = 0; i < SLOTS; i++)
+    if (temp_used[i]) unlink(temp_path[i]);
+}
+
+static void release_slot(clvae_output *o) {
+  if (o->slot >= 0) temp_used[o->slot] = 0;
+  o->slot = -1;
+}
+
+clvae_status clvae_output_open(clvae_output *o, const char *path) {
+  struct stat sb;
+  static unsigned counter;
+  memset(o, 0, sizeof *o);
+  o->slot = -1;
+  if (strlen(path) >= sizeof o->path)
+    return clvae__fail(CLVAE_ERR_IO, "%.100s...: a path of %zu bytes is too long", path, strlen(path));
+  snprintf(o->path, sizeof o->path, "%s", path);
+  if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+    return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced (give a new file name)", path, kind_of(sb.st_mode));
+  for (int i = 0; i < SLOTS && o->slot < 0; i++)
+    if (!temp_used[i]) o->slot = i;
+  if (o->slot < 0) return clvae__fail(CLVAE_ERR_IO, "%s: too many files being written at once", path);
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+    /* unique per process and call: two processes writing the same target never share it */
+    snprintf(o->tmp, sizeof o->tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++);
+    fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    int e = errno;
+    o->slot = -1;
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", o->tmp, strerror(e));
+  }
+  memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
+  temp_used[o->slot] = 1;
+  if (!(o->f = fdopen(fd, "wb"))) {
+    close(fd);
+    unlink(o->tmp);
+    release_slot(o);
+    return clvae__fail(CLVAE_ERR_NOMEM, "%s: out of host memory", o->tmp);
+  }
+  return CLVAE_OK;
+}
+
+void clvae_output_abort(clvae_output *o) {
+  if (o->f) fclose(o->f);
+  o->f = NULL;
+  if (o->slot >= 0) unlink(o->tmp);
+  release_slot(o);
+}
+
+clvae_status clvae_output_commit(clvae_output *o, int durable) {
+  struct stat sb;
+  const char *what = "write";
+  int e = 0;
+  if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
+  else if (durable && fsync(fileno(o->f)) != 0) e = errno, what = "fsync";
+  if (fclose(o->f) != 0 && !e) e = errno, what = "close";
+  o->f = NULL;
+  /* checked again: the target may have been replaced by something else meanwhile */
+  if (!e && lstat(o->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    clvae_output_abort(o);
+    return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced", o->path, kind_of(sb.st_mode));
+  }
+  if (!e && rename(o->tmp, o->path) != 0) e = errno, what = "rename";
+  if (e) {
+    clvae_output_abort(o);
+    return clvae__fail(CLVAE_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", o->path, what,
+                       strerror(e));
+  }
+  release_slot(o);
+  if (durable) { /* make the rename itself durable */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", o->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int dfd = open(slash ? (slash == dir ? "/" : dir) : ".", O_RDONLY | O_CLOEXEC);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  }
+  return CLVAE_OK;
+}
+
+clvae_status clvae_append_open(const char *path, FILE **f) {
+  struct stat sb;
+  *f = NULL;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ELOOP || (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
+      return clvae__fail(CLVAE_ERR_IO, "%s is %s: not appended to", path, e == ELOOP ? "a symbolic link" : kind_of(sb.st_mode));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(e));
+  }
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return clvae__fail(CLVAE_ERR_IO, "%s is %s: not appended to", path, kind_of(sb.st_mode));
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (!(*f = fdopen(fd, "ab"))) {
+    close(fd);
+    return clvae__fail(CLVAE_ERR_NOMEM, "%s: out of host memory", path);
+  }
+  return CLVAE_OK;
+}
+
+clvae_status clvae_dir_lock(const char *dir, int *fd) {
+  char path[4200], pid[32] = "";
+  *fd = -1;
+  if ((size_t)snprintf(path, sizeof path, "%s/.clvae.lock", dir) >= sizeof path)
+    return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+  int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  struct stat sb;
+  if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
+  if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(f);
+    return clvae__fail(CLVAE_ERR_IO, "%s is %s: cannot lock the run directory", path, kind_of(sb.st_mode));
+  }
+  if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    ssize_t n = e == EWOULDBLOCK ? pread(f, pid, sizeof pid - 1, 0) : -1;
+    close(f);
+    if (e != EWOULDBLOCK) return clvae__fail(CLVAE_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    return clvae__fail(CLVAE_ERR_EXISTS, "%s is in use by another clvae run (process %s)", dir, *pid ? pid : "?");
+  }
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  int written = ftruncate(f, 0) == 0 && pwrite(f, pid, (size_t)len, 0) == len;
+  (void)written; /* the pid is for messages only */
+  *fd = f;
+  return CLVAE_OK;
+}
+
+void clvae_dir_unlock(int fd) {
+  if (fd >= 0) close(fd); /* closing releases the flock */
+}
