@@ -134,6 +134,14 @@ def class4_special_files(tmp):
     rc, out, took = run('train', '--data', good, '--out', o, '--epochs', '1', '--batch-size', '32', timeout=60)
     check(refused(rc, out, 'metrics.csv') and took < 20 and stat.S_ISFIFO(os.lstat(os.path.join(o, 'metrics.csv')).st_mode),
           f'4: a FIFO as metrics.csv: refused at once ({took:.1f} s), left as it is', out)
+    o = os.path.join(tmp, 'c4-metrics-link')
+    os.makedirs(o)
+    elsewhere = os.path.join(tmp, 'c4-elsewhere.csv')
+    open(elsewhere, 'w').write('not yours\n')
+    os.symlink(elsewhere, os.path.join(o, 'metrics.csv'))
+    rc, out, _ = run('train', '--data', good, '--out', o, '--epochs', '1', '--batch-size', '32', timeout=60)
+    check(refused(rc, out, 'metrics.csv') and open(elsewhere).read() == 'not yours\n',
+          '4: metrics.csv as a symlink: refused, its target untouched', out)
     ck = os.path.join(tmp, 'c4-model.clvae')
     shutil.copy(FORMAT1, ck)
     fifo = os.path.join(tmp, 'c4-out.fifo')
@@ -276,6 +284,16 @@ def class10_signals(tmp):
     ck = os.path.join(o, 'checkpoint.clvae')
     check(p.returncode == 0 and read_checkpoint(ck)['epoch'] == 3,
           f'10: stdout closed after 10 bytes: training goes on and exits 0 (exit {p.returncode})')
+    o = os.path.join(tmp, 'c10-hup')
+    p = subprocess.Popen([CLVAE, 'train', '--data', d, '--out', o, '--epochs', '50', '--batch-size', '32'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()  # the data is loaded
+    time.sleep(0.5)
+    p.send_signal(signal.SIGHUP)
+    _, err = p.communicate(timeout=120)
+    rc, out, _ = run('eval', '--model', os.path.join(o, 'checkpoint.clvae'), '--data', d)
+    check(p.returncode == 129 and 'SIGHUP' in err and rc == 0, '10: SIGHUP stops training like SIGTERM: exit 129, '
+          'checkpoint saved', err + out)
     big = os.path.join(tmp, 'c10-big')
     run('train', '--data', d, '--out', big, '--epochs', '0', '--hidden', '1024', '--batch-size', '64')
     for cmd, args in (('sample', ['--count', '10000']), ('grid', ['--n', '100'])):

@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
   }
   printf("device: %s (gemm %s)\n", clvae_device_get_info(dev)->name,
          clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
-  int failures = check_suite(dev, argv[1], 1, report, NULL);
+  int failures = check_suite(dev, argv[1], CHECK_THOROUGH, report, NULL);
   clvae_device_free(dev);
   if (passed + failed == 0) {
     printf("FAIL: no case ran for kernel '%s'\n", argv[1]);

@@ -43,7 +43,7 @@ static void on_case(const check_result *r, void *user) {
 int cmd_selftest(int argc, char **argv) {
   cli_device_opts o;
   const char *only = NULL;
-  int quick = 0, r;
+  int quick = 0, small = 0, r;
   tally t = {0};
   cli_device_defaults(&o);
   for (int i = 1; i < argc; i++) {
@@ -52,13 +52,16 @@ int cmd_selftest(int argc, char **argv) {
     } else if ((r = cli_value(argc, argv, &i, "--kernel", &only)) != 0) {
       if (r < 0) return EXIT_USAGE;
     } else if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--small")) small = 1;
     else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) t.verbose = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: clvae selftest [--platform P] [--device D] [--gemm auto|builtin|clblast]\n"
-             "                      [--kernel NAME] [--quick] [--verbose]\n\n"
+             "                      [--kernel NAME] [--quick] [--small] [--verbose]\n\n"
              "Runs every kernel on the device against clvae's plain-C reference, at the VAE's\n"
              "real shapes and (unless --quick) at odd sizes 1, 7, 33, 257, and prints one line\n"
-             "per kernel. Exit 0 if all pass, 1 if any fails, 2 on bad usage or no device.\n"
+             "per kernel. --small uses the shapes of a tiny model and odd sizes 1, 7, 33 instead\n"
+             "(for simulators such as Oclgrind). Exit 0 if all pass, 1 if any fails, 2 on bad\n"
+             "usage or no device.\n"
              "Kernels:");
       for (const char *const *k = check_kernels; *k; k++) printf(" %s", *k);
       printf("\n");
@@ -77,7 +80,7 @@ int cmd_selftest(int argc, char **argv) {
   if ((r = cli_open_device(&o, 0, &dev)) != EXIT_OK) return r;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int failures = check_suite(dev, only, !quick, on_case, &t);
+  int failures = check_suite(dev, only, small ? CHECK_SMALL : quick ? CHECK_QUICK : CHECK_THOROUGH, on_case, &t);
   flush_kernel(&t);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("selftest %s: %s (%.1f s)\n", failures ? "FAILED" : "passed",

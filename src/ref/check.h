@@ -20,11 +20,15 @@ typedef struct check_result {
 
 typedef void (*check_report)(const check_result *r, void *user);
 
-/* Runs the cases of the kernels whose name contains `only` (NULL: all). `thorough` adds
- * the odd sizes 1, 7, 33, 257 to the real VAE shapes. GEMM cases use the device's
- * current GEMM implementation. Calls `report` once per case; returns the number of
- * failed cases. */
-int check_suite(clvae_device *dev, const char *only, int thorough, check_report report, void *user);
+/* Which cases: the real shapes of the default model, plus (thorough) the odd sizes 1, 7,
+ * 33, 257; or (small) the shapes of a tiny model (5×7 images, hidden 9, latent 3, batch 6)
+ * plus the odd sizes 1, 7, 33, for a simulator such as Oclgrind. */
+enum { CHECK_QUICK = 0, CHECK_THOROUGH = 1, CHECK_SMALL = 2 };
+
+/* Runs the cases of the kernel named `only` (NULL: all) at the sizes `mode` says. GEMM
+ * cases use the device's current GEMM implementation. Calls `report` once per case;
+ * returns the number of failed cases. */
+int check_suite(clvae_device *dev, const char *only, int mode, check_report report, void *user);
 
 /* The kernel names check_suite knows, NULL-terminated. */
 extern const char *const check_kernels[];

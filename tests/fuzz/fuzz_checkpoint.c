@@ -1,6 +1,6 @@
-/* libFuzzer target: the checkpoint reader. Each input is tried as it is and with a valid
- * CRC-32 patched into its last four bytes, so that the checks behind the checksum (sizes,
- * configuration) get explored too. */
+/* libFuzzer target: the checkpoint reader. Every input gets a valid CRC-32 patched into its
+ * last four bytes, so that each mutation reaches the checks behind the checksum (sizes,
+ * configuration, layer list, training position, values); a wrong CRC alone is trivial. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +26,8 @@ static void try_load(const char *path, const unsigned char *data, size_t size) {
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   static char path[64];
   if (!path[0]) snprintf(path, sizeof path, "/tmp/clvae-fuzz-ck-%d", (int)getpid());
-  try_load(path, data, size);
-  if (size >= 8) {
+  if (size < 8) try_load(path, data, size);
+  else {
     unsigned char *c = malloc(size);
     memcpy(c, data, size);
     uint32_t crc = (uint32_t)crc32(0L, c, (uInt)(size - 4));
