@@ -43,20 +43,30 @@ static void write_layer_json(FILE *f, const dense *l, int first) {
   fprintf(f, "\"dtype\": \"float32\"}}");
 }
 
-/* Writes `size` bytes to dir/name through a temporary file renamed into place (files.h). */
-static clvae_status put_file(const char *dir, const char *name, const void *data, size_t size) {
+/* Writes the files of an export through temporary files (files.h): all are opened and
+ * written before any is renamed into place, so that a refused target (a symlink, say)
+ * leaves the directory as it was. Renamed in order: weights.bin before the model.json
+ * that points at it. */
+static clvae_status put_files(const char *dir, const char *const *names, const void *const *data, const size_t *size,
+                              int n) {
   char path[4200];
-  clvae_output out;
-  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
-    return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
-  clvae_status st = clvae_output_open(&out, path);
-  if (st != CLVAE_OK) return st;
-  if (fwrite(data, 1, size, out.f) != size) {
-    int e = errno;
-    clvae_output_abort(&out);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+  clvae_output out[2];
+  clvae_status st = CLVAE_OK;
+  int opened = 0;
+  for (; opened < n && st == CLVAE_OK; opened++) {
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[opened]) >= sizeof path) {
+      st = clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+      break;
+    }
+    if ((st = clvae_output_open(&out[opened], path)) != CLVAE_OK) break;
+    if (fwrite(data[opened], 1, size[opened], out[opened].f) != size[opened])
+      st = clvae__fail(CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
   }
-  return clvae_output_commit(&out, 0);
+  for (int i = 0; i < opened; i++) {
+    if (st == CLVAE_OK) st = clvae_output_commit(&out[i], 0);
+    else if (out[i].f) clvae_output_abort(&out[i]);
+  }
+  return st;
 }
 
 static clvae_status write_model(const char *dir, const char *model_name, const dense *layers, int n) {
@@ -96,9 +106,10 @@ static clvae_status write_model(const char *dir, const char *model_name, const d
   }
   fprintf(f, "]}]}\n");
   fclose(f);
-  /* weights first: a model.json never points at weights that are not there yet */
-  clvae_status st = put_file(dir, "weights.bin", w, wsize);
-  if (st == CLVAE_OK) st = put_file(dir, "model.json", json, jsize);
+  const char *const names[2] = {"weights.bin", "model.json"};
+  const void *const data[2] = {w, json};
+  const size_t sizes[2] = {wsize, jsize};
+  clvae_status st = put_files(dir, names, data, sizes, 2);
   free(w);
   free(json);
   return st;

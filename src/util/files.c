@@ -87,7 +87,7 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
   if (fd < 0) {
     int e = errno;
     o->slot = -1;
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot create: %s", o->tmp, strerror(e));
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot create a file there: %s", path, strerror(e));
   }
   memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
   temp_used[o->slot] = 1;
