@@ -6,6 +6,13 @@
 set -euo pipefail
 build=${1:-build}; rounds=${2:-3}; shift $(( $# > 2 ? 2 : $# )) || true
 [ -x "$build/tools/ref_trainer" ] || { echo "no $build/tools/ref_trainer: install libopenblas-dev and reconfigure" >&2; exit 2; }
+# OpenBLAS 0.3.21 takes some virtual CPUs for a "Prescott" and runs its generic kernels,
+# 3x slower here: name the core the CPU's flags allow, unless the caller chose one.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
+echo "OpenBLAS core: $("$build/tools/ref_trainer" --core)"
 ratios=()
 for r in $(seq "$rounds"); do
   ms='import json,sys; print(json.load(sys.stdin)["ms_per_step"])'

@@ -51,8 +51,12 @@ int main(int argc, char **argv) {
   if (clvae_buffer_create(dev, n * 4, &da) || clvae_buffer_create(dev, n * 4, &db) || clvae_buffer_create(dev, n * 4, &dc) ||
       clvae_buffer_write(dev, da, 0, n * 4, a, 1) || clvae_buffer_write(dev, db, 0, n * 4, b, 1))
     return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 1;
-  printf("device %s, gemm %s; OpenBLAS %d threads; %d interleaved repetitions\n", clvae_device_get_info(dev)->name,
-         clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), openblas_get_num_threads(), reps);
+  printf("device %s, gemm %s; OpenBLAS core %s, %d threads; %d interleaved repetitions\n",
+         clvae_device_get_info(dev)->name, clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), openblas_get_corename(),
+         openblas_get_num_threads(), reps);
+  if (!strcmp(openblas_get_corename(), "Prescott") || !strcmp(openblas_get_corename(), "Core2"))
+    printf("warning: OpenBLAS took this CPU for a %s (generic kernels); for a fair reference set OPENBLAS_CORETYPE "
+           "(SkylakeX with AVX-512, Haswell with AVX2)\n", openblas_get_corename());
   printf("%-28s %-5s %16s %10s %10s %9s %9s %7s\n", "GEMM", "op", "M x N x K", "clvae ms", "BLAS ms", "clvae GF", "BLAS GF", "ratio");
   double tot_c = 0, tot_b = 0, *tc = malloc((size_t)reps * 8), *tb = malloc((size_t)reps * 8);
   double *tr = malloc((size_t)reps * 8), *all = calloc((size_t)reps, 8), *allb = calloc((size_t)reps, 8);

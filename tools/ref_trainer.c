@@ -2,7 +2,8 @@
  * initialization, same ε, same Adam) in plain C with OpenBLAS's cblas_sgemm, careful but
  * simple: the eleven GEMMs through BLAS, element-wise work in loops the compiler
  * vectorizes, denormals flushed to zero. Prints ms per step (median, p10, p90).
- * usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json] */
+ * usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json] [--core]
+ * (--core: the CPU core OpenBLAS chose; bench-vs-blas.sh sets OPENBLAS_CORETYPE when it guesses wrong) */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -131,7 +132,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--batch-size") && i + 1 < argc) B = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
     else if (!strcmp(argv[i], "--json")) json = 1;
-    else return fprintf(stderr, "usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json]\n"), 2;
+    else if (!strcmp(argv[i], "--core")) return printf("%s\n", openblas_get_corename()), 0;
+    else return fprintf(stderr, "usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json] [--core]\n"), 2;
   }
   if (steps < 10 || B < 1 || warmup < 0) return fprintf(stderr, "ref_trainer: bad --steps/--batch-size/--warmup\n"), 2;
   _mm_setcsr(_mm_getcsr() | 0x8040); /* flush denormals to zero (FTZ | DAZ) */
@@ -161,11 +163,11 @@ int main(int argc, char **argv) {
   }
   qsort(t, (size_t)steps, sizeof *t, clvae_cmp_double);
   if (json)
-    printf("{\"impl\": \"openblas\", \"threads\": %d, \"batch_size\": %d, \"steps\": %d, \"ms_per_step\": %.4f, "
-           "\"ms_p10\": %.4f, \"ms_p90\": %.4f, \"last_loss\": %.4f}\n", openblas_get_num_threads(), B, steps,
+    printf("{\"impl\": \"openblas\", \"core\": \"%s\", \"threads\": %d, \"batch_size\": %d, \"steps\": %d, \"ms_per_step\": %.4f, "
+           "\"ms_p10\": %.4f, \"ms_p90\": %.4f, \"last_loss\": %.4f}\n", openblas_get_corename(), openblas_get_num_threads(), B, steps,
            t[steps / 2], t[steps / 10], t[steps * 9 / 10], loss);
   else
-    printf("reference (C + OpenBLAS %d threads): %.2f ms median (p10 %.2f, p90 %.2f) over %d steps of %d; "
-           "last batch loss %.3f\n", openblas_get_num_threads(), t[steps / 2], t[steps / 10], t[steps * 9 / 10], steps, B, loss);
+    printf("reference (C + OpenBLAS %s, %d threads): %.2f ms median (p10 %.2f, p90 %.2f) over %d steps of %d; "
+           "last batch loss %.3f\n", openblas_get_corename(), openblas_get_num_threads(), t[steps / 2], t[steps / 10], t[steps * 9 / 10], steps, B, loss);
   return 0;
 }
