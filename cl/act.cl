@@ -5,24 +5,24 @@
 #define ACT_RELU 1
 #define ACT_SIGMOID 2
 
-/* y (B, N) = act(y + bias).  2-D: (column, row). */
-__kernel void bias_act(__global float *y, uint y_off, __global const float *bias, uint b_off,
+/* y (B, N, rows ldy apart) = act(y + bias).  2-D: (column, row). */
+__kernel void bias_act(__global float *y, uint y_off, int ldy, __global const float *bias, uint b_off,
                        int B, int N, int act) {
   int j = (int)get_global_id(0), b = (int)get_global_id(1);
   if (j >= N || b >= B) return;
-  size_t i = y_off + (size_t)b * N + j;
+  size_t i = y_off + (size_t)b * ldy + j;
   float v = y[i] + bias[b_off + j];
   if (act == ACT_RELU) v = fmax(v, 0.0f);
   else if (act == ACT_SIGMOID) v = 1.0f / (1.0f + exp(-v));
   y[i] = v;
 }
 
-/* dx = dy · [y > 0]; dx may alias dy. */
-__kernel void relu_backward(__global float *dx, uint dx_off, __global const float *dy, uint dy_off,
-                            __global const float *y, uint y_off, int n) {
-  int i = (int)get_global_id(0);
-  if (i >= n) return;
-  dx[dx_off + i] = y[y_off + i] > 0.0f ? dy[dy_off + i] : 0.0f;
+/* dx = dy · [y > 0], all (B, N) with their row strides; dx may alias dy. 2-D: (column, row). */
+__kernel void relu_backward(__global float *dx, uint dx_off, int ldx, __global const float *dy, uint dy_off, int ldy,
+                            __global const float *y, uint y_off, int ld_y, int B, int N) {
+  int j = (int)get_global_id(0), b = (int)get_global_id(1);
+  if (j >= N || b >= B) return;
+  dx[dx_off + (size_t)b * ldx + j] = y[y_off + (size_t)b * ld_y + j] > 0.0f ? dy[dy_off + (size_t)b * ldy + j] : 0.0f;
 }
 
 /* out[j] = Σ_b x[b][j], rows summed in order. Work-item w takes COLSUM_W columns: 16 on a

@@ -1,20 +1,22 @@
-/* GEMM, C = alpha·op(A)·op(B) + beta·C, row-major, any M, N, K.
- * A cheap kernel first copies op(B) into zero-padded panels laid out the way the inner
- * loop reads them (read in place with a long row stride, B was 3x slower); then each
- * work-item of gemm_tile computes an MR × NR block of C (NR = 16·NV) in explicit float16
- * accumulators, which PoCL compiles to AVX-512 FMAs with broadcast A elements read in
- * place. MR and NV are set per device at build time. */
+/* GEMM, C = ep(alpha·op(A)·op(B) + beta·C), row-major, any M, N, K.
+ * op(B) is first copied into zero-padded panels laid out the way the inner loop reads them
+ * (read in place with a long row stride, B was 3x slower): by gemm_pack_b for one matrix,
+ * or by gemm_pack_many for a list of them at once (the weights, once per optimizer step).
+ * Each work-item of gemm_tile then computes an MR × NR block of C (NR = 16·NV) in explicit
+ * float16 accumulators, which PoCL compiles to AVX-512 FMAs with broadcast A elements read
+ * in place. MR and NV are set per device at build time. The epilogue ep, applied as C is
+ * stored, is what would otherwise take a kernel each: a bias per column, then ReLU or
+ * sigmoid, then a mask that zeroes C where a stored ReLU output is not positive (ReLU
+ * backward). */
 
 #define NR (16 * NV)
+#define ACT_NONE 0
+#define ACT_RELU 1
+#define ACT_SIGMOID 2
 
-/* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c], zero for columns ≥ N.
- * Work-item (k, q) writes one NR-wide row of panel q; an untransposed B row is copied
- * with vector loads. */
-__kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_off, int ldb,
-                          int trans, int N, int K, int panels) {
-  int k = (int)get_global_id(0), q = (int)get_global_id(1);
-  if (k >= K || q >= panels) return;
-  __global float *dst = Bp + ((size_t)q * K + k) * NR;
+/* Row k of panel q: dst[c] = op(B)[k][q·NR + c], zero for columns ≥ N. An untransposed B
+ * row is copied with vector loads. */
+void pack_row(__global float *dst, __global const float *B, size_t b_off, int ldb, int trans, int N, int k, int q) {
   int j0 = q * NR;
   if (!trans && j0 + NR <= N) {
     __global const float *src = B + b_off + (size_t)k * ldb + j0;
@@ -28,13 +30,64 @@ __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_of
   }
 }
 
+/* Bp[(q·K + k)·NR + c] = op(B)[k][q·NR + c]. Work-item (k, q) writes one NR-wide row. */
+__kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_off, int ldb,
+                          int trans, int N, int K, int panels) {
+  int k = (int)get_global_id(0), q = (int)get_global_id(1);
+  if (k >= K || q >= panels) return;
+  pack_row(Bp + ((size_t)q * K + k) * NR, B, b_off, ldb, trans, N, k, q);
+}
+
+/* Several matrices of one buffer packed in one launch. jobs[8·m ..] describes matrix m:
+ * source offset, ldb, trans, N, K, its first row among all rows, destination offset (in
+ * floats), unused. Rows are numbered through the matrices in order (K·panels each);
+ * work-item r packs row r. */
+__kernel void gemm_pack_many(__global float *dst, __global const float *src, __global const uint *jobs, int njobs,
+                             uint rows) {
+  uint r = (uint)get_global_id(0);
+  if (r >= rows) return;
+  int m = 0;
+  while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= r) m++;
+  __global const uint *j = jobs + 8 * m;
+  int K = (int)j[4], nth = (int)(r - j[5]); /* the row within matrix m */
+  int q = nth / K, k = nth - q * K;
+  pack_row(dst + j[6] + ((size_t)q * K + k) * NR, src, j[0], (int)j[1], (int)j[2], (int)j[3], k, q);
+}
+
+/* One row chunk of C: alpha·acc (+ beta·C), then the epilogue. */
+float16 epilogue16(float16 acc, float alpha, float beta, __global const float *c, int has_bias,
+                   __global const float *bias, int act, int has_mask, __global const float *mask) {
+  float16 v = alpha * acc;
+  if (beta != 0.0f) v = fma((float16)(beta), vload16(0, c), v);
+  if (has_bias) v += vload16(0, bias);
+  if (act == ACT_RELU) v = fmax(v, 0.0f);
+  else if (act == ACT_SIGMOID) v = 1.0f / (1.0f + exp(-v));
+  if (has_mask) v = select((float16)(0.0f), v, isgreater(vload16(0, mask), 0.0f));
+  return v;
+}
+
+float epilogue1(float acc, float alpha, float beta, float c, int has_bias, float bias, int act, int has_mask,
+                float mask) {
+  float v = alpha * acc;
+  if (beta != 0.0f) v = fma(beta, c, v);
+  if (has_bias) v += bias;
+  if (act == ACT_RELU) v = fmax(v, 0.0f);
+  else if (act == ACT_SIGMOID) v = 1.0f / (1.0f + exp(-v));
+  if (has_mask && !(mask > 0.0f)) v = 0.0f;
+  return v;
+}
+
 /* Work-item (q, p) computes C[p·MR .. +MR][q·NR .. +NR]. Row r of op(A)'s rows p·MR.. is
  * read at A[a_off + p·a_panel + r·asr + k·ask]: untransposed (MR·lda, lda, 1) or
  * transposed (MR, 1, lda). Rows past M read row M − 1 instead (valid memory; their
- * results are never stored). */
-__kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
-                        __global const float *A, uint a_off, int a_panel, int ask, int asr,
-                        __global const float *Bp, __global float *C, uint c_off, int ldc) {
+ * results are never stored). op(B)'s panels start at Bp + bp_off. The epilogue's bias is
+ * (N) at bias_off, its mask (M, ldm). The epilogue's options are constants of each kernel
+ * below, so that each compiles to its own code: with them as run-time flags PoCL kept
+ * several copies of the loop and spilled registers in the one without epilogue. */
+inline void tile(int M, int N, int K, float alpha, float beta, __global const float *A, uint a_off, int a_panel,
+                 int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, uint c_off, int ldc,
+                 __global const float *bias, uint bias_off, __global const float *mask, uint mask_off, int ldm,
+                 const int has_bias, const int act, const int has_mask) {
   int q = (int)get_global_id(0), p = (int)get_global_id(1);
   if (q * NR >= N || p * MR >= M) return;
   __global const float *arow[MR];
@@ -43,7 +96,7 @@ __kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
     int rr = p * MR + r < M ? r : M - 1 - p * MR;
     arow[r] = A + a_off + (size_t)p * a_panel + (size_t)rr * asr;
   }
-  __global const float *b = Bp + (size_t)q * K * NR;
+  __global const float *b = Bp + bp_off + (size_t)q * K * NR;
   float16 acc[MR][NV];
 #pragma unroll
   for (int r = 0; r < MR; r++)
@@ -67,22 +120,37 @@ __kernel void gemm_tile(int M, int N, int K, float alpha, float beta,
     int i = p * MR + r;
     if (i >= M) break;
     __global float *crow = C + c_off + (size_t)i * ldc;
+    __global const float *mrow = mask + mask_off + (size_t)i * ldm;
 #pragma unroll
     for (int v = 0; v < NV; v++) {
       int j0 = q * NR + v * 16;
       if (j0 + 16 <= N) {
-        float16 c = alpha * acc[r][v];
-        if (beta != 0.0f) c = fma((float16)(beta), vload16(0, crow + j0), c);
-        vstore16(c, 0, crow + j0);
+        vstore16(epilogue16(acc[r][v], alpha, beta, crow + j0, has_bias, bias + bias_off + j0, act, has_mask,
+                            mrow + j0), 0, crow + j0);
       } else {
         float tmp[16];
         vstore16(acc[r][v], 0, tmp);
-        for (int e = 0; e < 16 && j0 + e < N; e++) {
-          float c = alpha * tmp[e];
-          if (beta != 0.0f) c = fma(beta, crow[j0 + e], c);
-          crow[j0 + e] = c;
-        }
+        for (int e = 0; e < 16 && j0 + e < N; e++)
+          crow[j0 + e] = epilogue1(tmp[e], alpha, beta, beta != 0.0f ? crow[j0 + e] : 0.0f, has_bias,
+                                   has_bias ? bias[bias_off + j0 + e] : 0.0f, act, has_mask,
+                                   has_mask ? mrow[j0 + e] : 0.0f);
       }
     }
   }
 }
+
+/* The kernels: one per epilogue the model uses, all with the same arguments. */
+#define TILE_KERNEL(NAME, HAS_BIAS, ACT, HAS_MASK)                                                           \
+  __kernel void NAME(int M, int N, int K, float alpha, float beta, __global const float *A, uint a_off,     \
+                     int a_panel, int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, \
+                     uint c_off, int ldc, __global const float *bias, uint bias_off,                         \
+                     __global const float *mask, uint mask_off, int ldm) {                                   \
+    tile(M, N, K, alpha, beta, A, a_off, a_panel, ask, asr, Bp, bp_off, C, c_off, ldc, bias, bias_off, mask,   \
+         mask_off, ldm, HAS_BIAS, ACT, HAS_MASK);                                                            \
+  }
+
+TILE_KERNEL(gemm_tile, 0, ACT_NONE, 0)
+TILE_KERNEL(gemm_tile_bias, 1, ACT_NONE, 0)
+TILE_KERNEL(gemm_tile_bias_relu, 1, ACT_RELU, 0)
+TILE_KERNEL(gemm_tile_bias_sigmoid, 1, ACT_SIGMOID, 0)
+TILE_KERNEL(gemm_tile_mask, 0, ACT_NONE, 1)

@@ -37,18 +37,19 @@ void reduce_store(__local float *part, float s, __global float *out) {
   if (t == 0) *out = part[0];
 }
 
-/* loss[b] = Σ_d terms(logits[b][d] + bias[d], x[b][d]); dlogits (if want_grad; may alias
- * logits) = the gradient terms. The last chunk of a row that is not a multiple of 16 goes
+/* loss[b] = Σ_d terms(logits[b][d] + bias[d], x[b][d]) (x rows ldx apart); dlogits (if
+ * want_grad; may alias logits) = the gradient terms. The last chunk of a row that is not a multiple of 16 goes
  * through private arrays, its padding masked out. */
 #define LOSS_KERNEL(NAME, TERMS)                                                                   \
   __kernel __attribute__((reqd_work_group_size(RED_LS, 1, 1))) void NAME(                          \
       __global float *loss, uint loss_off, __global float *dlogits, uint dl_off, int want_grad,    \
       __global const float *logits, uint lg_off, __global const float *bias, uint b_off,          \
-      __global const float *x, uint x_off, int D, float scale) {                                   \
+      __global const float *x, uint x_off, int ldx, int D, float scale) {                          \
     __local float part[RED_LS];                                                                    \
     int b = (int)get_group_id(0), t = (int)get_local_id(0), chunks = (D + 15) / 16;                \
     size_t row = (size_t)b * D;                                                                    \
-    __global const float *yr = logits + lg_off + row, *xr = x + x_off + row, *bs = bias + b_off;   \
+    __global const float *yr = logits + lg_off + row, *bs = bias + b_off;                          \
+    __global const float *xr = x + x_off + (size_t)b * ldx;                                        \
     __global float *gr = dlogits + dl_off + row;                                                   \
     float16 acc = (float16)(0.0f), g;                                                              \
     float tail = 0.0f;                                                                             \

@@ -28,8 +28,9 @@ float2 box_muller(uint a, uint b) {
   return (float2)(r * cos(t), r * sin(t));
 }
 
-/* One work-item per row b: ε, z = μ + exp(½·logσ²)·ε, kl[b] = −½·Σ(1 + logσ² − μ² − e^logσ²). */
-__kernel void sample_forward(__global float *z, uint z_off, __global float *eps, uint e_off,
+/* One work-item per row b: ε, z = μ + exp(½·logσ²)·ε (rows ldz apart), kl[b] =
+ * −½·Σ(1 + logσ² − μ² − e^logσ²). */
+__kernel void sample_forward(__global float *z, uint z_off, int ldz, __global float *eps, uint e_off,
                              __global float *kl, uint kl_off, __global const float *musig,
                              uint ms_off, int B, int L, uint seed_lo, uint seed_hi,
                              uint step_lo, uint step_hi) {
@@ -45,9 +46,8 @@ __kernel void sample_forward(__global float *z, uint z_off, __global float *eps,
     float n[4] = {n01.x, n01.y, n23.x, n23.y};
     for (int e = 0; e < 4 && l0 + e < L; e++) {
       int l = l0 + e;
-      size_t o = (size_t)b * L + l;
-      eps[e_off + o] = n[e];
-      z[z_off + o] = mu[l] + exp(0.5f * lv[l]) * n[e];
+      eps[e_off + (size_t)b * L + l] = n[e];
+      z[z_off + (size_t)b * ldz + l] = mu[l] + exp(0.5f * lv[l]) * n[e];
       acc += 1.0f + lv[l] - mu[l] * mu[l] - exp(lv[l]);
     }
   }

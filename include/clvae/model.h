@@ -51,6 +51,10 @@ typedef struct clvae_tensor {
 typedef struct clvae_activation {
   char name[32];
   int width;                 /* columns; the rows are the batch */
+  int stride;                /* columns as stored: for the input of a dense layer, width + 1
+                              * rounded up to 16: column `width` holds ones, so that the GEMM of
+                              * its weight gradient also yields the bias gradient (the row
+                              * after the kernel's in the arena) */
 } clvae_activation;
 
 typedef struct clvae_layer {
@@ -92,8 +96,8 @@ typedef struct clvae_gemm_shape {
   char what[64];             /* "encoder_hidden1 forward", "decoder_output dW", ... */
 } clvae_gemm_shape;
 /* The GEMMs of one training step at batch B, in the order the step runs them: the forward
- * list, then backward reversed (dW, then dx unless the layer reads the image). Returns
- * how many there are; writes at most max. */
+ * list, then backward reversed (dW with db in one GEMM over [x | 1], then dx unless the
+ * layer reads the image). Returns how many there are; writes at most max. */
 CLVAE_API int clvae_net_step_gemms(const clvae_net *net, int B, clvae_gemm_shape *out, int max);
 
 /* Glorot-normal kernels truncated at ±2σ, σ = √(2/(fan_in + fan_out)), zero biases, from

@@ -40,27 +40,67 @@ CLVAE_API clvae_status clvae_gemm_set_impl(clvae_device *dev, clvae_gemm_impl g)
 /* The implementation in use (never AUTO); BUILTIN if it could not be determined. */
 CLVAE_API clvae_gemm_impl clvae_gemm_get_impl(clvae_device *dev);
 
+typedef enum clvae_act { CLVAE_ACT_NONE = 0, CLVAE_ACT_RELU = 1, CLVAE_ACT_SIGMOID = 2 } clvae_act;
+
 /* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N, C is M×N; lda/ldb/ldc are
  * the row strides of A, B, C as stored. beta = 0 never reads C. */
 CLVAE_API clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N,
                                   int K, float alpha, clvae_view A, int lda, clvae_view B,
                                   int ldb, float beta, clvae_view C, int ldc);
 
-typedef enum clvae_act { CLVAE_ACT_NONE = 0, CLVAE_ACT_RELU = 1, CLVAE_ACT_SIGMOID = 2 } clvae_act;
+/* What is applied to C as it is stored, in this order: a bias per column (N), then an
+ * activation (which needs the bias), then a mask: C[i][j] = 0 where mask[i][j] ≤ 0 (ReLU
+ * backward from the stored output, (M, ldm)). A NULL buf means none. The builtin GEMM
+ * does it in its epilogue; after CLBlast it takes bias_act and relu_backward. */
+typedef struct clvae_epilogue {
+  clvae_view bias;
+  clvae_act act;
+  clvae_view mask;
+  int ldm;
+} clvae_epilogue;
 
-/* y = act(y + bias) in place.  y (B, N), bias (N). */
-CLVAE_API clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, int B,
-                                      int N, clvae_act act);
-/* dx = dy · [y > 0], from the stored ReLU output y; dx may be dy.  All (n). */
-CLVAE_API clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy,
-                                           clvae_view y, int n);
+CLVAE_API clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                     clvae_view A, int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc,
+                                     const clvae_epilogue *ep);
+
+/* B operands packed ahead, for the builtin GEMM: a plan of matrices of one buffer (each
+ * op(B) of K×N: B stored at src_off with row stride ld, transposed if trans), packed all
+ * in one launch into panels the GEMM then reads directly (the weights, once per optimizer
+ * step, serve every GEMM that reads them). */
+typedef struct clvae_pack_job {
+  size_t src_off;            /* floats */
+  int ld, trans, K, N;
+} clvae_pack_job;
+typedef struct clvae_gemm_plan clvae_gemm_plan;
+
+CLVAE_API clvae_status clvae_gemm_plan_create(clvae_gemm_plan **out, clvae_device *dev, const clvae_pack_job *jobs,
+                                              int n);
+CLVAE_API void clvae_gemm_plan_free(clvae_gemm_plan *p);
+/* Floats the packed buffer needs. */
+CLVAE_API size_t clvae_gemm_plan_size(const clvae_gemm_plan *p);
+/* Packs every matrix of the plan from src (offsets from its start) into dst. One launch. */
+CLVAE_API clvae_status clvae_gemm_pack(clvae_device *dev, const clvae_gemm_plan *p, clvae_view src, clvae_view dst);
+/* C = ep(alpha·op(A)·op(B)_job + beta·C) with op(B) = the plan's matrix `job`, packed in
+ * `packed`; N and K are that matrix's. Needs the builtin GEMM. */
+CLVAE_API clvae_status clvae_gemm_packed(clvae_device *dev, const clvae_gemm_plan *p, int job, int trans_a, int M,
+                                         float alpha, clvae_view A, int lda, clvae_view packed, float beta, clvae_view C,
+                                         int ldc, const clvae_epilogue *ep);
+
+/* y = act(y + bias) in place.  y (B, N) with row stride ldy, bias (N). */
+CLVAE_API clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, int ldy, clvae_view bias, int B, int N,
+                                      clvae_act act);
+/* dx = dy · [y > 0], from the stored ReLU output y; dx may be dy.  All (B, N) with their
+ * row strides. */
+CLVAE_API clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, int ldx, clvae_view dy, int ldy,
+                                           clvae_view y, int ld_y, int B, int N);
 /* out[j] = Σ_b x[b][j] (bias gradients).  x (B, N), out (N). Fixed summation order. */
 CLVAE_API clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N);
 
 /* The reparameterization. musig (B, 2L) holds [μ | logσ²] per row. Writes ε ~ N(0,1)
  * (B, L) from Philox4x32-10 keyed by (seed, step, row, column), independent of device and
- * work-group size; z = μ + exp(0.5·logσ²)·ε (B, L); kl (B) = −0.5·Σ(1 + logσ² − μ² − e^logσ²). */
-CLVAE_API clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, clvae_view eps,
+ * work-group size; z = μ + exp(0.5·logσ²)·ε (B, L, row stride ldz); kl (B) =
+ * −0.5·Σ(1 + logσ² − μ² − e^logσ²). */
+CLVAE_API clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clvae_view eps,
                                             clvae_view kl, clvae_view musig, int B, int L,
                                             uint64_t seed, uint64_t step);
 /* dmusig (B, 2L) = gradient through z (dz (B, L)) plus kl_scale · ∂KL/∂[μ | logσ²]. */
@@ -71,13 +111,13 @@ CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusi
 typedef enum clvae_loss_kind { CLVAE_LOSS_MSE = 0, CLVAE_LOSS_BCE = 1 } clvae_loss_kind;
 
 /* Sigmoid output fused with the reconstruction loss. logits (B, D) are the raw GEMM
- * output, bias (D) is added here. loss (B) per image: MSE: Σ_d (p − x)² (= D·mean),
- * BCE: Σ_d −x·log p − (1−x)·log(1−p), computed stably from the logits.
- * If dlogits.buf is not NULL it receives grad_scale · ∂loss_b/∂logits (B, D); it may
- * be the logits buffer itself. */
+ * output, bias (D) is added here, x (B, D) are the targets with row stride ldx. loss (B)
+ * per image: MSE: Σ_d (p − x)² (= D·mean), BCE: Σ_d −x·log p − (1−x)·log(1−p), computed
+ * stably from the logits. If dlogits.buf is not NULL it receives
+ * grad_scale · ∂loss_b/∂logits (B, D); it may be the logits buffer itself. */
 CLVAE_API clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
                                           clvae_view dlogits, clvae_view logits, clvae_view bias,
-                                          clvae_view x, int B, int D, float grad_scale);
+                                          clvae_view x, int ldx, int B, int D, float grad_scale);
 
 /* One Adam step over n contiguous parameters, as TF.js does it:
  * m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − lr·m̂ / (√v̂ + ε),
@@ -87,8 +127,8 @@ CLVAE_API clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_vie
                                   float beta2, float eps, int64_t t);
 
 /* x[b][d] = images[idx[b]][d] / 255.  images: uint8 (count, D), offset in bytes;
- * idx: uint32 (B), offset in elements; x (B, D) float. */
-CLVAE_API clvae_status clvae_gather(clvae_device *dev, clvae_view x, clvae_view images,
+ * idx: uint32 (B), offset in elements; x (B, D) float with row stride ldx. */
+CLVAE_API clvae_status clvae_gather(clvae_device *dev, clvae_view x, int ldx, clvae_view images,
                                     clvae_view idx, int B, int D);
 
 #ifdef __cplusplus

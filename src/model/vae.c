@@ -1,7 +1,13 @@
 /* The VAE on a device: the arenas, one buffer per activation (and its gradient), and the
  * passes as loops over the net's layer list: forward in order, backward its mirror.
- * Shapes: the activation a of layer l is (B, l->out); x (B, D) is the gathered batch;
- * the SAMPLE layer reads [μ | logσ²] (B, 2L) and writes z and ε (B, L). */
+ * Shapes: the activation a of layer l is (B, l->out), stored with the net's stride (a
+ * dense layer's input has a last column of ones); x (B, D) is the gathered batch; the
+ * SAMPLE layer reads [μ | logσ²] (B, 2L) and writes z and ε (B, L).
+ * A step is few launches: bias and activation ride in the forward GEMM's epilogue, ReLU
+ * backward in the epilogue of the GEMM that produces the gradient, each bias gradient
+ * comes out of its layer's weight-gradient GEMM (the ones column), and the weights are
+ * packed for the builtin GEMM once per optimizer step, in one launch, for both the
+ * forward and the backward GEMMs that read them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +19,14 @@ struct clvae_model {
   clvae_net net;
   int64_t step;              /* Adam updates done */
   clvae_buffer *params, *grads, *adam_m, *adam_v;
-  clvae_buffer *act[CLVAE_MAX_LAYERS + 2];  /* (batch, width) per activation of the net */
-  clvae_buffer *dact[CLVAE_MAX_LAYERS + 2]; /* their gradients; NULL for x and ε */
+  clvae_buffer *act[CLVAE_MAX_LAYERS + 2];  /* (batch, stride) per activation of the net */
+  clvae_buffer *dact[CLVAE_MAX_LAYERS + 2]; /* their gradients (batch, width); NULL for x and ε */
+  /* the weights packed for the builtin GEMM: matrix 2i is layer i's kernel for its
+   * forward GEMM, 2i + 1 its transpose for the backward one */
+  clvae_gemm_plan *plan;
+  clvae_buffer *packed;
+  int packed_valid;          /* the packed copy matches the parameters */
+  float *zrows;              /* (batch, stride of z) staging for decode, with its ones column */
 };
 
 #define TRY(call)                        \
@@ -23,8 +35,10 @@ struct clvae_model {
     if (st_ != CLVAE_OK) return st_;     \
   } while (0)
 
-/* Views: activation a, its gradient, tensor t in the parameter or gradient arena. */
+/* Views: activation a (rows S(a) apart), its gradient, tensor t in the parameter or
+ * gradient arena. */
 static clvae_view A(const clvae_model *m, int a) { return clvae_at(m->act[a], 0); }
+static int S(const clvae_model *m, int a) { return m->net.acts[a].stride; }
 static clvae_view dA(const clvae_model *m, int a) { return clvae_at(m->dact[a], 0); }
 static clvae_view P(const clvae_model *m, int t) { return clvae_at(m->params, m->net.tensors[t].offset); }
 static clvae_view dP(const clvae_model *m, int t) { return clvae_at(m->grads, m->net.tensors[t].offset); }
@@ -45,6 +59,18 @@ clvae_status clvae_model_fits(const clvae_config *c, const clvae_device_info *in
   return CLVAE_OK;
 }
 
+/* Activation a's column `width` set to ones, the rest zero (only the data columns are
+ * ever written). */
+static clvae_status ones_column(clvae_model *m, int a) {
+  size_t B = (size_t)m->net.cfg.batch, s = (size_t)m->net.acts[a].stride, w = (size_t)m->net.acts[a].width;
+  float *h = calloc(B * s, sizeof *h);
+  if (!h) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  for (size_t r = 0; r < B; r++) h[r * s + w] = 1.0f;
+  clvae_status st = clvae_buffer_write(m->dev, m->act[a], 0, B * s * 4, h, 1);
+  free(h);
+  return st;
+}
+
 clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clvae_config *c) {
   clvae_net net;
   *out = NULL;
@@ -58,10 +84,15 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
   clvae_buffer **arenas[] = {&m->params, &m->grads, &m->adam_m, &m->adam_v};
   for (int i = 0; i < 4 && st == CLVAE_OK; i++) st = clvae_buffer_create(dev, P, arenas[i]);
   for (int a = 0; a < net.nacts && st == CLVAE_OK; a++) {
-    size_t bytes = B * (size_t)net.acts[a].width * 4;
-    st = clvae_buffer_create(dev, bytes, &m->act[a]);
-    if (st == CLVAE_OK && a != 0 && a != net.layers[net.sample].eps) st = clvae_buffer_create(dev, bytes, &m->dact[a]);
+    st = clvae_buffer_create(dev, B * (size_t)net.acts[a].stride * 4, &m->act[a]);
+    if (st == CLVAE_OK && net.acts[a].stride > net.acts[a].width) st = ones_column(m, a);
+    if (st == CLVAE_OK && a != 0 && a != net.layers[net.sample].eps)
+      st = clvae_buffer_create(dev, B * (size_t)net.acts[a].width * 4, &m->dact[a]);
   }
+  const int zs = net.acts[net.layers[net.sample].y].stride;
+  if (st == CLVAE_OK && !(m->zrows = calloc(B * (size_t)zs, sizeof *m->zrows)))
+    st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  for (size_t r = 0; st == CLVAE_OK && r < B; r++) m->zrows[r * zs + (size_t)net.L] = 1.0f;
   if (st != CLVAE_OK) {
     clvae_model_free(m);
     return st;
@@ -74,6 +105,9 @@ void clvae_model_free(clvae_model *m) {
   if (!m) return;
   clvae_buffer_free(m->params), clvae_buffer_free(m->grads), clvae_buffer_free(m->adam_m), clvae_buffer_free(m->adam_v);
   for (int a = 0; a < m->net.nacts; a++) clvae_buffer_free(m->act[a]), clvae_buffer_free(m->dact[a]);
+  clvae_gemm_plan_free(m->plan);
+  clvae_buffer_free(m->packed);
+  free(m->zrows);
   free(m);
 }
 
@@ -89,6 +123,7 @@ clvae_status clvae_model_set_state(clvae_model *m, const float *params, const fl
   if (st == CLVAE_OK) st = am ? clvae_buffer_write(m->dev, m->adam_m, 0, P, am, 1) : clvae_buffer_zero(m->dev, m->adam_m, 0, P);
   if (st == CLVAE_OK) st = av ? clvae_buffer_write(m->dev, m->adam_v, 0, P, av, 1) : clvae_buffer_zero(m->dev, m->adam_v, 0, P);
   if (st == CLVAE_OK) st = clvae_buffer_zero(m->dev, m->grads, 0, P);
+  m->packed_valid = 0;
   if (st == CLVAE_OK) st = clvae_device_finish(m->dev);
   m->step = step;
   return st;
@@ -104,30 +139,84 @@ clvae_status clvae_model_get_state(clvae_model *m, float *params, float *am, flo
   return st;
 }
 
-/* ---- one function per layer kind and direction ---- */
+/* ---- the weights, packed once per optimizer step for the builtin GEMM ---- */
 
-/* y = x·W (B, out); DENSE adds the bias and its activation here, OUTPUT leaves the logits
- * for the loss (or the sigmoid) to finish. */
-static clvae_status dense_forward(clvae_model *m, const clvae_layer *l, int B) {
-  TRY(clvae_gemm(m->dev, 0, 0, B, l->out, l->in, 1.0f, A(m, l->x), l->in, P(m, l->kernel), l->out, 0.0f,
-                 A(m, l->y), l->out));
-  if (l->kind == CLVAE_LAYER_OUTPUT) return CLVAE_OK;
-  return clvae_bias_act(m->dev, A(m, l->y), P(m, l->bias), B, l->out, l->act);
+/* Whether the packed weights serve this step: with the builtin GEMM, packed now if they are
+ * stale (after set_state, or a switch back from CLBlast); with CLBlast, never. */
+static clvae_status weights_packed(clvae_model *m, int *use) {
+  *use = clvae_gemm_get_impl(m->dev) == CLVAE_GEMM_BUILTIN;
+  if (!*use || m->packed_valid) return CLVAE_OK;
+  if (!m->plan) {
+    clvae_pack_job jobs[2 * CLVAE_MAX_LAYERS];
+    for (int i = 0; i < m->net.nlayers; i++) {
+      const clvae_layer *l = &m->net.layers[i];
+      /* a one-float placeholder keeps 2i = layer i where nothing is read: the sampling
+       * layer has no weights, and the first layer no backward GEMM (its input is the image) */
+      const clvae_pack_job none = {0, 1, 0, 1, 1};
+      if (l->kind == CLVAE_LAYER_SAMPLE) {
+        jobs[2 * i] = jobs[2 * i + 1] = none;
+        continue;
+      }
+      size_t w = m->net.tensors[l->kernel].offset;
+      jobs[2 * i] = (clvae_pack_job){w, l->out, 0, l->in, l->out};                  /* forward: W (in, out) */
+      jobs[2 * i + 1] = l->x ? (clvae_pack_job){w, l->out, 1, l->out, l->in} : none; /* backward: Wᵀ (out, in) */
+    }
+    TRY(clvae_gemm_plan_create(&m->plan, m->dev, jobs, 2 * m->net.nlayers));
+    TRY(clvae_buffer_create(m->dev, clvae_gemm_plan_size(m->plan) * 4, &m->packed));
+  }
+  TRY(clvae_gemm_pack(m->dev, m->plan, clvae_at(m->params, 0), clvae_at(m->packed, 0)));
+  m->packed_valid = 1;
+  return CLVAE_OK;
 }
 
-/* From dy (B, out): through the ReLU (in place), dW = xᵀ·dy (written, β = 0), db = Σ_b dy,
- * and dx = dy·Wᵀ unless x is the image. */
+/* C = ep(op·W) for layer l: its weights as the forward GEMM reads them (bwd 0: C (M, out)
+ * = A (M, in)·W) or the backward one (bwd 1: C (M, in) = A (M, out)·Wᵀ). */
+static clvae_status mm_weights(clvae_model *m, const clvae_layer *l, int bwd, int M, clvae_view a, int lda, clvae_view c,
+                               int ldc, const clvae_epilogue *ep) {
+  int packed;
+  TRY(weights_packed(m, &packed));
+  int li = (int)(l - m->net.layers);
+  if (packed)
+    return clvae_gemm_packed(m->dev, m->plan, 2 * li + bwd, 0, M, 1.0f, a, lda, clvae_at(m->packed, 0), 0.0f, c, ldc, ep);
+  return clvae_gemm_ex(m->dev, 0, bwd, M, bwd ? l->in : l->out, bwd ? l->out : l->in, 1.0f, a, lda, P(m, l->kernel),
+                       l->out, 0.0f, c, ldc, ep);
+}
+
+/* ---- one function per layer kind and direction ---- */
+
+/* y = act(x·W + b) (B, out); the OUTPUT layer's logits (x·W) are left for the loss to
+ * finish, unless `probabilities` asks for sigmoid(x·W + b) (decoding). */
+static clvae_status dense_forward(clvae_model *m, const clvae_layer *l, int B, int probabilities) {
+  clvae_epilogue ep = {P(m, l->bias), l->act, clvae_at(NULL, 0), 0};
+  if (l->kind == CLVAE_LAYER_OUTPUT && !probabilities) ep.bias = clvae_at(NULL, 0), ep.act = CLVAE_ACT_NONE;
+  return mm_weights(m, l, 0, B, A(m, l->x), S(m, l->x), A(m, l->y), S(m, l->y), &ep);
+}
+
+/* The layer whose output is activation a, or NULL (the image). */
+static const clvae_layer *producer(const clvae_model *m, int a) {
+  for (int i = 0; i < m->net.nlayers; i++)
+    if (m->net.layers[i].y == a) return &m->net.layers[i];
+  return NULL;
+}
+
+/* From dy (B, out), already through this layer's ReLU: [dW; db] = [x | 1]ᵀ·dy in one GEMM
+ * (written, β = 0: the kernel's rows, then the bias row that follows it in the arena), and
+ * dx = dy·Wᵀ unless x is the image, through the ReLU of the layer that made x (its stored
+ * output is the mask). */
 static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) {
   clvae_view dy = dA(m, l->y);
-  if (l->act == CLVAE_ACT_RELU) TRY(clvae_relu_backward(m->dev, dy, dy, A(m, l->y), B * l->out));
-  TRY(clvae_gemm(m->dev, 1, 0, l->in, l->out, B, 1.0f, A(m, l->x), l->in, dy, l->out, 0.0f, dP(m, l->kernel), l->out));
-  TRY(clvae_colsum(m->dev, dP(m, l->bias), dy, B, l->out));
+  TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
+                    dP(m, l->kernel), l->out, NULL));
   if (l->x == 0) return CLVAE_OK;
-  return clvae_gemm(m->dev, 0, 1, B, l->in, l->out, 1.0f, dy, l->out, P(m, l->kernel), l->out, 0.0f, dA(m, l->x), l->in);
+  const clvae_layer *prev = producer(m, l->x);
+  clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, clvae_at(NULL, 0), 0};
+  if (prev && prev->act == CLVAE_ACT_RELU) ep.mask = A(m, l->x), ep.ldm = S(m, l->x);
+  return mm_weights(m, l, 1, B, dy, l->out, dA(m, l->x), l->in, &ep);
 }
 
 static clvae_status sample_forward(clvae_model *m, const clvae_layer *l, int B, clvae_view kl, uint64_t noise_step) {
-  return clvae_sample_forward(m->dev, A(m, l->y), A(m, l->eps), kl, A(m, l->x), B, l->out, m->net.cfg.seed, noise_step);
+  return clvae_sample_forward(m->dev, A(m, l->y), S(m, l->y), A(m, l->eps), kl, A(m, l->x), B, l->out, m->net.cfg.seed,
+                              noise_step);
 }
 
 /* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + ∂KL/∂[μ | logσ²] / B. */
@@ -143,14 +232,14 @@ static const clvae_layer *output_layer(const clvae_model *m) { return &m->net.la
 static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, int B) {
   if (B < 1 || B > m->net.cfg.batch)
     return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->net.cfg.batch);
-  TRY(clvae_gather(m->dev, A(m, 0), images, idx, B, m->net.D));
-  for (int i = 0; i < m->net.sample; i++) TRY(dense_forward(m, &m->net.layers[i], B));
+  TRY(clvae_gather(m->dev, A(m, 0), S(m, 0), images, idx, B, m->net.D));
+  for (int i = 0; i < m->net.sample; i++) TRY(dense_forward(m, &m->net.layers[i], B, 0));
   return CLVAE_OK;
 }
 
-/* The layers after sampling, from z to the logits. */
-static clvae_status decoder(clvae_model *m, int B) {
-  for (int i = m->net.sample + 1; i < m->net.nlayers; i++) TRY(dense_forward(m, &m->net.layers[i], B));
+/* The layers after sampling, from z to the logits (or the probabilities). */
+static clvae_status decoder(clvae_model *m, int B, int probabilities) {
+  for (int i = m->net.sample + 1; i < m->net.nlayers; i++) TRY(dense_forward(m, &m->net.layers[i], B, probabilities));
   return CLVAE_OK;
 }
 
@@ -161,9 +250,9 @@ static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, i
   const clvae_layer *out = output_layer(m);
   TRY(encoder(m, images, idx, B));
   TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
-  TRY(decoder(m, B));
+  TRY(decoder(m, B, 0));
   return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->net.cfg.loss, recon, grad ? dA(m, out->y) : clvae_at(NULL, 0),
-                            A(m, out->y), P(m, out->bias), A(m, 0), B, m->net.D, 1.0f / (float)B);
+                            A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)B);
 }
 
 /* The mirror of forward: every layer from the output back to the image. */
@@ -187,13 +276,13 @@ clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view i
 }
 
 clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
-  const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L;
+  const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L, zi = m->net.layers[m->net.sample].y, zs = S(m, zi);
   const clvae_layer *o = output_layer(m);
   for (int r0 = 0; r0 < n; r0 += B) {
     int nb = n - r0 < B ? n - r0 : B;
-    TRY(clvae_buffer_write(m->dev, m->act[m->net.layers[m->net.sample].y], 0, (size_t)nb * L * 4, z + (size_t)r0 * L, 1));
-    TRY(decoder(m, nb));
-    TRY(clvae_bias_act(m->dev, A(m, o->y), P(m, o->bias), nb, D, CLVAE_ACT_SIGMOID));
+    for (int r = 0; r < nb; r++) memcpy(m->zrows + (size_t)r * zs, z + (size_t)(r0 + r) * L, (size_t)L * 4);
+    TRY(clvae_buffer_write(m->dev, m->act[zi], 0, (size_t)nb * zs * 4, m->zrows, 1));
+    TRY(decoder(m, nb, 1));
     TRY(clvae_buffer_read(m->dev, m->act[o->y], 0, (size_t)nb * D * 4, out + (size_t)r0 * D));
   }
   return CLVAE_OK;
@@ -209,7 +298,9 @@ clvae_status clvae_model_adam(clvae_model *m) {
   TRY(clvae_adam(m->dev, clvae_at(m->params, 0), clvae_at(m->grads, 0), clvae_at(m->adam_m, 0),
                  clvae_at(m->adam_v, 0), (int)m->net.total, c->lr, c->beta1, c->beta2, c->eps, m->step + 1));
   m->step++;
-  return CLVAE_OK;
+  m->packed_valid = 0; /* packed now, for the next step's forward and backward GEMMs */
+  int packed;
+  return weights_packed(m, &packed);
 }
 
 clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view idx, int B,

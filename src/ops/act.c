@@ -16,33 +16,37 @@ static const clvae_kernel_def k_bias_act = {&clvae__program_act, "bias_act"};
 static const clvae_kernel_def k_relu_backward = {&clvae__program_act, "relu_backward"};
 static const clvae_kernel_def k_colsum = {&clvae__program_act, "colsum"};
 
-clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, clvae_view bias, int B, int N,
-                            clvae_act act) {
+/* Elements a (rows, cols) view with row stride ld spans. */
+static size_t span(int rows, int cols, int ld) { return rows > 0 && cols > 0 ? (size_t)(rows - 1) * ld + cols : 0; }
+
+clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, int ldy, clvae_view bias, int B, int N, clvae_act act) {
   cl_uint y_off, b_off;
   clvae_status st;
-  if (B < 0 || N < 0 || act < CLVAE_ACT_NONE || act > CLVAE_ACT_SIGMOID)
-    return clvae__fail(CLVAE_ERR_ARG, "bias_act: bad arguments B=%d N=%d act=%d", B, N, (int)act);
-  if ((st = clvae__view("bias_act", "y", y, (size_t)B * N, 4, &y_off)) != CLVAE_OK ||
+  if (B < 0 || N < 0 || ldy < N || act < CLVAE_ACT_NONE || act > CLVAE_ACT_SIGMOID)
+    return clvae__fail(CLVAE_ERR_ARG, "bias_act: bad arguments B=%d N=%d ldy=%d act=%d", B, N, ldy, (int)act);
+  if ((st = clvae__view("bias_act", "y", y, span(B, N, ldy), 4, &y_off)) != CLVAE_OK ||
       (st = clvae__view("bias_act", "bias", bias, (size_t)N, 4, &b_off)) != CLVAE_OK)
     return st;
   cl_int a = (cl_int)act;
   size_t global[2] = {(size_t)N, (size_t)B}, local[2] = {dev->local_1d, 1};
-  karg args[] = {KARG(y.buf->mem), KARG(y_off), KARG(bias.buf->mem), KARG(b_off), KARG(B), KARG(N), KARG(a)};
-  return clvae__launch(dev, &k_bias_act, 2, global, local, 7, args);
+  karg args[] = {KARG(y.buf->mem), KARG(y_off), KARG(ldy), KARG(bias.buf->mem), KARG(b_off), KARG(B), KARG(N), KARG(a)};
+  return clvae__launch(dev, &k_bias_act, 2, global, local, 8, args);
 }
 
-clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, clvae_view dy, clvae_view y, int n) {
+clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, int ldx, clvae_view dy, int ldy, clvae_view y,
+                                 int ld_y, int B, int N) {
   cl_uint dx_off, dy_off, y_off;
   clvae_status st;
-  if (n < 0) return clvae__fail(CLVAE_ERR_ARG, "relu_backward: n=%d", n);
-  if ((st = clvae__view("relu_backward", "dx", dx, (size_t)n, 4, &dx_off)) != CLVAE_OK ||
-      (st = clvae__view("relu_backward", "dy", dy, (size_t)n, 4, &dy_off)) != CLVAE_OK ||
-      (st = clvae__view("relu_backward", "y", y, (size_t)n, 4, &y_off)) != CLVAE_OK)
+  if (B < 0 || N < 0 || ldx < N || ldy < N || ld_y < N)
+    return clvae__fail(CLVAE_ERR_ARG, "relu_backward: B=%d N=%d strides %d, %d, %d", B, N, ldx, ldy, ld_y);
+  if ((st = clvae__view("relu_backward", "dx", dx, span(B, N, ldx), 4, &dx_off)) != CLVAE_OK ||
+      (st = clvae__view("relu_backward", "dy", dy, span(B, N, ldy), 4, &dy_off)) != CLVAE_OK ||
+      (st = clvae__view("relu_backward", "y", y, span(B, N, ld_y), 4, &y_off)) != CLVAE_OK)
     return st;
-  size_t global = (size_t)n;
-  karg args[] = {KARG(dx.buf->mem), KARG(dx_off), KARG(dy.buf->mem), KARG(dy_off),
-                 KARG(y.buf->mem), KARG(y_off), KARG(n)};
-  return clvae__launch(dev, &k_relu_backward, 1, &global, NULL, 7, args);
+  size_t global[2] = {(size_t)N, (size_t)B}, local[2] = {dev->local_1d, 1};
+  karg args[] = {KARG(dx.buf->mem), KARG(dx_off), KARG(ldx), KARG(dy.buf->mem), KARG(dy_off), KARG(ldy),
+                 KARG(y.buf->mem), KARG(y_off), KARG(ld_y), KARG(B), KARG(N)};
+  return clvae__launch(dev, &k_relu_backward, 2, global, local, 11, args);
 }
 
 clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N) {

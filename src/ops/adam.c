@@ -21,7 +21,7 @@ clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad, cl
   /* Bias corrections in double on the host: β^t for large t needs no care on the device. */
   float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t)));
   float c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
-  size_t global = (size_t)n;
+  size_t global = ((size_t)n + 15) / 16; /* 16 parameters per work-item */
   karg args[] = {KARG(param.buf->mem), KARG(p_off), KARG(grad.buf->mem), KARG(g_off),
                  KARG(m.buf->mem), KARG(m_off), KARG(v.buf->mem), KARG(v_off), KARG(n),
                  KARG(lr), KARG(beta1), KARG(beta2), KARG(eps), KARG(c1), KARG(c2)};

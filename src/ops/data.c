@@ -4,19 +4,19 @@
 const clvae_program_def clvae__program_data = {"data", NULL};
 static const clvae_kernel_def k_gather = {&clvae__program_data, "gather"};
 
-clvae_status clvae_gather(clvae_device *dev, clvae_view x, clvae_view images, clvae_view idx,
+clvae_status clvae_gather(clvae_device *dev, clvae_view x, int ldx, clvae_view images, clvae_view idx,
                           int B, int D) {
   cl_uint x_off, i_off, idx_off;
   clvae_status st;
-  if (B < 0 || D < 1) return clvae__fail(CLVAE_ERR_ARG, "gather: B=%d D=%d", B, D);
+  if (B < 0 || D < 1 || ldx < D) return clvae__fail(CLVAE_ERR_ARG, "gather: B=%d D=%d ldx=%d", B, D, ldx);
   /* The images view is checked for one image here; the kernel trusts idx to be in range
    * (the caller builds it from the image count). */
-  if ((st = clvae__view("gather", "x", x, (size_t)B * D, 4, &x_off)) != CLVAE_OK ||
+  if ((st = clvae__view("gather", "x", x, B ? (size_t)(B - 1) * ldx + D : 0, 4, &x_off)) != CLVAE_OK ||
       (st = clvae__view("gather", "images", images, (size_t)D, 1, &i_off)) != CLVAE_OK ||
       (st = clvae__view("gather", "idx", idx, (size_t)B, 4, &idx_off)) != CLVAE_OK)
     return st;
-  size_t global[2] = {(size_t)D, (size_t)B}, local[2] = {dev->local_1d, 1};
-  karg args[] = {KARG(x.buf->mem), KARG(x_off), KARG(images.buf->mem), KARG(i_off),
+  size_t global[2] = {((size_t)D + 15) / 16, (size_t)B}, local[2] = {dev->local_1d < 64 ? dev->local_1d : 64, 1};
+  karg args[] = {KARG(x.buf->mem), KARG(x_off), KARG(ldx), KARG(images.buf->mem), KARG(i_off),
                  KARG(idx.buf->mem), KARG(idx_off), KARG(B), KARG(D)};
-  return clvae__launch(dev, &k_gather, 2, global, local, 8, args);
+  return clvae__launch(dev, &k_gather, 2, global, local, 9, args);
 }

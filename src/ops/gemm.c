@@ -1,7 +1,10 @@
 /* GEMM behind one wrapper: clvae's packed kernel (cl/gemm.cl) or CLBlast. Row-major,
- * all four transpose cases, any sizes, buffer offsets. The op owns its per-device state:
- * the implementation in use, the builtin kernel's block and work-group, its packing
- * scratch, and whether CLBlast holds caches for the device's context. */
+ * all four transpose cases, any sizes, buffer offsets, and an epilogue (bias, activation,
+ * ReLU-backward mask) that the builtin kernel applies as it stores C and that follows a
+ * CLBlast call as element-wise kernels. B operands may also be packed ahead (a plan of
+ * several matrices packed in one launch: the weights, once per optimizer step). The op owns
+ * its per-device state: the implementation in use, the builtin kernel's block and
+ * work-group, its packing scratch, and whether CLBlast holds caches for the context. */
 #include <clblast_c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +65,13 @@ static void gemm_defines(clvae_device *dev, char *buf, size_t n) {
 
 const clvae_program_def clvae__program_gemm = {"gemm", gemm_defines};
 static const clvae_kernel_def k_pack_b = {&clvae__program_gemm, "gemm_pack_b"};
+static const clvae_kernel_def k_pack_many = {&clvae__program_gemm, "gemm_pack_many"};
+/* one tile kernel per epilogue (see cl/gemm.cl); others combine a tile kernel and bias_act */
 static const clvae_kernel_def k_tile = {&clvae__program_gemm, "gemm_tile"};
+static const clvae_kernel_def k_tile_bias = {&clvae__program_gemm, "gemm_tile_bias"};
+static const clvae_kernel_def k_tile_bias_relu = {&clvae__program_gemm, "gemm_tile_bias_relu"};
+static const clvae_kernel_def k_tile_bias_sigmoid = {&clvae__program_gemm, "gemm_tile_bias_sigmoid"};
+static const clvae_kernel_def k_tile_mask = {&clvae__program_gemm, "gemm_tile_mask"};
 
 const char *clvae_gemm_impl_name(clvae_gemm_impl g) {
   switch (g) {
@@ -102,13 +111,67 @@ static clvae_status ensure_pack_b(clvae_device *dev, gemm_state *g, size_t bytes
   return clvae_buffer_create(dev, bytes + bytes / 4, &g->pack_b);
 }
 
-/* op(B) is packed into panels first; A is read in place through its strides. */
+/* The epilogue's views as kernel arguments; unused ones point at C (any valid buffer). */
+typedef struct epi_args {
+  cl_int has_bias, act, has_mask, ldm;
+  cl_mem bias, mask;
+  cl_uint bias_off, mask_off;
+} epi_args;
+
+static clvae_status epi_prepare(const clvae_epilogue *ep, int M, int N, cl_mem c, epi_args *e) {
+  clvae_status st;
+  *e = (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0};
+  if (!ep) return CLVAE_OK;
+  if (ep->act < CLVAE_ACT_NONE || ep->act > CLVAE_ACT_SIGMOID || (ep->act != CLVAE_ACT_NONE && !ep->bias.buf))
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: epilogue activation %d (an activation comes with a bias)", (int)ep->act);
+  e->act = (cl_int)ep->act;
+  if (ep->bias.buf) {
+    if ((st = clvae__view("gemm", "epilogue bias", ep->bias, (size_t)N, 4, &e->bias_off)) != CLVAE_OK) return st;
+    e->has_bias = 1, e->bias = ep->bias.buf->mem;
+  }
+  if (ep->mask.buf) {
+    if (ep->ldm < N) return clvae__fail(CLVAE_ERR_ARG, "gemm: epilogue mask stride %d < N=%d", ep->ldm, N);
+    if ((st = clvae__view("gemm", "epilogue mask", ep->mask, (size_t)(M - 1) * ep->ldm + N, 4, &e->mask_off)) != CLVAE_OK)
+      return st;
+    e->has_mask = 1, e->mask = ep->mask.buf->mem, e->ldm = ep->ldm;
+  }
+  return CLVAE_OK;
+}
+
+/* The tile kernel of an epilogue (e must be one that fused_epilogue accepts). */
+static const clvae_kernel_def *tile_kernel(const epi_args *e) {
+  if (e->has_mask) return &k_tile_mask;
+  if (!e->has_bias) return &k_tile;
+  return e->act == CLVAE_ACT_RELU ? &k_tile_bias_relu : e->act == CLVAE_ACT_SIGMOID ? &k_tile_bias_sigmoid : &k_tile_bias;
+}
+
+/* Whether a tile kernel applies the epilogue itself: every combination but a mask with a
+ * bias (which the model never asks for; it gets a plain tile and the element-wise kernels). */
+static int fused_epilogue(const epi_args *e) { return !(e->has_mask && e->has_bias); }
+
+/* The tile kernel over op(B) packed at bp (panels of NR columns); A is read in place
+ * through its strides. */
+static clvae_status tile(clvae_device *dev, gemm_state *g, int ta, int M, int N, int K, float alpha, cl_mem a,
+                         cl_uint a_off, int lda, cl_mem bp, cl_uint bp_off, float beta, cl_mem c, cl_uint c_off, int ldc,
+                         const epi_args *e) {
+  const int MR = g->mr, NR = 16 * g->nv;
+  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR;
+  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
+  size_t global[2] = {(size_t)pb, (size_t)pa};
+  size_t local[2] = {(size_t)g->lx, (size_t)g->ly};
+  karg args[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
+                 KARG(ask), KARG(asr), KARG(bp), KARG(bp_off), KARG(c), KARG(c_off), KARG(ldc), KARG(e->bias),
+                 KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm)};
+  return clvae__launch(dev, tile_kernel(e), 2, global, local, 20, args);
+}
+
+/* op(B) is packed into the scratch panels first, then tiled. */
 static clvae_status gemm_builtin(clvae_device *dev, gemm_state *g, int ta, int tb, int M, int N, int K,
                                  float alpha, cl_mem a, cl_uint a_off, int lda, cl_mem b,
                                  cl_uint b_off, int ldb, float beta, cl_mem c, cl_uint c_off,
-                                 int ldc) {
-  const int MR = g->mr, NR = 16 * g->nv;
-  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR, tb_ = tb;
+                                 int ldc, const epi_args *e) {
+  const int NR = 16 * g->nv;
+  cl_int pb = (N + NR - 1) / NR, tb_ = tb;
   clvae_status st = ensure_pack_b(dev, g, (size_t)pb * K * NR * sizeof(float));
   if (st != CLVAE_OK) return st;
   cl_mem bp = g->pack_b->mem;
@@ -118,13 +181,7 @@ static clvae_status gemm_builtin(clvae_device *dev, gemm_state *g, int ta, int t
   karg pack_b[] = {KARG(bp), KARG(b), KARG(b_off), KARG(ldb), KARG(tb_), KARG(N), KARG(K), KARG(pb)};
   st = clvae__launch(dev, &k_pack_b, 2, gb, pack_local, 8, pack_b);
   if (st != CLVAE_OK) return st;
-
-  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
-  size_t global[2] = {(size_t)pb, (size_t)pa};
-  size_t local[2] = {(size_t)g->lx, (size_t)g->ly};
-  karg tile[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
-                 KARG(ask), KARG(asr), KARG(bp), KARG(c), KARG(c_off), KARG(ldc)};
-  return clvae__launch(dev, &k_tile, 2, global, local, 14, tile);
+  return tile(dev, g, ta, M, N, K, alpha, a, a_off, lda, bp, 0, beta, c, c_off, ldc, e);
 }
 
 static clvae_status gemm_clblast(clvae_device *dev, gemm_state *g, int ta, int tb, int M, int N, int K,
@@ -146,33 +203,170 @@ static clvae_status gemm_clblast(clvae_device *dev, gemm_state *g, int ta, int t
   return CLVAE_OK;
 }
 
-clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K,
-                        float alpha, clvae_view A, int lda, clvae_view B, int ldb, float beta,
-                        clvae_view C, int ldc) {
+/* The checks every entry point shares: sizes, strides, and that A and C fit their views. */
+static clvae_status check_ac(int trans_a, int M, int N, int K, clvae_view A, int lda, clvae_view C, int ldc,
+                             cl_uint *a_off, cl_uint *c_off) {
+  int a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
+  if (lda < (a_cols > 1 ? a_cols : 1) || ldc < N)
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: leading dimension too small (lda=%d ldc=%d for %s M=%d N=%d K=%d)", lda, ldc,
+                       trans_a ? "T" : "N", M, N, K);
+  size_t a_n = a_rows ? (size_t)(a_rows - 1) * lda + a_cols : 0;
+  clvae_status st = clvae__view("gemm", "A", A, a_n, 4, a_off);
+  return st != CLVAE_OK ? st : clvae__view("gemm", "C", C, (size_t)(M - 1) * ldc + N, 4, c_off);
+}
+
+/* A CLBlast GEMM's epilogue: the element-wise kernels, in the builtin kernel's order. */
+static clvae_status epilogue_kernels(clvae_device *dev, const clvae_epilogue *ep, int M, int N, clvae_view C, int ldc) {
+  clvae_status st = CLVAE_OK;
+  if (ep && (ep->bias.buf || ep->act != CLVAE_ACT_NONE)) {
+    if (!ep->bias.buf) return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue activation without a bias");
+    st = clvae_bias_act(dev, C, ldc, ep->bias, M, N, ep->act);
+  }
+  if (st == CLVAE_OK && ep && ep->mask.buf) st = clvae_relu_backward(dev, C, ldc, C, ldc, ep->mask, ep->ldm, M, N);
+  return st;
+}
+
+clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha, clvae_view A,
+                           int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc, const clvae_epilogue *ep) {
   cl_uint a_off, b_off, c_off;
   clvae_status st;
+  epi_args e;
   if (M < 0 || N < 0 || K < 0)
     return clvae__fail(CLVAE_ERR_ARG, "gemm: negative size M=%d N=%d K=%d", M, N, K);
   if (M == 0 || N == 0) return CLVAE_OK;
   /* Stored shapes: A is (M, K) or, transposed, (K, M); likewise B; C is (M, N). */
-  int a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
   int b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
-  if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) || ldc < N)
-    return clvae__fail(CLVAE_ERR_ARG, "gemm: leading dimension too small (lda=%d ldb=%d ldc=%d "
-                       "for %s%s M=%d N=%d K=%d)", lda, ldb, ldc, trans_a ? "T" : "N",
-                       trans_b ? "T" : "N", M, N, K);
-  size_t a_n = a_rows ? (size_t)(a_rows - 1) * lda + a_cols : 0;
+  if (ldb < (b_cols > 1 ? b_cols : 1))
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: leading dimension too small (ldb=%d for %s%s M=%d N=%d K=%d)", ldb,
+                       trans_a ? "T" : "N", trans_b ? "T" : "N", M, N, K);
   size_t b_n = b_rows ? (size_t)(b_rows - 1) * ldb + b_cols : 0;
-  if ((st = clvae__view("gemm", "A", A, a_n, 4, &a_off)) != CLVAE_OK ||
+  if ((st = check_ac(trans_a, M, N, K, A, lda, C, ldc, &a_off, &c_off)) != CLVAE_OK ||
       (st = clvae__view("gemm", "B", B, b_n, 4, &b_off)) != CLVAE_OK ||
-      (st = clvae__view("gemm", "C", C, (size_t)(M - 1) * ldc + N, 4, &c_off)) != CLVAE_OK)
+      (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK)
     return st;
   gemm_state *g = clvae__state(dev, &gemm_state_def);
   if (!g) return CLVAE_ERR_ARG;
   /* CLBlast refuses K = 0, where BLAS defines C = βC; our kernel does exactly that. */
-  if (g->impl == CLVAE_GEMM_CLBLAST && K > 0)
-    return gemm_clblast(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem,
-                        b_off, ldb, beta, C.buf->mem, c_off, ldc);
-  return gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem,
-                      b_off, ldb, beta, C.buf->mem, c_off, ldc);
+  if (g->impl == CLVAE_GEMM_CLBLAST && K > 0) {
+    st = gemm_clblast(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
+                      C.buf->mem, c_off, ldc);
+    return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
+  }
+  if (!fused_epilogue(&e)) {
+    epi_args plain = {0, CLVAE_ACT_NONE, 0, 0, C.buf->mem, C.buf->mem, 0, 0};
+    st = gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
+                      C.buf->mem, c_off, ldc, &plain);
+    return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
+  }
+  return gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
+                      C.buf->mem, c_off, ldc, &e);
+}
+
+clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha, clvae_view A,
+                        int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc) {
+  return clvae_gemm_ex(dev, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+/* ---- B operands packed ahead ---- */
+
+struct clvae_gemm_plan {
+  int n, nr;                 /* matrices; the panel width they were packed for */
+  clvae_pack_job *jobs;
+  size_t *dst;               /* each matrix's offset in the packed buffer, floats */
+  size_t total;              /* floats */
+  uint32_t rows;             /* K·panels, all matrices together */
+  clvae_buffer *table;       /* jobs as the kernel reads them: 8 uint per matrix */
+};
+
+clvae_status clvae_gemm_plan_create(clvae_gemm_plan **out, clvae_device *dev, const clvae_pack_job *jobs, int n) {
+  *out = NULL;
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  if (!g) return CLVAE_ERR_ARG;
+  clvae_gemm_plan *p = calloc(1, sizeof *p);
+  uint32_t *t = calloc((size_t)(n > 0 ? n : 1) * 8, sizeof *t);
+  if (p) p->jobs = malloc((size_t)(n > 0 ? n : 1) * sizeof *jobs), p->dst = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->dst);
+  clvae_status st = p && t && p->jobs && p->dst ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  uint64_t rows = 0, total = 0;
+  for (int i = 0; i < n && st == CLVAE_OK; i++) {
+    const clvae_pack_job *j = &jobs[i];
+    int nr = 16 * g->nv, panels = (j->N + nr - 1) / nr;
+    if (j->K < 1 || j->N < 1 || j->ld < (j->trans ? j->K : j->N) || j->src_off > 0xffffffffu)
+      st = clvae__fail(CLVAE_ERR_ARG, "gemm pack plan: matrix %d has K=%d N=%d ld=%d", i, j->K, j->N, j->ld);
+    p->jobs[i] = *j, p->dst[i] = (size_t)total;
+    uint32_t *r = t + 8 * i;
+    r[0] = (uint32_t)j->src_off, r[1] = (uint32_t)j->ld, r[2] = (uint32_t)j->trans, r[3] = (uint32_t)j->N;
+    r[4] = (uint32_t)j->K, r[5] = (uint32_t)rows, r[6] = (uint32_t)total;
+    rows += (uint64_t)j->K * panels, total += (uint64_t)j->K * panels * nr;
+    if (rows > 0xffffffffu || total > 0xffffffffu) st = clvae__fail(CLVAE_ERR_LIMIT, "gemm pack plan: too large");
+  }
+  if (st == CLVAE_OK) {
+    p->n = n, p->nr = 16 * g->nv, p->total = (size_t)total, p->rows = (uint32_t)rows;
+    st = clvae_buffer_create(dev, (size_t)(n > 0 ? n : 1) * 8 * sizeof *t, &p->table);
+  }
+  if (st == CLVAE_OK) st = clvae_buffer_write(dev, p->table, 0, (size_t)n * 8 * sizeof *t, t, 1);
+  free(t);
+  if (st != CLVAE_OK) {
+    clvae_gemm_plan_free(p);
+    return st;
+  }
+  *out = p;
+  return CLVAE_OK;
+}
+
+void clvae_gemm_plan_free(clvae_gemm_plan *p) {
+  if (!p) return;
+  clvae_buffer_free(p->table);
+  free(p->jobs), free(p->dst), free(p);
+}
+
+size_t clvae_gemm_plan_size(const clvae_gemm_plan *p) { return p->total; }
+size_t clvae_gemm_plan_offset(const clvae_gemm_plan *p, int job) { return p->dst[job]; }
+
+clvae_status clvae_gemm_pack(clvae_device *dev, const clvae_gemm_plan *p, clvae_view src, clvae_view dst) {
+  cl_uint s_off, d_off;
+  clvae_status st;
+  size_t need = 0;
+  for (int i = 0; i < p->n; i++) {
+    const clvae_pack_job *j = &p->jobs[i];
+    size_t end = j->src_off + (size_t)((j->trans ? j->N : j->K) - 1) * j->ld + (j->trans ? j->K : j->N);
+    if (end > need) need = end;
+  }
+  if ((st = clvae__view("gemm_pack", "src", src, need, 4, &s_off)) != CLVAE_OK ||
+      (st = clvae__view("gemm_pack", "dst", dst, p->total, 4, &d_off)) != CLVAE_OK)
+    return st;
+  if (s_off || d_off) return clvae__fail(CLVAE_ERR_ARG, "gemm_pack: the plan's offsets are from its buffers' start");
+  cl_int n = p->n;
+  size_t global = p->rows;
+  karg args[] = {KARG(dst.buf->mem), KARG(src.buf->mem), KARG(p->table->mem), KARG(n), KARG(p->rows)};
+  size_t local = dev->local_1d < 64 ? dev->local_1d : 64; /* as gemm_pack_b: neighbouring rows together */
+  return clvae__launch(dev, &k_pack_many, 1, &global, &local, 5, args);
+}
+
+clvae_status clvae_gemm_packed(clvae_device *dev, const clvae_gemm_plan *p, int job, int trans_a, int M, float alpha,
+                               clvae_view A, int lda, clvae_view packed, float beta, clvae_view C, int ldc,
+                               const clvae_epilogue *ep) {
+  cl_uint a_off, c_off, pk_off;
+  clvae_status st;
+  epi_args e;
+  if (job < 0 || job >= p->n) return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: no matrix %d in the plan", job);
+  const int N = p->jobs[job].N, K = p->jobs[job].K;
+  if (M < 0) return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: M=%d", M);
+  if (M == 0) return CLVAE_OK;
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  if (!g) return CLVAE_ERR_ARG;
+  if (g->impl != CLVAE_GEMM_BUILTIN || 16 * g->nv != p->nr)
+    return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: packed operands need the builtin GEMM it was planned for");
+  if ((st = check_ac(trans_a, M, N, K, A, lda, C, ldc, &a_off, &c_off)) != CLVAE_OK ||
+      (st = clvae__view("gemm_packed", "packed", packed, p->total, 4, &pk_off)) != CLVAE_OK ||
+      (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK)
+    return st;
+  if (pk_off) return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: the plan's offsets are from the packed buffer's start");
+  if (!fused_epilogue(&e)) {
+    epi_args plain = {0, CLVAE_ACT_NONE, 0, 0, C.buf->mem, C.buf->mem, 0, 0};
+    st = tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
+              C.buf->mem, c_off, ldc, &plain);
+    return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
+  }
+  return tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
+              C.buf->mem, c_off, ldc, &e);
 }

@@ -138,6 +138,31 @@ static void finish(check_result *r, int ok) {
   r->pass = ok && r->bad == 0 && r->checked > 0;
 }
 
+/* (rows, cols) with row stride ld: a copy of src with `pad` in the columns past cols, as the
+ * model stores an activation with its ones column (pad 1) or a test of strides would. */
+static float *strided(const float *src, int rows, int cols, int ld, float pad) {
+  float *d = malloc((size_t)(rows > 0 ? rows : 1) * ld * sizeof *d);
+  for (int i = 0; d && i < rows; i++)
+    for (int j = 0; j < ld; j++) d[(size_t)i * ld + j] = j < cols && src ? src[(size_t)i * cols + j] : pad;
+  return d;
+}
+
+/* The (rows, cols) part of a strided array, contiguous, into dst; counts a column past cols
+ * that is not `pad` any more (a write outside the view) as a mismatch. */
+static void unstride(check_result *r, const char *what, float *dst, const float *src, int rows, int cols, int ld,
+                     float pad) {
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < ld; j++) {
+      float v = src[(size_t)i * ld + j];
+      if (j < cols) dst[(size_t)i * cols + j] = v;
+      else if (memcmp(&v, &pad, sizeof v) != 0 && r->bad++ == 0) {
+        size_t used = strlen(r->detail);
+        snprintf(r->detail + used, sizeof r->detail - used, "%s%s: wrote the padding at row %d, column %d", used ? "; " : "",
+                 what, i, j);
+      }
+    }
+}
+
 static void device_error(check_result *r) {
   snprintf(r->detail, sizeof r->detail, "%s", clvae_error_message());
 }
@@ -191,54 +216,143 @@ done:
   free(A), free(B), free(C0), free(want), free(got), free(scale);
 }
 
-/* Tolerance 1e-6 + 2e-6·|y|: OpenCL's exp is within 3 ulp, the division 2.5 ulp. */
+/* The epilogue applied to the reference product: bias, activation, mask (see ops.h). */
+static void ref_epilogue(float *c, int M, int N, int ldc, const float *bias, int act, const float *mask, int ldm) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      float *v = &c[(size_t)i * ldc + j];
+      if (bias) *v += bias[j];
+      if (act == CLVAE_ACT_RELU) *v = *v > 0 ? *v : 0.0f;
+      else if (act == CLVAE_ACT_SIGMOID) *v = (float)(1.0 / (1.0 + exp(-(double)*v)));
+      if (mask && !(mask[(size_t)i * ldm + j] > 0)) *v = 0.0f;
+    }
+}
+
+/* A GEMM with an epilogue (bias, activation, ReLU-backward mask) against the unfused
+ * reference: the product's tolerance as in check_gemm, the bias counted in its scale, plus
+ * 2e-6 for the sigmoid (whose slope is at most 1/4); masked elements must be exactly 0.
+ * With `plan`, op(B) comes packed ahead (clvae_gemm_pack, one launch for every matrix of
+ * the plan) instead of in the call. A mask has exact zeros as a ReLU output has, and a
+ * padded stride (ldm = N + 1). */
+static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K, int has_bias,
+                             clvae_act act, int has_mask, int packed, uint64_t seed) {
+  static const char *acts[] = {"", "+relu", "+sigmoid"};
+  begin(r, "gemm", "%s%s M=%d N=%d K=%d epilogue%s%s%s%s [%s]", ta ? "T" : "N", tb ? "T" : "N", M, N, K,
+        has_bias ? " bias" : "", acts[act], has_mask ? " mask" : "", packed ? ", B packed ahead" : "",
+        clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
+  const int lda = ta ? M : K, ldb = (tb ? K : N) + 2, ldm = N + 1, off = 3; /* B at an offset in its buffer */
+  size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * N;
+  uint64_t s = seed;
+  float *A = rand_floats(an, &s, -1, 1), *B = rand_floats(bn + off, &s, -1, 1), *bias = rand_floats((size_t)N, &s, -2, 2);
+  float *mask = rand_floats((size_t)M * ldm, &s, -1, 1), *want = calloc(cn + 1, 4), *got = malloc(cn * 4 + 4);
+  double *scale = calloc(cn + 1, sizeof *scale);
+  dbuf da = {0}, db = {0}, dc = {0}, dbias = {0}, dm = {0}, dp = {0};
+  clvae_gemm_plan *plan = NULL;
+  int ok = 0;
+  if (!A || !B || !bias || !mask || !want || !got || !scale) goto done;
+  for (size_t i = 0; i < (size_t)M * ldm; i++) mask[i] = mask[i] > 0 ? mask[i] : 0.0f;
+  ref_gemm(ta, tb, M, N, K, 1.0f, A, lda, B + off, ldb, 0.0f, want, N);
+  ref_epilogue(want, M, N, N, has_bias ? bias : NULL, (int)act, has_mask ? mask : NULL, ldm);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double t = has_bias ? fabs(bias[j]) : 0;
+      for (int k = 0; k < K; k++)
+        t += fabs((ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * (tb ? B[off + (size_t)j * ldb + k] : B[off + (size_t)k * ldb + j]));
+      scale[(size_t)i * N + j] = t;
+    }
+  if (!dput(dev, r, &da, A, an, 4, 0) || !dput(dev, r, &db, B, bn + off, 4, 0) || !dput(dev, r, &dc, NULL, cn, 4, 2) ||
+      !dput(dev, r, &dbias, bias, (size_t)N, 4, 1) || !dput(dev, r, &dm, mask, (size_t)M * ldm, 4, 4))
+    goto done;
+  clvae_epilogue ep = {has_bias ? dv(&dbias) : clvae_at(NULL, 0), act, has_mask ? dv(&dm) : clvae_at(NULL, 0), ldm};
+  clvae_status st;
+  if (packed) {
+    /* The plan's offsets count from its buffers' start (B's buffer holds guards before B).
+     * Decoys before and after it in the plan (packed in the same launch) must not leak into
+     * it: the one before is B read the other way round, the one after A. */
+    clvae_pack_job jobs[3] = {{db.off + off, ldb, !tb, N, K}, {db.off + off, ldb, tb, K, N},
+                              {db.off, 1, 0, 1, 1}};
+    st = clvae_gemm_plan_create(&plan, dev, jobs, 3);
+    if (st == CLVAE_OK) {
+      float *zero = calloc(clvae_gemm_plan_size(plan) + 1, 4);
+      dp.b = NULL;
+      st = clvae_buffer_create(dev, clvae_gemm_plan_size(plan) * 4, &dp.b);
+      if (st == CLVAE_OK && zero) st = clvae_buffer_write(dev, dp.b, 0, clvae_gemm_plan_size(plan) * 4, zero, 1);
+      free(zero);
+    }
+    if (st == CLVAE_OK) st = clvae_gemm_pack(dev, plan, clvae_at(db.b, 0), clvae_at(dp.b, 0));
+    if (st == CLVAE_OK) st = clvae_gemm_packed(dev, plan, 1, ta, M, 1.0f, dv(&da), lda, clvae_at(dp.b, 0), 0.0f, dv(&dc), N, &ep);
+  } else {
+    st = clvae_gemm_ex(dev, ta, tb, M, N, K, 1.0f, dv(&da), lda, clvae_at(db.b, db.off + off), ldb, 0.0f, dv(&dc), N, &ep);
+  }
+  if (st != CLVAE_OK) { device_error(r); goto done; }
+  if (!dget(dev, r, &dc, got, "C")) goto done;
+  compare(r, "C", got, want, scale, cn, act == CLVAE_ACT_SIGMOID ? 2e-6 : 1e-6, 1e-4);
+  ok = 1;
+done:
+  finish(r, ok);
+  clvae_gemm_plan_free(plan);
+  dfree(&da), dfree(&db), dfree(&dc), dfree(&dbias), dfree(&dm), dfree(&dp);
+  free(A), free(B), free(bias), free(mask), free(want), free(got), free(scale);
+}
+
+/* Tolerance 1e-6 + 2e-6·|y|: OpenCL's exp is within 3 ulp, the division 2.5 ulp. y has
+ * a padding column (row stride N + 1), which must stay as it was. */
 static void check_bias_act(clvae_device *dev, check_result *r, int B, int N, clvae_act act, uint64_t seed) {
   static const char *names[] = {"none", "relu", "sigmoid"};
   begin(r, "bias_act", "B=%d N=%d act=%s", B, N, names[act]);
   uint64_t s = seed;
   size_t n = (size_t)B * N;
-  float *y = rand_floats(n, &s, -4, 4), *bias = rand_floats((size_t)N, &s, -1, 1);
-  float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4);
+  const int ld = N + 1;
+  float *y = rand_floats(n, &s, -4, 4), *bias = rand_floats((size_t)N, &s, -1, 1), *ys = strided(y, B, N, ld, 1.0f);
+  float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4), *gs = malloc((size_t)B * ld * 4 + 4);
   dbuf dy = {0}, dbias = {0};
   int ok = 0;
-  if (!y || !bias || !want || !got) goto done;
+  if (!y || !bias || !ys || !want || !got || !gs) goto done;
   memcpy(want, y, n * 4);
   ref_bias_act(want, bias, B, N, (int)act);
-  if (!dput(dev, r, &dy, y, n, 4, 3) || !dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
-  if (clvae_bias_act(dev, dv(&dy), dv(&dbias), B, N, act) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, &dy, got, "y")) goto done;
+  if (!dput(dev, r, &dy, ys, (size_t)B * ld, 4, 3) || !dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
+  if (clvae_bias_act(dev, dv(&dy), ld, dv(&dbias), B, N, act) != CLVAE_OK) { device_error(r); goto done; }
+  if (!dget(dev, r, &dy, gs, "y")) goto done;
+  unstride(r, "y", got, gs, B, N, ld, 1.0f);
   compare(r, "y", got, want, NULL, n, 1e-6, 2e-6);
   ok = 1;
 done:
   finish(r, ok);
   dfree(&dy), dfree(&dbias);
-  free(y), free(bias), free(want), free(got);
+  free(y), free(bias), free(ys), free(want), free(got), free(gs);
 }
 
-/* Exact: a select, no arithmetic. y has exact zeros as a ReLU output has. In place
- * (dx = dy) when `inplace`, as the training step runs it. */
-static void check_relu_backward(clvae_device *dev, check_result *r, int n, int inplace, uint64_t seed) {
-  begin(r, "relu_backward", "n=%d%s", n, inplace ? " in-place" : "");
+/* Exact: a select, no arithmetic. y has exact zeros as a ReLU output has, and a ones
+ * column (row stride N + 1) as the model stores it. In place (dx = dy) when `inplace`, as
+ * the step runs it after CLBlast; otherwise dx has a padded stride that must stay as it was. */
+static void check_relu_backward(clvae_device *dev, check_result *r, int B, int N, int inplace, uint64_t seed) {
+  begin(r, "relu_backward", "B=%d N=%d%s", B, N, inplace ? " in-place" : "");
   uint64_t s = seed;
-  float *y = rand_floats((size_t)n, &s, -1, 1), *dy = rand_floats((size_t)n, &s, -2, 2);
-  float *want = malloc((size_t)n * 4 + 4), *got = malloc((size_t)n * 4 + 4);
+  size_t n = (size_t)B * N;
+  const int ldy = N + 1, ldx = inplace ? N : N + 2;
+  float *y = rand_floats(n, &s, -1, 1), *dy = rand_floats(n, &s, -2, 2), *ys = NULL, *xs = NULL;
+  float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4);
   dbuf dby = {0}, dbdy = {0}, dbdx = {0};
   int ok = 0;
   if (!y || !dy || !want || !got) goto done;
-  for (int i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
-  ref_relu_backward(want, dy, y, n);
-  if (!dput(dev, r, &dby, y, (size_t)n, 4, 2) || !dput(dev, r, &dbdy, dy, (size_t)n, 4, 5) ||
-      (!inplace && !dput(dev, r, &dbdx, NULL, (size_t)n, 4, 1)))
-    goto done;
+  for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
+  ref_relu_backward(want, dy, y, (int)n);
+  if (!(ys = strided(y, B, N, ldy, 1.0f)) || !(xs = malloc((size_t)B * ldx * 4 + 4))) goto done;
+  if (!dput(dev, r, &dby, ys, (size_t)B * ldy, 4, 2) || !dput(dev, r, &dbdy, dy, n, 4, 5)) goto done;
+  float *init = inplace ? NULL : strided(NULL, B, 0, ldx, -3.0f);
+  int put = inplace || (init && dput(dev, r, &dbdx, init, (size_t)B * ldx, 4, 1));
+  free(init);
+  if (!put) goto done;
   dbuf *out = inplace ? &dbdy : &dbdx;
-  if (clvae_relu_backward(dev, dv(out), dv(&dbdy), dv(&dby), n) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, out, got, "dx")) goto done;
-  compare(r, "dx", got, want, NULL, (size_t)n, 0.0, 0.0);
+  if (clvae_relu_backward(dev, dv(out), ldx, dv(&dbdy), N, dv(&dby), ldy, B, N) != CLVAE_OK) { device_error(r); goto done; }
+  if (!dget(dev, r, out, xs, "dx")) goto done;
+  unstride(r, "dx", got, xs, B, N, ldx, -3.0f);
+  compare(r, "dx", got, want, NULL, n, 0.0, 0.0);
   ok = 1;
 done:
   finish(r, ok);
   dfree(&dby), dfree(&dbdy), dfree(&dbdx);
-  free(y), free(dy), free(want), free(got);
+  free(y), free(dy), free(ys), free(xs), free(want), free(got);
 }
 
 /* Tolerance 1e-7 + (B+1)·2⁻²⁴·Σ_b|x|: the bound of a sequential float sum. */
@@ -285,14 +399,24 @@ static void check_sample_forward(clvae_device *dev, check_result *r, int B, int 
       sz[(size_t)b * L + l] = fabs(mu) + exp(0.5 * lv) * fabs(eps[(size_t)b * L + l]);
       skl[b] += 1.0 + fabs(lv) + mu * mu + exp(lv);
     }
-  if (!dput(dev, r, &dm, musig, 2 * n, 4, 1) || !dput(dev, r, &dz, NULL, n, 4, 2) ||
-      !dput(dev, r, &de, NULL, n, 4, 3) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 4))
+  /* z with its ones column (row stride L + 1), as the decoder's input is stored */
+  float *zs = strided(NULL, B, 0, L + 1, 1.0f), *zg = malloc((size_t)B * (L + 1) * 4 + 4);
+  int put = zs && zg && dput(dev, r, &dm, musig, 2 * n, 4, 1) && dput(dev, r, &dz, zs, (size_t)B * (L + 1), 4, 2) &&
+            dput(dev, r, &de, NULL, n, 4, 3) && dput(dev, r, &dk, NULL, (size_t)B, 4, 4);
+  free(zs);
+  if (!put) {
+    free(zg);
     goto done;
-  if (clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, rseed, step) != CLVAE_OK) {
+  }
+  if (clvae_sample_forward(dev, dv(&dz), L + 1, dv(&de), dv(&dk), dv(&dm), B, L, rseed, step) != CLVAE_OK) {
+    free(zg);
     device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dz, gz, "z") || !dget(dev, r, &de, geps, "eps") || !dget(dev, r, &dk, gkl, "kl")) goto done;
+  int got_all = dget(dev, r, &dz, zg, "z") && dget(dev, r, &de, geps, "eps") && dget(dev, r, &dk, gkl, "kl");
+  if (got_all) unstride(r, "z", gz, zg, B, L, L + 1, 1.0f);
+  free(zg);
+  if (!got_all) goto done;
   compare(r, "eps", geps, eps, NULL, n, 1e-5, 1e-5);
   compare(r, "z", gz, z, sz, n, 1e-5, 1e-5);
   compare(r, "kl", gkl, kl, skl, (size_t)B, 1e-5, 1e-5);
@@ -352,7 +476,7 @@ void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
   uint64_t seeds[3] = {seed, seed, seed + 1};
   for (int run = 0; run < 3; run++) {
     clvae_device_set_local_size(dev, locals[run]);
-    clvae_status st = clvae_sample_forward(dev, dv(&dz), dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7);
+    clvae_status st = clvae_sample_forward(dev, dv(&dz), L, dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7);
     clvae_device_set_local_size(dev, 0);
     if (st != CLVAE_OK) { device_error(r); goto done; }
     if (!dget(dev, r, &de, outs[run], "eps")) goto done;
@@ -401,12 +525,14 @@ static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind,
   if (!lg || !bias || !x || !wl || !wg || !gl || !gg) goto done;
   for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0.0f : x[i] > 1 ? 1.0f : x[i];
   ref_loss_sigmoid((int)kind, wl, wg, lg, bias, x, B, D, scale);
-  if (!dput(dev, r, &dl, NULL, (size_t)B, 4, 1) || !dput(dev, r, &dlg, lg, n, 4, 2) ||
-      !dput(dev, r, &db, bias, (size_t)D, 4, 3) || !dput(dev, r, &dx, x, n, 4, 4) ||
-      (!inplace && !dput(dev, r, &dg, NULL, n, 4, 5)))
-    goto done;
+  float *xs = strided(x, B, D, D + 1, 1.0f); /* the targets as the model stores its input */
+  int put = xs && dput(dev, r, &dl, NULL, (size_t)B, 4, 1) && dput(dev, r, &dlg, lg, n, 4, 2) &&
+            dput(dev, r, &db, bias, (size_t)D, 4, 3) && dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 4) &&
+            (inplace || dput(dev, r, &dg, NULL, n, 4, 5));
+  free(xs);
+  if (!put) goto done;
   dbuf *grad = inplace ? &dlg : &dg;
-  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), dv(&dlg), dv(&db), dv(&dx), B, D, scale) != CLVAE_OK) {
+  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), dv(&dlg), dv(&db), dv(&dx), D + 1, B, D, scale) != CLVAE_OK) {
     device_error(r);
     goto done;
   }
@@ -469,11 +595,19 @@ static void check_gather(clvae_device *dev, check_result *r, int B, int D, int c
   for (size_t i = 0; i < ni; i++) img[i] = (uint8_t)rng_next(&s);
   for (int b = 0; b < B; b++) idx[b] = (uint32_t)(rng_next(&s) % (uint64_t)count);
   ref_gather(want, img, idx, B, D);
-  if (!dput(dev, r, &dimg, img, ni, 1, 5) || !dput(dev, r, &didx, idx, (size_t)B, 4, 3) ||
-      !dput(dev, r, &dx, NULL, n, 4, 1))
+  float *xs = strided(NULL, B, 0, D + 1, 1.0f), *xg = malloc((size_t)B * (D + 1) * 4 + 4); /* a ones column */
+  int put = xs && xg && dput(dev, r, &dimg, img, ni, 1, 5) && dput(dev, r, &didx, idx, (size_t)B, 4, 3) &&
+            dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 1);
+  free(xs);
+  if (put && clvae_gather(dev, dv(&dx), D + 1, dv(&dimg), dv(&didx), B, D) != CLVAE_OK) {
+    free(xg);
+    device_error(r);
     goto done;
-  if (clvae_gather(dev, dv(&dx), dv(&dimg), dv(&didx), B, D) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, &dx, got, "x")) goto done;
+  }
+  put = put && dget(dev, r, &dx, xg, "x");
+  if (put) unstride(r, "x", got, xg, B, D, D + 1, 1.0f);
+  free(xg);
+  if (!put) goto done;
   compare(r, "x", got, want, NULL, n, 0.0, 3e-7);
   ok = 1;
 done:
@@ -515,6 +649,26 @@ static void done_case(suite *s, check_result *r) {
 
 static const int odd[] = {1, 7, 33, 257};
 
+/* The fused GEMMs of a training step, as the model runs them: each dense layer's forward
+ * with its bias and activation (the output layer also as decoding, with the sigmoid), and
+ * each backward GEMM that produces a ReLU layer's gradient with the mask; with the builtin
+ * GEMM also with the weights packed ahead. */
+static void suite_fused(suite *s) {
+  check_result r;
+  const clvae_net *n = &s->net;
+  int builtin = clvae_gemm_get_impl(s->dev) == CLVAE_GEMM_BUILTIN;
+  for (int i = 0; i < n->nlayers; i++) {
+    const clvae_layer *l = &n->layers[i];
+    if (l->kind == CLVAE_LAYER_SAMPLE || seen(n, i, 1)) continue;
+    clvae_act act = l->kind == CLVAE_LAYER_OUTPUT ? CLVAE_ACT_SIGMOID : l->act;
+    int masked = i > 0 && n->layers[i - 1].act == CLVAE_ACT_RELU;
+    for (int packed = 0; packed <= builtin; packed++) {
+      check_gemm_fused(s->dev, &r, 0, 0, s->B, l->out, l->in, 1, act, 0, packed, s->seed), done_case(s, &r);
+      check_gemm_fused(s->dev, &r, 0, 1, s->B, l->in, l->out, 0, CLVAE_ACT_NONE, masked, packed, s->seed), done_case(s, &r);
+    }
+  }
+}
+
 static void suite_gemm(suite *s, int thorough, int nodd) {
   check_result r;
   clvae_gemm_shape g[4 * CLVAE_MAX_LAYERS];
@@ -523,6 +677,17 @@ static void suite_gemm(suite *s, int thorough, int nodd) {
     check_gemm(s->dev, &r, g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, 0.0f, 0, s->seed);
     done_case(s, &r);
   }
+  suite_fused(s);
+  int builtin = clvae_gemm_get_impl(s->dev) == CLVAE_GEMM_BUILTIN;
+  for (int a = 0; a < nodd; a++) /* the epilogue's edge paths: odd sizes, every option, packed or not */
+    for (int packed = 0; packed <= builtin; packed++)
+      for (int e = 0; e < 4; e++) { /* bias + none/relu/sigmoid, and the mask alone */
+        int M = odd[a], N = odd[(a + 1) % nodd], K = odd[(a + 2) % nodd];
+        check_gemm_fused(s->dev, &r, a & 1, a >> 1 & 1, M, N, K, e < 3, (clvae_act)(e % 3), e == 3, packed, s->seed);
+        done_case(s, &r);
+      }
+  /* a mask with a bias: no tile kernel has both; a plain one and the element-wise kernels */
+  check_gemm_fused(s->dev, &r, 0, 1, 33, 17, 7, 1, CLVAE_ACT_RELU, 1, 0, s->seed), done_case(s, &r);
   if (!thorough) {
     check_gemm(s->dev, &r, 1, 1, 33, 257, 7, 0.7f, -1.3f, 5, s->seed);
     done_case(s, &r);
@@ -562,8 +727,8 @@ int check_suite(clvae_device *dev, const char *only, int mode, check_report repo
   if (wanted(&s, "relu_backward")) {
     for (int i = 0; i < net->nlayers; i++)
       if (net->layers[i].act == CLVAE_ACT_RELU && !seen(net, i, 1))
-        check_relu_backward(dev, &r, B * net->layers[i].out, 1, s.seed), done_case(&s, &r);
-    for (int i = 0; i < nodd; i++) check_relu_backward(dev, &r, odd[i], i % 2, s.seed), done_case(&s, &r);
+        check_relu_backward(dev, &r, B, net->layers[i].out, 1, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++) check_relu_backward(dev, &r, odd[i], odd[(i + 1) % 4], i % 2, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "colsum")) {
     for (int i = 0; i < net->nlayers; i++)
