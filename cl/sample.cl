@@ -29,18 +29,19 @@ float2 box_muller(uint a, uint b) {
 }
 
 /* One work-item per row b: ε, z = μ + exp(½·logσ²)·ε (rows ldz apart), kl[b] =
- * −½·Σ(1 + logσ² − μ² − e^logσ²). */
+ * −½·Σ(1 + logσ² − μ² − e^logσ²). ε is keyed by row b + row0 of the global batch, so that
+ * a batch split over several devices draws what one device would. */
 __kernel void sample_forward(__global float *z, uint z_off, int ldz, __global float *eps, uint e_off,
                              __global float *kl, uint kl_off, __global const float *musig,
                              uint ms_off, int B, int L, uint seed_lo, uint seed_hi,
-                             uint step_lo, uint step_hi) {
+                             uint step_lo, uint step_hi, uint row0) {
   int b = (int)get_global_id(0);
   if (b >= B) return;
   __global const float *mu = musig + ms_off + (size_t)b * 2 * L;
   __global const float *lv = mu + L;
   float acc = 0.0f;
   for (int l0 = 0; l0 < L; l0 += 4) {
-    uint4 r = philox4x32_10((uint4)((uint)(l0 / 4), (uint)b, step_lo, step_hi),
+    uint4 r = philox4x32_10((uint4)((uint)(l0 / 4), (uint)b + row0, step_lo, step_hi),
                             (uint2)(seed_lo, seed_hi));
     float2 n01 = box_muller(r.x, r.y), n23 = box_muller(r.z, r.w);
     float n[4] = {n01.x, n01.y, n23.x, n23.y};

@@ -32,7 +32,8 @@ typedef enum clvae_status {
   CLVAE_INTERRUPTED,     /* stopped on request (a signal); state was saved */
   CLVAE_ERR_DIVERGED,    /* the loss became NaN or infinite */
   CLVAE_ERR_LIMIT,       /* a size exceeds what the device (or a format) can hold */
-  CLVAE_ERR_EXISTS       /* an output would replace something that is already there */
+  CLVAE_ERR_EXISTS,      /* an output would replace something that is already there */
+  CLVAE_ERR_COMM         /* the ranks of an MPI job could not communicate */
 } clvae_status;
 
 #define CLVAE_ERROR_MSG_SIZE 8192

@@ -89,6 +89,12 @@ CLVAE_API clvae_status clvae_buffer_write(clvae_device *dev, clvae_buffer *buf, 
 /* Device -> host, blocking. */
 CLVAE_API clvae_status clvae_buffer_read(clvae_device *dev, const clvae_buffer *buf,
                                          size_t offset, size_t bytes, void *dst);
+/* Device -> host without waiting: *done completes when the copy has (after everything
+ * enqueued before it); dst must stay valid until then. clvae_event_wait waits and frees it. */
+typedef struct clvae_event clvae_event;
+CLVAE_API clvae_status clvae_buffer_read_async(clvae_device *dev, const clvae_buffer *buf, size_t offset,
+                                               size_t bytes, void *dst, clvae_event **done);
+CLVAE_API clvae_status clvae_event_wait(clvae_event *ev);
 CLVAE_API clvae_status clvae_buffer_zero(clvae_device *dev, clvae_buffer *buf, size_t offset,
                                          size_t bytes);
 

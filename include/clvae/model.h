@@ -100,6 +100,10 @@ typedef struct clvae_gemm_shape {
  * layer reads the image). Returns how many there are; writes at most max. */
 CLVAE_API int clvae_net_step_gemms(const clvae_net *net, int B, clvae_gemm_shape *out, int max);
 
+/* The gradient arena in the order backward completes it: one part per dense layer (its
+ * kernel and bias rows, contiguous), from the output layer back. Returns the count. */
+CLVAE_API int clvae_net_grad_parts(const clvae_net *net, size_t *offset, size_t *count, int max);
+
 /* Glorot-normal kernels truncated at ±2σ, σ = √(2/(fan_in + fan_out)), zero biases, from
  * the seed (host RNG; the same on every device), in tensor order. params: net->total. */
 CLVAE_API void clvae_init_params(const clvae_net *net, float *params);
@@ -133,6 +137,25 @@ CLVAE_API int64_t clvae_model_step(const clvae_model *m);
 CLVAE_API clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view idx,
                                                     int B, clvae_view recon, clvae_view kl,
                                                     uint64_t noise_step);
+/* One replica's part of a batch split over several (data-parallel training): rows row0 ..
+ * row0 + B of a batch of `rows` rows, so that ε is drawn for the batch's rows and the
+ * gradients are those of the whole batch's mean (their sum over the parts). With `grads`
+ * (net->total host floats), backward also copies each layer's gradients there as soon as
+ * that layer has them (clvae_model_wait_grads), for a reduction that overlaps the rest. */
+typedef struct clvae_batch_part {
+  int row0, rows;
+  float *grads;
+} clvae_batch_part;
+CLVAE_API clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view idx, int B,
+                                                         clvae_view recon, clvae_view kl, uint64_t noise_step,
+                                                         const clvae_batch_part *part);
+/* Waits for the k-th copy of forward_backward_part's gradients (backward order: k = 0 is
+ * the output layer's), telling which floats of the arena it holds; *count 0 past the last. */
+CLVAE_API clvae_status clvae_model_wait_grads(clvae_model *m, int k, size_t *offset, size_t *count);
+/* Reads the whole gradient arena (net->total floats) back, waiting for backward. */
+CLVAE_API clvae_status clvae_model_get_grads(clvae_model *m, float *grads);
+/* Uploads the whole gradient arena (net->total floats), e.g. once summed over the replicas. */
+CLVAE_API clvae_status clvae_model_set_grads(clvae_model *m, const float *grads);
 /* Forward only (evaluation): same losses, no gradients. */
 CLVAE_API clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
                                            clvae_view recon, clvae_view kl, uint64_t noise_step);

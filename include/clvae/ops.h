@@ -97,12 +97,13 @@ CLVAE_API clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, int
 CLVAE_API clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N);
 
 /* The reparameterization. musig (B, 2L) holds [μ | logσ²] per row. Writes ε ~ N(0,1)
- * (B, L) from Philox4x32-10 keyed by (seed, step, row, column), independent of device and
- * work-group size; z = μ + exp(0.5·logσ²)·ε (B, L, row stride ldz); kl (B) =
+ * (B, L) from Philox4x32-10 keyed by (seed, step, row0 + row, column), independent of
+ * device, work-group size and of how a batch is split over devices (row0: this part's
+ * first row in the batch); z = μ + exp(0.5·logσ²)·ε (B, L, row stride ldz); kl (B) =
  * −0.5·Σ(1 + logσ² − μ² − e^logσ²). */
 CLVAE_API clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clvae_view eps,
                                             clvae_view kl, clvae_view musig, int B, int L,
-                                            uint64_t seed, uint64_t step);
+                                            uint64_t seed, uint64_t step, uint32_t row0);
 /* dmusig (B, 2L) = gradient through z (dz (B, L)) plus kl_scale · ∂KL/∂[μ | logσ²]. */
 CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,
                                              clvae_view eps, clvae_view musig, int B, int L,

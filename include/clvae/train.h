@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include "clvae/comm.h"
 #include "clvae/data.h"
 #include "clvae/model.h"
 
@@ -64,6 +65,12 @@ typedef struct clvae_train_opts {
    * stopped mid-epoch (p NULL). A failure ends training, and the epoch does not count. */
   clvae_status (*save)(clvae_model *m, const clvae_train_state *st, const clvae_train_progress *p, void *user);
   void *user;
+  /* Several ranks (NULL or one: this process alone): data-parallel training of one model,
+   * each rank holding a replica and the same data sets, computing its slice of every batch
+   * (clvae_dist_step). Every rank calls clvae_train; progress and save are called on rank
+   * 0 only, and every rank returns the same status. */
+  clvae_comm *comm;
+  int no_overlap;            /* several ranks: sum the gradients after backward, not per layer */
 } clvae_train_opts;
 
 /* Trains from *st (the model holding the matching parameters) until opts->epochs epochs
@@ -72,6 +79,33 @@ typedef struct clvae_train_opts {
  * a device error (nothing saved for the unfinished epoch in either case). *st follows. */
 CLVAE_API clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test,
                                    clvae_train_state *st, const clvae_train_opts *opts);
+
+/* Data-parallel steps over the ranks of an MPI job (clvae_comm), one model replica per
+ * rank with identical parameters. The gradients travel through host memory: each layer's
+ * are copied back as soon as backward has them and summed over the ranks (MPI_Iallreduce)
+ * while the device goes on with the layers before it; every rank then applies the same
+ * Adam update. The mathematics are one process's: ε is keyed by the row of the global
+ * batch, and the loss scale is the global batch's. */
+typedef struct clvae_dist clvae_dist;
+/* overlap 0: one reduction of the whole arena after backward (to measure what overlap buys). */
+CLVAE_API clvae_status clvae_dist_create(clvae_dist **out, clvae_comm *c, clvae_model *m, int overlap);
+CLVAE_API void clvae_dist_free(clvae_dist *d);
+/* This rank's rows [*row0, *row0 + *rows) of a global batch of nb: the first nb % size
+ * ranks take one row more. */
+CLVAE_API void clvae_dist_slice(int nb, int rank, int size, int *row0, int *rows);
+/* One step of the global batch of nb rows whose index list starts at idx (per-row losses
+ * to recon and kl from their first slots): this rank's slice forward and backward, the
+ * gradients summed, the update. *stop: in, whether this rank asks to stop; out, whether
+ * any rank did (the same on all). A rank's failure in the step is every rank's: all
+ * return its status with "rank R: " and its message. CLVAE_ERR_COMM: MPI itself failed
+ * (the ranks may be out of step: clvae_comm_abort). *wait_s: time spent waiting for the
+ * sums after backward had been enqueued. */
+CLVAE_API clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, int nb, clvae_view recon,
+                                       clvae_view kl, int *stop, double *wait_s);
+/* Agreement on a local status (and on a failed update of the last step): every rank gets
+ * the lowest failing rank's status and message, or CLVAE_OK. */
+CLVAE_API clvae_status clvae_dist_sync(clvae_dist *d, clvae_status st);
+CLVAE_API clvae_status clvae_dist_agree(clvae_comm *c, clvae_status st);
 
 /* The epoch's permutation of 0..count-1, a function of (seed, epoch) only. */
 CLVAE_API void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch);

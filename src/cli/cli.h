@@ -4,9 +4,22 @@
 #define CLVAE_CLI_H
 
 #include "clvae/checkpoint.h"
+#include "clvae/comm.h"
 #include "clvae/device.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* The ranks of this run: several under mpirun (train and bench use them), else one. */
+extern clvae_comm *cli_comm;
+/* "rank 1/4: " under mpirun with several ranks, else "". */
+const char *cli_rank_prefix(void);
+/* The ranks' agreement on how the setup went: each brings -1 (go on) or an exit code;
+ * all get -1 or the first failing rank's code (rank 0 names that rank). Aborts the job
+ * if MPI itself fails. One process: rc. */
+int cli_agree(int rc);
+/* Runs f with stdout and stderr silenced on every rank but rank 0 (the argument parsers,
+ * whose messages would otherwise come once per rank). */
+int cli_lead_only(int (*f)(int, char **, void *), int argc, char **argv, void *arg);
 
 /* The options every device-using subcommand takes. */
 typedef struct cli_device_opts {

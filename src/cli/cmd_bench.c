@@ -125,38 +125,198 @@ static void bench_usage(void) {
          "alone (GFLOP/s); device time per kernel from OpenCL profiling events; and the start-up\n"
          "split (platform + context, program build, data upload, first step). --gemm may be given\n"
          "several times, or 'all', to compare implementations in one run. --json prints one object\n"
-         "per implementation (an array when there are several).\n");
+         "per implementation (an array when there are several).\n\n"
+         "Under mpirun (mpirun -np N clvae bench): the data-parallel step of a global batch of B rows\n"
+         "over the N ranks, with the per-layer reduction overlapping backward and without it; the\n"
+         "same batch on rank 0's device alone; and the sum of the gradient arena over the ranks\n"
+         "alone (MPI_Allreduce). Rank 0 prints ms per step, reduction time and samples/s of the job.\n");
 }
 
-int cmd_bench(int argc, char **argv) {
+typedef struct bench_args {
   cli_device_opts o;
   clvae_gemm_impl impls[4];
-  int nimpl = 0, json = 0, r;
-  long steps = 50, warmup = 5, B = 256;
-  const char *data = CLVAE_DEFAULT_DATA_DIR, *v;
-  double t_start = clvae_now(), startup[4];
-  cli_device_defaults(&o);
+  int nimpl, json, no_overlap;
+  long steps, warmup, B;
+  const char *data;
+} bench_args;
+
+static int parse_bench(int argc, char **argv, void *arg) {
+  bench_args *a = arg;
+  const char *v;
+  int r;
   for (int i = 1; i < argc; i++) {
     if ((r = cli_value(argc, argv, &i, "--gemm", &v))) {
       int g = r > 0 ? clvae_gemm_impl_parse(v) : -1;
       if (r > 0 && !strcmp(v, "all")) {
-        impls[0] = CLVAE_GEMM_BUILTIN, impls[1] = CLVAE_GEMM_CLBLAST, nimpl = 2;
+        a->impls[0] = CLVAE_GEMM_BUILTIN, a->impls[1] = CLVAE_GEMM_CLBLAST, a->nimpl = 2;
         continue;
       }
       if (g < 0) return fprintf(stderr, "clvae: --gemm '%s' is not one of auto, builtin, clblast, all\n", r > 0 ? v : ""), EXIT_USAGE;
-      if (nimpl < 4) impls[nimpl++] = (clvae_gemm_impl)g;
-    } else if ((r = cli_device_option(argc, argv, &i, &o)) || (r = cli_value(argc, argv, &i, "--data", &data))) {
+      if (a->nimpl < 4) a->impls[a->nimpl++] = (clvae_gemm_impl)g;
+    } else if ((r = cli_device_option(argc, argv, &i, &a->o)) || (r = cli_value(argc, argv, &i, "--data", &a->data))) {
       if (r < 0) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--steps", &v))) {
-      if (r < 0 || !cli_int("--steps", v, 10, 100000, &steps)) return EXIT_USAGE;
+      if (r < 0 || !cli_int("--steps", v, 10, 100000, &a->steps)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--warmup", &v))) {
-      if (r < 0 || !cli_int("--warmup", v, 0, 100000, &warmup)) return EXIT_USAGE;
+      if (r < 0 || !cli_int("--warmup", v, 0, 100000, &a->warmup)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--batch-size", &v))) {
-      if (r < 0 || !cli_int("--batch-size", v, 1, 60000, &B)) return EXIT_USAGE;
-    } else if (!strcmp(argv[i], "--json")) json = 1;
+      if (r < 0 || !cli_int("--batch-size", v, 1, 60000, &a->B)) return EXIT_USAGE;
+    } else if (!strcmp(argv[i], "--json")) a->json = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(), EXIT_OK;
     else return cli_unknown("bench", argv[i]);
   }
+  return -1;
+}
+
+/* Median, p10 and p90 of n timings (sorted in place). */
+static void spread(double *t, int n, double *med, double *p10, double *p90) {
+  qsort(t, (size_t)n, sizeof *t, clvae_cmp_double);
+  *med = t[n / 2], *p10 = t[n / 10], *p90 = t[(n * 9) / 10];
+}
+
+typedef struct dist_timing {
+  double med, p10, p90, wait;
+} dist_timing;
+
+/* steps data-parallel steps of the global batch (consecutive windows of the set), each
+ * ended by a wait for the device; times in ms on this rank. */
+static clvae_status time_dist(clvae_dist *dist, clvae_device *dev, clvae_dataset *d, clvae_buffer *rk, int B, int warmup,
+                              int steps, double *t, double *w, dist_timing *out) {
+  int n = clvae_dataset_count(d);
+  clvae_status st = CLVAE_OK, local = CLVAE_OK;
+  for (int s = -warmup; s < steps && st == CLVAE_OK; s++) {
+    int b0 = (int)(((long long)(s + warmup) * B) % (n - B + 1)), stop = 0;
+    double wait = 0, t0 = clvae_now();
+    st = clvae_dist_step(dist, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
+                         clvae_at(rk, (size_t)B), &stop, &wait);
+    if (st == CLVAE_OK && local == CLVAE_OK) local = clvae_device_finish(dev); /* agreed on below */
+    if (s >= 0) t[s] = (clvae_now() - t0) * 1e3, w[s] = wait * 1e3;
+  }
+  if (st == CLVAE_OK) st = clvae_dist_sync(dist, local);
+  if (st == CLVAE_OK) {
+    double p10, p90;
+    spread(w, steps, &out->wait, &p10, &p90);
+    spread(t, steps, &out->med, &out->p10, &out->p90);
+  }
+  return st;
+}
+
+/* `mpirun -np N clvae bench`: see bench_usage. */
+static int bench_dist(const bench_args *a) {
+  const int size = clvae_comm_size(cli_comm), lead = clvae_comm_rank(cli_comm) == 0;
+  const int B = (int)a->B, steps = (int)a->steps, warmup = (int)a->warmup;
+  cli_device_opts o = a->o;
+  clvae_device *dev = NULL;
+  clvae_model *m = NULL;
+  clvae_dataset *d = NULL;
+  clvae_buffer *rk = NULL;
+  clvae_dist *over = NULL, *after = NULL;
+  clvae_images train = {0};
+  clvae_net net;
+  clvae_config c;
+  float *params = NULL, *arena = NULL;
+  double *t = malloc((size_t)steps * 2 * sizeof *t), *w = t ? t + steps : NULL;
+  dist_timing ov = {0}, af = {0};
+  double alone[3] = {0, 0, 0}, reduce[3] = {0, 0, 0};
+  clvae_status st = CLVAE_OK;
+  o.gemm = a->nimpl ? a->impls[0] : CLVAE_GEMM_AUTO;
+  clvae_config_default(&c);
+  c.batch = B; /* every replica can hold the whole batch: the one-device reference runs it */
+  int rc = t ? cli_open_device(&o, 0, &dev) : cli_oom();
+  if (rc == EXIT_OK && (st = clvae_ops_build_all(dev)) != CLVAE_OK) rc = EXIT_FAIL;
+  if (rc == EXIT_OK && cli_load_images(&train, a->data, "train", NULL) != 0) rc = EXIT_USAGE;
+  if (rc == EXIT_OK && B > train.count) {
+    fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", B, train.count);
+    rc = EXIT_USAGE;
+  }
+  if (rc == EXIT_OK) {
+    c.height = train.height, c.width = train.width, c.channels = train.channels;
+    if ((st = clvae_net_build(&net, &c)) == CLVAE_OK && !(params = malloc(net.total * 4))) st = CLVAE_ERR_NOMEM;
+    if (st == CLVAE_OK) clvae_init_params(&net, params);
+    if (st == CLVAE_OK) st = clvae_dataset_create(&d, dev, &train, 0);
+    if (st == CLVAE_OK) st = clvae_model_create(&m, dev, &c);
+    if (st == CLVAE_OK) st = clvae_model_set_state(m, params, NULL, NULL, 0);
+    if (st == CLVAE_OK) st = clvae_buffer_create(dev, (size_t)B * 8, &rk);
+    if (st == CLVAE_OK) st = clvae_dist_create(&over, cli_comm, m, 1);
+    if (st == CLVAE_OK) st = clvae_dist_create(&after, cli_comm, m, 0);
+    if (st == CLVAE_OK && !(arena = calloc(net.total, 4))) st = CLVAE_ERR_NOMEM;
+    if (st != CLVAE_OK) rc = EXIT_FAIL;
+  }
+  if (st != CLVAE_OK) fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+  if ((rc = cli_agree(rc == EXIT_OK ? -1 : rc)) >= 0) goto done;
+  rc = EXIT_FAIL;
+  if ((st = time_dist(over, dev, d, rk, B, warmup, steps, t, w, &ov)) != CLVAE_OK ||
+      (st = time_dist(after, dev, d, rk, B, warmup, steps, t, w, &af)) != CLVAE_OK)
+    goto failed;
+  for (int s = -warmup; s < steps; s++) { /* the sum of the arena alone */
+    double t0 = clvae_now();
+    if ((st = clvae_comm_sum_floats(cli_comm, arena, net.total)) != CLVAE_OK) goto failed;
+    if (s >= 0) t[s] = (clvae_now() - t0) * 1e3;
+  }
+  spread(t, steps, &reduce[0], &reduce[1], &reduce[2]);
+  st = CLVAE_OK; /* the whole batch on rank 0's device, the others idle */
+  for (int s = -warmup; lead && s < steps && st == CLVAE_OK; s++) {
+    int b0 = (int)(((long long)(s + warmup) * B) % (train.count - B + 1));
+    double t0 = clvae_now();
+    st = clvae_model_train_step(m, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
+                                clvae_at(rk, (size_t)B));
+    if (st == CLVAE_OK) st = clvae_device_finish(dev);
+    if (s >= 0) t[s] = (clvae_now() - t0) * 1e3;
+  }
+  if (clvae_comm_barrier(cli_comm) != CLVAE_OK) st = CLVAE_ERR_COMM; /* the others sleep meanwhile */
+  if (st == CLVAE_ERR_COMM || (st = clvae_dist_agree(cli_comm, st)) != CLVAE_OK) goto failed;
+  if (lead) spread(t, steps, &alone[0], &alone[1], &alone[2]);
+  if (lead && a->json) {
+    printf("{\"ranks\": %d, \"batch_size\": %d, \"steps\": %d, \"gemm\": \"%s\", \"ms_per_step\": %.4f, \"ms_p10\": %.4f, "
+           "\"ms_p90\": %.4f, \"reduce_wait_ms\": %.4f, \"samples_per_sec\": %.1f, \"ms_per_step_no_overlap\": %.4f, "
+           "\"reduce_wait_ms_no_overlap\": %.4f, \"ms_per_step_one_device\": %.4f, \"allreduce_ms\": %.4f, "
+           "\"allreduce_p10_ms\": %.4f, \"allreduce_p90_ms\": %.4f, \"arena_floats\": %zu}\n",
+           size, B, steps, clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), ov.med, ov.p10, ov.p90, ov.wait,
+           B / ov.med * 1e3, af.med, af.wait, alone[0], reduce[0], reduce[1], reduce[2], net.total);
+  } else if (lead) {
+    printf("\ndata-parallel step over %d ranks: global batch %d (%d to %d rows per rank), gemm %s, %d steps\n", size, B,
+           B / size, (B + size - 1) / size, clvae_gemm_impl_name(clvae_gemm_get_impl(dev)), steps);
+    printf("  step, each layer's sum overlapping backward  %8.2f ms median (p10 %.2f, p90 %.2f): %.0f samples/s for the "
+           "job\n", ov.med, ov.p10, ov.p90, B / ov.med * 1e3);
+    printf("    of which waiting for the sums after backward %6.2f ms\n", ov.wait);
+    printf("  step, one sum after backward                  %8.2f ms median (waiting %.2f ms)\n", af.med, af.wait);
+    printf("  the whole batch on rank 0's device alone      %8.2f ms median (p10 %.2f, p90 %.2f): the job is %.2fx "
+           "as fast\n", alone[0], alone[1], alone[2], alone[0] / ov.med);
+    printf("  MPI_Allreduce of the gradient arena alone     %8.3f ms median (p10 %.3f, p90 %.3f) for %zu floats "
+           "(%.1f MB): %.2f GB/s bus bandwidth\n", reduce[0], reduce[1], reduce[2], net.total, net.total * 4e-6,
+           2.0 * (size - 1) / size * net.total * 4 / (reduce[0] * 1e-3) * 1e-9);
+  }
+  rc = EXIT_OK;
+  goto done;
+failed:
+  if (st == CLVAE_ERR_COMM) {
+    fprintf(stderr, "clvae: %s%s; aborting the job\n", cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
+  if (lead) fprintf(stderr, "clvae: %s\n", clvae_error_message());
+done:
+  clvae_dist_free(over), clvae_dist_free(after);
+  clvae_buffer_free(rk);
+  clvae_dataset_free(d);
+  clvae_model_free(m);
+  clvae_device_free(dev);
+  clvae_images_free(&train);
+  free(params), free(arena), free(t);
+  return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_args ba = {.steps = 50, .warmup = 5, .B = 256, .data = CLVAE_DEFAULT_DATA_DIR};
+  double t_start = clvae_now(), startup[4];
+  cli_device_defaults(&ba.o);
+  int r = cli_lead_only(parse_bench, argc, argv, &ba);
+  if (r >= 0) return r;
+  if (clvae_comm_size(cli_comm) > 1) return bench_dist(&ba);
+  cli_device_opts o = ba.o;
+  clvae_gemm_impl *impls = ba.impls;
+  int nimpl = ba.nimpl, json = ba.json;
+  long steps = ba.steps, warmup = ba.warmup, B = ba.B;
+  const char *data = ba.data;
   if (!nimpl) impls[nimpl++] = CLVAE_GEMM_AUTO;
 
   clvae_device *dev = NULL;

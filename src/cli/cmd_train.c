@@ -81,6 +81,8 @@ static void train_usage(void) {
          "  --report-every N read the loss back every N steps (20)\n"
          "  --preview        after each epoch, show the decoding of z = 0 in the terminal\n"
          "  --quiet          only errors\n\n"
+         "Under mpirun -np N (clvae built with MPI): one model on N devices, each rank computing a slice\n"
+         "of every batch, the gradients summed over MPI; rank 0 reads and writes DIR. See the README.\n\n"
          "Exit: 0 done, 1 failure (OpenCL error, NaN loss), 2 bad usage or data,\n"
          "130/143 interrupted by SIGINT/SIGTERM (checkpoint saved; resume with --resume).\n",
          DEFAULT_EPOCHS, CLVAE_DEFAULT_DATA_DIR);
@@ -418,23 +420,85 @@ static int setup_device(const cli_device_opts *o, const clvae_device_info *info,
   return EXIT_OK;
 }
 
+/* Under mpirun: rank 0's checkpoint state (configuration, position; the arrays follow
+ * once every rank has allocated them: share_arrays) to every rank. */
+static int share_state(clvae_checkpoint *ck) {
+  clvae_checkpoint head = *ck;
+  int resumed = ck->params != NULL;
+  head.params = head.adam_m = head.adam_v = NULL;
+  if (clvae_comm_bcast(cli_comm, &head, sizeof head, 0) != CLVAE_OK ||
+      clvae_comm_bcast(cli_comm, &resumed, sizeof resumed, 0) != CLVAE_OK)
+    return -1;
+  if (clvae_comm_rank(cli_comm) == 0) return 0;
+  if (resumed) {
+    if (clvae_checkpoint_alloc(ck, &head.cfg) != CLVAE_OK) return -1; /* validated by rank 0 */
+    float *p = ck->params, *m = ck->adam_m, *v = ck->adam_v;
+    *ck = head, ck->params = p, ck->adam_m = m, ck->adam_v = v;
+  } else *ck = head;
+  return 0;
+}
+
+static int share_arrays(clvae_checkpoint *ck) {
+  size_t bytes = ck->n * sizeof(float);
+  return clvae_comm_bcast(cli_comm, ck->params, bytes, 0) == CLVAE_OK &&
+                 clvae_comm_bcast(cli_comm, ck->adam_m, bytes, 0) == CLVAE_OK &&
+                 clvae_comm_bcast(cli_comm, ck->adam_v, bytes, 0) == CLVAE_OK
+             ? 0
+             : -1;
+}
+
+/* FNV-1a over the pixels and the shape. */
+static uint64_t images_hash(const clvae_images *im) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  int dims[4] = {im->count, im->height, im->width, im->channels};
+  const unsigned char *p = (const unsigned char *)dims;
+  for (size_t i = 0; i < sizeof dims; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  size_t n = (size_t)im->count * im->height * im->width * im->channels;
+  for (size_t i = 0; i < n; i++) h = (h ^ im->pixels[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Under mpirun every rank reads --data itself (on several machines, each its own copy):
+ * they must hold the same images, or the replicas would train on different batches. */
+static int same_data_as_lead(const clvae_images *train, const clvae_images *test, const char *dir) {
+  uint64_t mine[2] = {images_hash(train), images_hash(test)}, lead[2] = {mine[0], mine[1]};
+  if (clvae_comm_bcast(cli_comm, lead, sizeof lead, 0) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
+  for (int k = 0; k < 2; k++)
+    if (mine[k] != lead[k]) {
+      fprintf(stderr, "clvae: %sthe %s images of %s differ from those rank 0 read: every rank must read the same "
+                      "data (on several machines, identical copies at the same path)\n", cli_rank_prefix(),
+              k ? "test" : "training", dir);
+      return EXIT_USAGE;
+    }
+  return -1;
+}
+
+static int parse_train(int argc, char **argv, void *a) { return cli_parse_train(argc, argv, a); }
+
 int cmd_train(int argc, char **argv) {
   train_args a = {0};
-  char path[4200], outbuf[64];
+  char path[4200] = "", outbuf[64];
   clvae_images train = {0}, test = {0};
   clvae_checkpoint ck = {0};
   clvae_device *dev = NULL;
   clvae_model *m = NULL;
   clvae_dataset *dtrain = NULL, *dtest = NULL;
   int lock = -1;
+  /* Under mpirun every rank runs this; rank 0 ("lead") alone reads and writes the run
+   * directory, and the ranks agree after each stage of the setup, so that a failure on
+   * any rank stops all of them with its exit code. */
+  const int size = clvae_comm_size(cli_comm), lead = clvae_comm_rank(cli_comm) == 0;
   cli_device_defaults(&a.dev);
   clvae_config_default(&a.cfg);
   a.epochs = DEFAULT_EPOCHS;
   a.data = CLVAE_DEFAULT_DATA_DIR;
-  int rc = cli_parse_train(argc, argv, &a);
+  int rc = cli_lead_only(parse_train, argc, argv, &a);
   if (rc >= 0) return rc;
   if (a.resume && !a.out) {
-    fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
+    if (lead) fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
     return EXIT_USAGE;
   }
   if (!a.out) {
@@ -442,39 +506,54 @@ int cmd_train(int argc, char **argv) {
     strftime(outbuf, sizeof outbuf, "runs/%Y%m%d-%H%M%S", localtime(&t));
     a.out = outbuf;
   }
-  rc = EXIT_USAGE;
+  if (!lead) a.quiet = 1;
+  rc = -1;
   /* Everything that can be refused is refused before anything is read in full, started or
    * written: the run directory's lock, the sets' headers, the flags against a checkpoint,
    * and whether the device can hold the model. */
-  if (make_dirs(a.out) != 0 || !outputs_writable(a.out)) goto done;
-  if (clvae_dir_lock(a.out, &lock) != CLVAE_OK) {
+  if (lead && (make_dirs(a.out) != 0 || !outputs_writable(a.out))) rc = EXIT_USAGE;
+  if (rc < 0 && lead && clvae_dir_lock(a.out, &lock) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
-    goto done;
+    rc = EXIT_USAGE;
   }
-  if (cli_probe_both(&train, &test, a.data) != 0) goto done;
-  if ((rc = prepare_state(&a, &train, &ck, path, sizeof path)) >= 0) goto done;
+  if (rc < 0 && cli_probe_both(&train, &test, a.data) != 0) rc = EXIT_USAGE; /* every rank reads the data */
+  if (rc < 0 && lead) rc = prepare_state(&a, &train, &ck, path, sizeof path);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
+  if (size > 1 && share_state(&ck) != 0) {
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
   fflush(stdout);
   if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
-    if (!a.resume && ((rc = init_params(&ck)) >= 0 || (rc = save_initial(path, &ck)) >= 0)) goto done;
+    if (lead && !a.resume) {
+      if ((rc = init_params(&ck)) < 0) rc = save_initial(path, &ck);
+    }
+    if ((rc = cli_agree(rc)) >= 0) goto done;
     if (!a.quiet)
       printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.train.epoch, a.epochs);
     rc = EXIT_OK;
     goto done;
   }
-  a.dev.quiet = a.quiet;
+  a.dev.quiet = a.quiet && size < 2; /* under mpirun every rank says which device it took */
   clvae_device_info info;
-  if ((rc = cli_choose_device(&a.dev, &info)) != EXIT_OK) goto done;
-  if (clvae_model_fits(&ck.cfg, &info) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\nclvae: use a smaller --batch-size or --hidden\n", clvae_error_message());
-    rc = EXIT_USAGE;
-    goto done;
+  if ((rc = cli_choose_device(&a.dev, &info)) == EXIT_OK) {
+    rc = -1;
+    if (clvae_model_fits(&ck.cfg, &info) != CLVAE_OK) {
+      fprintf(stderr, "clvae: %s%s\nclvae: use a smaller --batch-size or --hidden\n", cli_rank_prefix(),
+              clvae_error_message());
+      rc = EXIT_USAGE;
+    }
   }
-  if ((rc = init_params(&ck)) >= 0) goto done;
+  if (rc < 0) rc = init_params(&ck);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
+  if (size > 1 && share_arrays(&ck) != 0) { /* identical replicas, whatever each rank's libm */
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
   clvae_images_free(&train), clvae_images_free(&test); /* the headers: now the images */
-  if (cli_load_both(&train, &test, a.data) != 0) {
-    rc = EXIT_USAGE;
-    goto done;
-  }
+  rc = cli_load_both(&train, &test, a.data) != 0 ? EXIT_USAGE : -1;
+  if ((rc = cli_agree(rc)) >= 0) goto done;
+  if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
   if (!a.quiet) {
     char shape[64], hidden[128];
     printf("clvae: training a VAE of %s images, hidden %s, latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
@@ -482,6 +561,9 @@ int cmd_train(int argc, char **argv) {
            ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+    if (size > 1)
+      printf("clvae: %d ranks, each computing %d or %d rows of every batch of %d; gradients summed over MPI\n", size,
+             ck.cfg.batch / size, (ck.cfg.batch + size - 1) / size, ck.cfg.batch);
   }
   fflush(stdout);
   /* From here on SIGINT/SIGTERM ask for a clean stop (after the current step, with a
@@ -503,27 +585,36 @@ int cmd_train(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stops, &old);
   rc = setup_device(&a.dev, &info, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
   if (rc == EXIT_OK && clvae_ops_build_all(dev) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
     rc = EXIT_FAIL;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != EXIT_OK) goto done;
-  if (!a.resume && (rc = save_initial(path, &ck)) >= 0) goto done;
+  if (rc == EXIT_OK) rc = -1;
+  if (rc < 0 && lead && !a.resume) rc = save_initial(path, &ck);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
-  progress_state ps = {isatty(STDOUT_FILENO), a.quiet, a.preview, m, a.out, &ck, path};
-  clvae_train_opts o = {(int)a.epochs, (int)a.report_every, &stop_signal, on_progress, save, &ps};
+  /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
+  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, m, a.out, &ck, path};
+  clvae_train_opts o = {(int)a.epochs, (int)a.report_every, &stop_signal, on_progress, save, &ps, cli_comm, 0};
   clvae_train_state state = ck.train;
   clvae_status st = clvae_train(m, dtrain, dtest, &state, &o);
-  const char *nl = ps.tty ? "\n" : "";
-  if (st == CLVAE_OK) {
+  const char *nl = ps.tty && !a.quiet ? "\n" : "";
+  if (st == CLVAE_ERR_COMM) { /* the ranks are out of step: nothing else can be agreed on */
+    fprintf(stderr, "%sclvae: %s%s; aborting the job\n", nl, cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
+  if (!lead) { /* every rank returns the same status; rank 0 tells the story */
+    rc = st == CLVAE_OK ? EXIT_OK : st == CLVAE_INTERRUPTED ? 128 + (stop_signal ? (int)stop_signal : SIGINT) : EXIT_FAIL;
+  } else if (st == CLVAE_OK) {
     if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, state.epoch);
     rc = EXIT_OK;
   } else if (st == CLVAE_INTERRUPTED) {
+    const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP"
+                      : stop_signal == SIGINT ? "SIGINT" : "a stop request on another rank";
     fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
                     "Resume with: clvae train --resume --out %s --epochs %ld\n",
-            nl, stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP" : "SIGINT", path, state.epoch + (state.epoch_step ? 1 : 0),
-            state.epoch_step, a.out, a.epochs);
+            nl, why, path, state.epoch + (state.epoch_step ? 1 : 0), state.epoch_step, a.out, a.epochs);
     rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
   } else if (st == CLVAE_ERR_DIVERGED) {
     fprintf(stderr, "%sclvae: %s; stopped without saving: %s still holds the last good state (epoch %d). "

@@ -1,8 +1,10 @@
 /* Option parsing and device opening shared by the subcommands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -65,17 +67,73 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
 
 static int device_failed(const cli_device_opts *o, clvae_status st) {
   if (st == CLVAE_ERR_NOT_FOUND && ((o->platform && *o->platform) || (o->device && *o->device)))
-    fprintf(stderr, "clvae: --platform/--device (or $CLVAE_PLATFORM/$CLVAE_DEVICE): %s\n", clvae_error_message());
+    fprintf(stderr, "clvae: %s--platform/--device (or $CLVAE_PLATFORM/$CLVAE_DEVICE): %s\n", cli_rank_prefix(),
+            clvae_error_message());
   else
-    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
   return st == CLVAE_ERR_NO_PLATFORM || st == CLVAE_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+}
+
+clvae_comm *cli_comm;
+
+const char *cli_rank_prefix(void) {
+  static char buf[48];
+  if (clvae_comm_size(cli_comm) < 2) return "";
+  snprintf(buf, sizeof buf, "rank %d/%d: ", clvae_comm_rank(cli_comm), clvae_comm_size(cli_comm));
+  return buf;
+}
+
+int cli_agree(int rc) {
+  if (clvae_comm_size(cli_comm) < 2) return rc;
+  char msg[8];
+  int who;
+  int code = clvae_comm_agree(cli_comm, rc < 0 ? 0 : rc + 1, "", &who, msg, sizeof msg);
+  if (code == 0) return -1;
+  if (who < 0) { /* MPI itself failed: nothing else can be agreed on */
+    fprintf(stderr, "clvae: %sthe ranks could not agree (MPI failed); aborting the job\n", cli_rank_prefix());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
+  if (clvae_comm_rank(cli_comm) == 0 && who != 0)
+    fprintf(stderr, "clvae: rank %d of %d failed (its message is above); every rank stops\n", who,
+            clvae_comm_size(cli_comm));
+  return code - 1;
+}
+
+int cli_lead_only(int (*f)(int, char **, void *), int argc, char **argv, void *arg) {
+  int saved[2] = {-1, -1};
+  if (clvae_comm_rank(cli_comm) != 0) {
+    int null = open("/dev/null", O_WRONLY);
+    fflush(stdout), fflush(stderr);
+    for (int fd = 1; fd <= 2 && null >= 0; fd++) saved[fd - 1] = dup(fd), dup2(null, fd);
+    if (null >= 0) close(null);
+  }
+  int r = f(argc, argv, arg);
+  fflush(stdout), fflush(stderr);
+  for (int fd = 1; fd <= 2; fd++)
+    if (saved[fd - 1] >= 0) dup2(saved[fd - 1], fd), close(saved[fd - 1]);
+  return r;
+}
+
+/* Under mpirun with no --device: when the chosen platform has several GPUs, this rank
+ * takes the (local rank mod count)-th of them, so that the ranks of a machine share out
+ * its GPUs. */
+static int rank_device(const clvae_device_list *list, const cli_device_opts *o, int idx) {
+  if (clvae_comm_size(cli_comm) < 2 || (o->device && *o->device)) return idx;
+  int p = list->devices[idx].platform_index, gpus = 0;
+  for (int i = 0; i < list->count; i++) gpus += list->devices[i].platform_index == p && list->devices[i].is_gpu;
+  if (gpus < 2) return idx;
+  int want = clvae_comm_local_rank(cli_comm) % gpus;
+  for (int i = 0; i < list->count; i++)
+    if (list->devices[i].platform_index == p && list->devices[i].is_gpu && want-- == 0) return i;
+  return idx;
 }
 
 int cli_choose_device(const cli_device_opts *o, clvae_device_info *info) {
   clvae_device_list list;
   int idx = -1;
   clvae_status st = clvae_enumerate(&list);
-  if (st == CLVAE_OK && (st = clvae_select(&list, o->platform, o->device, &idx)) == CLVAE_OK) *info = list.devices[idx];
+  if (st == CLVAE_OK && (st = clvae_select(&list, o->platform, o->device, &idx)) == CLVAE_OK)
+    *info = list.devices[rank_device(&list, o, idx)];
   clvae_device_list_free(&list);
   return st == CLVAE_OK ? EXIT_OK : device_failed(o, st);
 }
@@ -98,7 +156,7 @@ int cli_create_device(const cli_device_opts *o, const clvae_device_info *info, i
   }
   const clvae_device_info *in = clvae_device_get_info(*dev);
   if (!o->quiet)
-    fprintf(stderr, "clvae: using platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n",
+    fprintf(stderr, "clvae: %susing platform %d '%s', device %d '%s' (%s, driver %s), gemm %s\n", cli_rank_prefix(),
           in->platform_index, in->platform, in->device_index, in->name, in->type, in->driver,
           clvae_gemm_impl_name(clvae_gemm_get_impl(*dev)));
   return EXIT_OK;

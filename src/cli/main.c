@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "clvae/comm.h"
 #include "clvae/files.h"
 #include "clvae/image.h"
 
@@ -42,6 +43,46 @@ static void on_fatal_signal(int sig) {
   raise(sig);
 }
 
+/* The number of ranks a launcher says this job has (1 when not launched by one). */
+static long launched_size(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", NULL};
+  for (int i = 0; vars[i]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && atol(v) > 1) return atol(v);
+  }
+  return 1;
+}
+
+/* Commands run as they are; under mpirun (an MPI build), train and bench become one job
+ * over the ranks, and the other commands, which have nothing to share, refuse several. */
+static int run_command(size_t i, int argc, char **argv) {
+  int multi = !strcmp(commands[i].name, "train") || !strcmp(commands[i].name, "bench");
+  if (!clvae_comm_launched()) return commands[i].run(argc - 1, argv + 1);
+  if (!clvae_comm_built_with_mpi()) {
+    if (launched_size() < 2) return commands[i].run(argc - 1, argv + 1);
+    const char *r = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+    if (!r || atol(r) == 0) /* said once */
+      fprintf(stderr, "clvae: started by mpirun with %ld ranks, but this clvae was built without MPI: each rank "
+                      "would work alone. Rebuild with MPI (apt install libopenmpi-dev; meson setup -Dmpi=enabled)\n",
+              launched_size());
+    return EXIT_USAGE;
+  }
+  if (clvae_comm_init(&cli_comm, &argc, &argv) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    return EXIT_FAIL;
+  }
+  int rc;
+  if (!multi && clvae_comm_size(cli_comm) > 1) {
+    if (clvae_comm_rank(cli_comm) == 0)
+      fprintf(stderr, "clvae: only train and bench run on several ranks; run '%s' without mpirun (or with -np 1)\n",
+              commands[i].name);
+    rc = EXIT_USAGE;
+  } else rc = commands[i].run(argc - 1, argv + 1);
+  clvae_comm_finalize(cli_comm);
+  cli_comm = NULL;
+  return rc;
+}
+
 int main(int argc, char **argv) {
   /* PoCL: pin its worker threads. Unpinned, two of them sometimes share a core for a
    * while (GEMMs measured 1.0-1.3x OpenBLAS in such stretches, 0.63-0.72x pinned). Only
@@ -69,11 +110,12 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("clvae %s\nplots (cairo): %s\n", clvae_version(), clvae_have_plots() ? "yes" : "no");
+    printf("clvae %s\nplots (cairo): %s\nMPI: %s\n", clvae_version(), clvae_have_plots() ? "yes" : "no",
+           clvae_comm_built_with_mpi() ? "yes" : "no");
     return EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], commands[i].name)) return run_command(i, argc, argv);
   fprintf(stderr, "clvae: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

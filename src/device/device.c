@@ -364,6 +364,34 @@ clvae_status clvae_buffer_read(clvae_device *dev, const clvae_buffer *buf, size_
   return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clEnqueueReadBuffer", NULL);
 }
 
+struct clvae_event {
+  cl_event ev;
+};
+
+clvae_status clvae_buffer_read_async(clvae_device *dev, const clvae_buffer *buf, size_t offset, size_t bytes,
+                                     void *dst, clvae_event **done) {
+  *done = NULL;
+  clvae_status st = check_range(buf, offset, bytes, "read");
+  if (st != CLVAE_OK) return st;
+  clvae_event *e = calloc(1, sizeof *e);
+  if (!e) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  cl_int rc = clEnqueueReadBuffer(dev->queue, buf->mem, CL_FALSE, offset, bytes, dst, 0, NULL, &e->ev);
+  if (rc != CL_SUCCESS) {
+    free(e);
+    return CL_FAIL(rc, "clEnqueueReadBuffer", "non-blocking");
+  }
+  *done = e;
+  return CLVAE_OK;
+}
+
+clvae_status clvae_event_wait(clvae_event *e) {
+  if (!e) return CLVAE_OK;
+  cl_int rc = clWaitForEvents(1, &e->ev);
+  clReleaseEvent(e->ev);
+  free(e);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clWaitForEvents", "a non-blocking read");
+}
+
 clvae_status clvae_buffer_zero(clvae_device *dev, clvae_buffer *buf, size_t offset, size_t bytes) {
   clvae_status st = check_range(buf, offset, bytes, "fill");
   if (st != CLVAE_OK || bytes == 0) return st;

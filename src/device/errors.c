@@ -22,6 +22,7 @@ const char *clvae_status_name(clvae_status s) {
   case CLVAE_ERR_DIVERGED: return "training diverged";
   case CLVAE_ERR_LIMIT: return "too large";
   case CLVAE_ERR_EXISTS: return "already exists";
+  case CLVAE_ERR_COMM: return "MPI communication failed";
   }
   return "unknown status";
 }

@@ -136,6 +136,17 @@ void clvae_net_memory(const clvae_net *n, int B, uint64_t *total, uint64_t *larg
   *total = sum, *largest = big;
 }
 
+int clvae_net_grad_parts(const clvae_net *n, size_t *offset, size_t *count, int max) {
+  int k = 0;
+  for (int i = n->nlayers - 1; i >= 0; i--) {
+    const clvae_layer *l = &n->layers[i];
+    if (l->kind == CLVAE_LAYER_SAMPLE) continue;
+    if (k < max) offset[k] = n->tensors[l->kernel].offset, count[k] = (size_t)(l->in + 1) * l->out;
+    k++;
+  }
+  return k;
+}
+
 int clvae_net_step_gemms(const clvae_net *n, int B, clvae_gemm_shape *out, int max) {
   int k = 0;
 #define PUT(ta_, tb_, M_, N_, K_, fmt, ...)                                              \

@@ -94,49 +94,43 @@ void clvae_shuffle(uint32_t *perm, int count, uint64_t seed, int epoch) {
   }
 }
 
-clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r) {
+/* The rows of batch b0 that this rank evaluates: whole batches, round-robin over the ranks. */
+static int evaluates(int b, int rank, int size) { return b % size == rank; }
+
+/* The test loss: each rank evaluates its batches (with the same ε as one process would),
+ * the sums are added over the ranks. */
+static clvae_status evaluate(clvae_model *m, clvae_dataset *d, clvae_dist *dist, clvae_comm *comm,
+                             clvae_eval_result *r) {
   clvae_device *dev = clvae_model_device(m);
-  int B = clvae_model_config(m)->batch, n = d->count;
+  int B = clvae_model_config(m)->batch, n = d->count, rank = clvae_comm_rank(comm), size = clvae_comm_size(comm);
   clvae_status st = same_shape(m, d);
-  if (st != CLVAE_OK) return st;
-  float *buf = malloc((size_t)n * 8);
-  if (!buf) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  float *buf = st == CLVAE_OK ? malloc((size_t)n * 8) : NULL;
+  if (st == CLVAE_OK && !buf) st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
     int nb = n - b0 < B ? n - b0 : B;
-    st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, clvae_at(d->recon, (size_t)b0),
-                             clvae_at(d->kl, (size_t)b0), EVAL_NOISE | (uint64_t)(b0 / B));
+    if (evaluates(b0 / B, rank, size))
+      st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
+                               clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0), EVAL_NOISE | (uint64_t)(b0 / B));
   }
   if (st == CLVAE_OK) st = clvae_buffer_read(dev, d->recon, 0, (size_t)n * 4, buf);
   if (st == CLVAE_OK) st = clvae_buffer_read(dev, d->kl, 0, (size_t)n * 4, buf + n);
-  double rs = 0, ks = 0;
-  for (int i = 0; i < n; i++) rs += buf[i], ks += buf[n + i];
+  double sums[2] = {0, 0};
+  for (int i = 0; i < n && st == CLVAE_OK; i++)
+    if (evaluates(i / B, rank, size)) sums[0] += buf[i], sums[1] += buf[n + i];
   free(buf);
-  r->images = n, r->recon = rs / n, r->kl = ks / n, r->loss = r->recon + r->kl;
+  if (dist && (st = clvae_dist_sync(dist, st)) == CLVAE_OK) st = clvae_comm_sum_doubles(comm, sums, 2);
+  r->images = n, r->recon = sums[0] / n, r->kl = sums[1] / n, r->loss = r->recon + r->kl;
   return st;
+}
+
+clvae_status clvae_evaluate(clvae_model *m, clvae_dataset *d, clvae_eval_result *r) {
+  return evaluate(m, d, NULL, NULL, r);
 }
 
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Sum over steps [first, last) of each batch's mean loss, read from the device in one go. */
-static clvae_status loss_sum(clvae_dataset *d, int B, int first, int last, float *buf, double *sum, int *bad_step) {
-  int b0 = first * B, n = (last * B < d->count ? last * B : d->count) - b0;
-  *sum = 0, *bad_step = -1;
-  if (n <= 0) return CLVAE_OK;
-  clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, buf);
-  if (st == CLVAE_OK) st = clvae_buffer_read(d->dev, d->kl, (size_t)b0 * 4, (size_t)n * 4, buf + n);
-  for (int s = first; s < last && st == CLVAE_OK; s++) {
-    int i0 = s * B - b0, nb = (s + 1) * B - b0 <= n ? B : n - i0;
-    double m = 0;
-    for (int i = i0; i < i0 + nb; i++) m += (double)buf[i] + buf[n + i];
-    m /= nb;
-    if (!isfinite(m) && *bad_step < 0) *bad_step = s;
-    *sum += m;
-  }
-  return st;
 }
 
 typedef struct run {
@@ -146,16 +140,75 @@ typedef struct run {
   const clvae_train_opts *o;
   uint32_t *perm;
   float *buf;                /* 2 × count floats */
+  double *means;             /* steps */
   int B, steps;
+  clvae_comm *comm;          /* NULL: one process */
+  clvae_dist *dist;          /* several ranks */
+  int rank, size;
 } run;
+
+/* Every rank learns whether any failed here (one process: st itself). */
+static clvae_status agree(run *r, clvae_status st) { return r->dist ? clvae_dist_sync(r->dist, st) : st; }
+
+/* Sum over steps [first, last) of each batch's mean loss, read from the device in one go.
+ * Each rank holds its slice of every batch: its share of each mean is summed over the
+ * ranks (a NaN or an infinity anywhere stays one). *bad_step: the first non-finite one. */
+static clvae_status loss_sum(run *r, int first, int last, double *sum, int *bad_step) {
+  clvae_dataset *d = r->train;
+  const int B = r->B, b0 = first * B, n = (last * B < d->count ? last * B : d->count) - b0;
+  float *buf = r->buf;
+  *sum = 0, *bad_step = -1;
+  if (n <= 0) return CLVAE_OK;
+  clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, buf);
+  if (st == CLVAE_OK) st = clvae_buffer_read(d->dev, d->kl, (size_t)b0 * 4, (size_t)n * 4, buf + n);
+  for (int s = first; s < last && st == CLVAE_OK; s++) {
+    int i0 = s * B - b0, nb = (s + 1) * B - b0 <= n ? B : n - i0, row0, rows;
+    clvae_dist_slice(nb, r->rank, r->size, &row0, &rows);
+    double m = 0;
+    for (int i = i0 + row0; i < i0 + row0 + rows; i++) m += (double)buf[i] + buf[n + i];
+    r->means[s - first] = m / nb;
+  }
+  if ((st = agree(r, st)) != CLVAE_OK) return st;
+  if (r->size > 1 && (st = clvae_comm_sum_doubles(r->comm, r->means, (size_t)(last - first))) != CLVAE_OK) return st;
+  for (int s = first; s < last; s++) {
+    if (!isfinite(r->means[s - first]) && *bad_step < 0) *bad_step = s;
+    *sum += r->means[s - first];
+  }
+  return CLVAE_OK;
+}
 
 static clvae_status diverged(run *r, int step) {
   return clvae__fail(CLVAE_ERR_DIVERGED, "the loss became NaN or infinite at epoch %d, step %d", r->st->epoch + 1,
                      step + 1);
 }
 
-static clvae_status device_failed(run *r, int step) {
-  return clvae__fail(CLVAE_ERR_OPENCL, "epoch %d, step %d: %s", r->st->epoch + 1, step + 1, clvae_error_message());
+/* A failure at a step: the device's (with the step added), or another rank's, or MPI's. */
+static clvae_status step_failed(run *r, int step, clvae_status st) {
+  if (st == CLVAE_ERR_COMM) return st;
+  return clvae__fail(st == CLVAE_OK ? CLVAE_ERR_OPENCL : st, "epoch %d, step %d: %s", r->st->epoch + 1, step + 1,
+                     clvae_error_message());
+}
+
+/* The save (rank 0's), agreed on: every rank returns its status. */
+static clvae_status save(run *r, const clvae_train_progress *p) {
+  clvae_status st = r->rank == 0 ? r->o->save(r->m, r->st, p, r->o->user) : CLVAE_OK;
+  if (r->dist && st != CLVAE_OK && st != CLVAE_ERR_IO) clvae__fail(st, "saving: %s", clvae_error_message());
+  else if (r->dist && st != CLVAE_OK) clvae__fail(st, "saving the checkpoint failed (rank 0 said why)");
+  return agree(r, st);
+}
+
+/* One step of the epoch: one process's, or every rank's slice of it; *stop: whether a stop
+ * was asked for (by any rank: agreed on in the step). */
+static clvae_status step(run *r, int s, int *stop) {
+  clvae_dataset *d = r->train;
+  const clvae_train_opts *o = r->o;
+  int b0 = s * r->B, nb = d->count - b0 < r->B ? d->count - b0 : r->B;
+  *stop = o->stop && *o->stop;
+  if (!r->dist)
+    return clvae_model_train_step(r->m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
+                                  clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0));
+  return clvae_dist_step(r->dist, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, clvae_at(d->recon, (size_t)b0),
+                         clvae_at(d->kl, (size_t)b0), stop, NULL);
 }
 
 /* The rest of epoch st->epoch (from st->epoch_step): steps, reports, then the epoch's
@@ -164,39 +217,40 @@ static clvae_status run_epoch(run *r) {
   clvae_train_state *ck = r->st;
   clvae_dataset *d = r->train;
   const clvae_train_opts *o = r->o;
-  int B = r->B, first = ck->epoch_step, every = o->report_every > 0 ? o->report_every : 20, bad;
+  int B = r->B, first = ck->epoch_step, every = o->report_every > 0 ? o->report_every : 20, bad, stop = 0;
+  int report = o->progress || r->size > 1; /* the same on every rank: reports are collective */
   double start = now(), read_sum = 0, sum;
   int nread = 0;
+  clvae_status st;
   clvae_train_progress p = {0, ck->epoch + 1, o->epochs, 0, r->steps, 0, 0, 0, 0, 0, {0, 0, 0, 0}};
   clvae_shuffle(r->perm, d->count, clvae_model_config(r->m)->seed, ck->epoch);
-  if (clvae_buffer_write(d->dev, d->idx, 0, (size_t)d->count * 4, r->perm, 1) != CLVAE_OK) return device_failed(r, first);
+  st = agree(r, clvae_buffer_write(d->dev, d->idx, 0, (size_t)d->count * 4, r->perm, 1));
+  if (st != CLVAE_OK) return step_failed(r, first, st);
   for (int s = first; s < r->steps; s++) {
-    int b0 = s * B, nb = d->count - b0 < B ? d->count - b0 : B, last = s == r->steps - 1;
-    if (clvae_model_train_step(r->m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
-                               clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0)) != CLVAE_OK)
-      return device_failed(r, s);
-    if ((s + 1) % every == 0 && !last && o->progress) {
+    int last = s == r->steps - 1;
+    if ((st = step(r, s, &stop)) != CLVAE_OK) return step_failed(r, s, st);
+    if ((s + 1) % every == 0 && !last && report) {
       double mean;
-      if (loss_sum(d, B, s, s + 1, r->buf, &mean, &bad) != CLVAE_OK) return device_failed(r, s);
+      if ((st = loss_sum(r, s, s + 1, &mean, &bad)) != CLVAE_OK) return step_failed(r, s, st);
       if (bad >= 0) return diverged(r, s);
       read_sum += mean, nread++;
       double t = now() - start, per_step = t / (s + 1 - first);
       p.step = s + 1, p.loss = read_sum / nread, p.samples_per_sec = (s + 1 - first) * (double)B / t;
       p.eta_seconds = per_step * ((r->steps - s - 1) + (double)(o->epochs - ck->epoch - 1) * r->steps);
-      o->progress(&p, o->user);
+      if (o->progress && r->rank == 0) o->progress(&p, o->user);
     }
-    if (o->stop && *o->stop && !last) {
-      if (loss_sum(d, B, first, s + 1, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, s);
+    if (stop && !last) {
+      if ((st = loss_sum(r, first, s + 1, &sum, &bad)) != CLVAE_OK) return step_failed(r, s, st);
       if (bad >= 0) return diverged(r, bad);
       ck->epoch_step = s + 1, ck->epoch_loss_sum += sum, ck->epoch_seconds += now() - start;
-      clvae_status st = o->save(r->m, ck, NULL, o->user);
+      st = save(r, NULL);
       return st == CLVAE_OK ? CLVAE_INTERRUPTED : st;
     }
   }
-  if (loss_sum(d, B, first, r->steps, r->buf, &sum, &bad) != CLVAE_OK) return device_failed(r, r->steps - 1);
+  if ((st = loss_sum(r, first, r->steps, &sum, &bad)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   if (bad >= 0) return diverged(r, bad);
   double train_seconds = now() - start;
-  if (clvae_evaluate(r->m, r->test, &p.test) != CLVAE_OK) return device_failed(r, r->steps - 1);
+  if ((st = evaluate(r->m, r->test, r->dist, r->comm, &p.test)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   p.epoch_end = 1, p.step = r->steps;
   p.train_loss = (ck->epoch_loss_sum + sum) / r->steps;
   p.seconds = ck->epoch_seconds + now() - start;
@@ -204,27 +258,37 @@ static clvae_status run_epoch(run *r) {
   clvae_train_state before = *ck;
   ck->epoch++, ck->epoch_step = 0, ck->epoch_loss_sum = 0, ck->epoch_seconds = 0;
   /* If the save fails (a full disk), the epoch did not happen as far as a resume is concerned. */
-  clvae_status st = o->save(r->m, ck, &p, o->user);
-  if (st != CLVAE_OK) {
+  if ((st = save(r, &p)) != CLVAE_OK) {
     *ck = before;
     return st;
   }
-  if (o->progress) o->progress(&p, o->user);
-  /* a stop asked for during the last epoch comes too late to change anything: done */
-  return o->stop && *o->stop && ck->epoch < o->epochs ? CLVAE_INTERRUPTED : CLVAE_OK;
+  if (o->progress && r->rank == 0) o->progress(&p, o->user);
+  /* a stop asked for during the last epoch comes too late to change anything: done. Asked
+   * for on any rank, the stop is every rank's. */
+  stop = o->stop && *o->stop;
+  if (r->size > 1 && (st = clvae_comm_max_ints(r->comm, &stop, 1)) != CLVAE_OK) return st;
+  return stop && ck->epoch < o->epochs ? CLVAE_INTERRUPTED : CLVAE_OK;
 }
 
 clvae_status clvae_train(clvae_model *m, clvae_dataset *train, clvae_dataset *test, clvae_train_state *st,
                          const clvae_train_opts *o) {
-  run r = {m, train, test, st, o, NULL, NULL, clvae_model_config(m)->batch, 0};
+  run r = {m, train, test, st, o, NULL, NULL, NULL, clvae_model_config(m)->batch, 0, NULL, NULL, 0, 1};
   r.steps = (train->count + r.B - 1) / r.B;
-  if (same_shape(m, train) != CLVAE_OK || same_shape(m, test) != CLVAE_OK) return CLVAE_ERR_ARG;
-  if (st->epoch_step >= r.steps)
-    return clvae__fail(CLVAE_ERR_FORMAT, "the state is %d steps into an epoch of %d steps", st->epoch_step, r.steps);
-  r.perm = malloc((size_t)train->count * 4);
-  r.buf = malloc((size_t)train->count * 8);
-  clvae_status s = r.perm && r.buf ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  if (o->comm && clvae_comm_size(o->comm) > 1) r.comm = o->comm, r.rank = clvae_comm_rank(o->comm), r.size = clvae_comm_size(o->comm);
+  clvae_status s = same_shape(m, train);
+  if (s == CLVAE_OK) s = same_shape(m, test);
+  if (s == CLVAE_OK && st->epoch_step >= r.steps)
+    s = clvae__fail(CLVAE_ERR_FORMAT, "the state is %d steps into an epoch of %d steps", st->epoch_step, r.steps);
+  if (s == CLVAE_OK) {
+    r.perm = malloc((size_t)train->count * 4);
+    r.buf = malloc((size_t)train->count * 8);
+    r.means = malloc((size_t)r.steps * sizeof *r.means);
+    if (!r.perm || !r.buf || !r.means) s = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  }
+  if (s == CLVAE_OK && r.comm) s = clvae_dist_create(&r.dist, r.comm, m, !o->no_overlap);
+  if (r.comm) s = r.dist ? clvae_dist_sync(r.dist, s) : clvae_dist_agree(r.comm, s);
   while (s == CLVAE_OK && st->epoch < o->epochs) s = run_epoch(&r);
-  free(r.perm), free(r.buf);
+  clvae_dist_free(r.dist);
+  free(r.perm), free(r.buf), free(r.means);
   return s;
 }

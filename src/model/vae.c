@@ -27,6 +27,10 @@ struct clvae_model {
   clvae_buffer *packed;
   int packed_valid;          /* the packed copy matches the parameters */
   float *zrows;              /* (batch, stride of z) staging for decode, with its ones column */
+  /* the batch part being computed, and the copies of each layer's gradients to the host */
+  clvae_batch_part part;
+  struct grad_copy { clvae_event *done; size_t offset, count; } copies[CLVAE_MAX_LAYERS];
+  int ncopies;
 };
 
 #define TRY(call)                        \
@@ -103,6 +107,7 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
 
 void clvae_model_free(clvae_model *m) {
   if (!m) return;
+  for (int k = 0; k < m->ncopies; k++) clvae_event_wait(m->copies[k].done);
   clvae_buffer_free(m->params), clvae_buffer_free(m->grads), clvae_buffer_free(m->adam_m), clvae_buffer_free(m->adam_v);
   for (int a = 0; a < m->net.nacts; a++) clvae_buffer_free(m->act[a]), clvae_buffer_free(m->dact[a]);
   clvae_gemm_plan_free(m->plan);
@@ -207,6 +212,12 @@ static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) 
   clvae_view dy = dA(m, l->y);
   TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
                     dP(m, l->kernel), l->out, NULL));
+  if (m->part.grads) { /* this layer's gradients are complete: on their way to the host now */
+    struct grad_copy *c = &m->copies[m->ncopies];
+    c->offset = m->net.tensors[l->kernel].offset, c->count = (size_t)(l->in + 1) * l->out;
+    TRY(clvae_buffer_read_async(m->dev, m->grads, c->offset * 4, c->count * 4, m->part.grads + c->offset, &c->done));
+    m->ncopies++;
+  }
   if (l->x == 0) return CLVAE_OK;
   const clvae_layer *prev = producer(m, l->x);
   clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, clvae_at(NULL, 0), 0};
@@ -216,12 +227,13 @@ static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) 
 
 static clvae_status sample_forward(clvae_model *m, const clvae_layer *l, int B, clvae_view kl, uint64_t noise_step) {
   return clvae_sample_forward(m->dev, A(m, l->y), S(m, l->y), A(m, l->eps), kl, A(m, l->x), B, l->out, m->net.cfg.seed,
-                              noise_step);
+                              noise_step, (uint32_t)m->part.row0);
 }
 
-/* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + ∂KL/∂[μ | logσ²] / B. */
+/* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + ∂KL/∂[μ | logσ²] / rows (the whole batch's). */
 static clvae_status sample_backward(clvae_model *m, const clvae_layer *l, int B) {
-  return clvae_sample_backward(m->dev, dA(m, l->x), dA(m, l->y), A(m, l->eps), A(m, l->x), B, l->out, 1.0f / (float)B);
+  return clvae_sample_backward(m->dev, dA(m, l->x), dA(m, l->y), A(m, l->eps), A(m, l->x), B, l->out,
+                               1.0f / (float)m->part.rows);
 }
 
 /* ---- the passes ---- */
@@ -252,7 +264,7 @@ static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, i
   TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
   TRY(decoder(m, B, 0));
   return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->net.cfg.loss, recon, grad ? dA(m, out->y) : clvae_at(NULL, 0),
-                            A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)B);
+                            A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)m->part.rows);
 }
 
 /* The mirror of forward: every layer from the output back to the image. */
@@ -264,15 +276,51 @@ static clvae_status backward(clvae_model *m, int B) {
   return CLVAE_OK;
 }
 
+clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view idx, int B,
+                                               clvae_view recon, clvae_view kl, uint64_t noise_step,
+                                               const clvae_batch_part *part) {
+  for (int k = 0; k < m->ncopies; k++) clvae_event_wait(m->copies[k].done); /* a step left unfinished */
+  m->ncopies = 0;
+  if (part->row0 < 0 || part->rows < part->row0 + B)
+    return clvae__fail(CLVAE_ERR_ARG, "model: rows %d..%d of a batch of %d", part->row0, part->row0 + B, part->rows);
+  m->part = *part;
+  clvae_status st = forward(m, images, idx, B, recon, kl, noise_step, 1);
+  if (st == CLVAE_OK) st = backward(m, B);
+  m->part = (clvae_batch_part){0, 0, NULL};
+  return st;
+}
+
 clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view idx, int B,
                                           clvae_view recon, clvae_view kl, uint64_t noise_step) {
-  TRY(forward(m, images, idx, B, recon, kl, noise_step, 1));
-  return backward(m, B);
+  clvae_batch_part whole = {0, B, NULL};
+  return clvae_model_forward_backward_part(m, images, idx, B, recon, kl, noise_step, &whole);
+}
+
+clvae_status clvae_model_wait_grads(clvae_model *m, int k, size_t *offset, size_t *count) {
+  *offset = *count = 0;
+  if (k < 0 || k >= m->ncopies) return CLVAE_OK;
+  struct grad_copy *c = &m->copies[k];
+  clvae_status st = clvae_event_wait(c->done);
+  c->done = NULL;
+  *offset = c->offset, *count = c->count;
+  if (k == m->ncopies - 1) m->ncopies = 0;
+  return st;
+}
+
+clvae_status clvae_model_get_grads(clvae_model *m, float *grads) {
+  return clvae_buffer_read(m->dev, m->grads, 0, m->net.total * 4, grads);
+}
+
+clvae_status clvae_model_set_grads(clvae_model *m, const float *grads) {
+  return clvae_buffer_write(m->dev, m->grads, 0, m->net.total * 4, grads, 1);
 }
 
 clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
                                  clvae_view recon, clvae_view kl, uint64_t noise_step) {
-  return forward(m, images, idx, B, recon, kl, noise_step, 0);
+  m->part = (clvae_batch_part){0, B, NULL};
+  clvae_status st = forward(m, images, idx, B, recon, kl, noise_step, 0);
+  m->part.rows = 0;
+  return st;
 }
 
 clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {

@@ -6,7 +6,7 @@ static const clvae_kernel_def k_forward = {&clvae__program_sample, "sample_forwa
 static const clvae_kernel_def k_backward = {&clvae__program_sample, "sample_backward"};
 
 clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clvae_view eps, clvae_view kl,
-                                  clvae_view musig, int B, int L, uint64_t seed, uint64_t step) {
+                                  clvae_view musig, int B, int L, uint64_t seed, uint64_t step, uint32_t row0) {
   cl_uint z_off, e_off, kl_off, ms_off;
   clvae_status st;
   if (B < 0 || L < 1 || ldz < L) return clvae__fail(CLVAE_ERR_ARG, "sample_forward: B=%d L=%d ldz=%d", B, L, ldz);
@@ -20,8 +20,8 @@ clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clva
   size_t global = (size_t)B;
   karg args[] = {KARG(z.buf->mem), KARG(z_off), KARG(ldz), KARG(eps.buf->mem), KARG(e_off),
                  KARG(kl.buf->mem), KARG(kl_off), KARG(musig.buf->mem), KARG(ms_off),
-                 KARG(B), KARG(L), KARG(s_lo), KARG(s_hi), KARG(t_lo), KARG(t_hi)};
-  return clvae__launch(dev, &k_forward, 1, &global, NULL, 15, args);
+                 KARG(B), KARG(L), KARG(s_lo), KARG(s_hi), KARG(t_lo), KARG(t_hi), KARG(row0)};
+  return clvae__launch(dev, &k_forward, 1, &global, NULL, 16, args);
 }
 
 clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,

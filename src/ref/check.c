@@ -380,8 +380,8 @@ done:
 
 /* ε and z: 1e-5 absolute + 1e-5 relative (float log/sqrt/cos/sin/exp against double);
  * kl: 1e-5 + 1e-5·Σ|terms|. */
-static void check_sample_forward(clvae_device *dev, check_result *r, int B, int L, uint64_t seed) {
-  begin(r, "sample_forward", "B=%d L=%d", B, L);
+static void check_sample_forward(clvae_device *dev, check_result *r, int B, int L, uint32_t row0, uint64_t seed) {
+  begin(r, "sample_forward", "B=%d L=%d first row %u", B, L, row0);
   uint64_t s = seed;
   size_t n = (size_t)B * L;
   float *musig = rand_floats(2 * n, &s, -2, 2);
@@ -392,7 +392,7 @@ static void check_sample_forward(clvae_device *dev, check_result *r, int B, int 
   int ok = 0;
   uint64_t rseed = rng_next(&s), step = rng_next(&s) >> 20;
   if (!musig || !z || !eps || !kl || !gz || !geps || !gkl || !sz || !skl) goto done;
-  ref_sample_forward(z, eps, kl, musig, B, L, rseed, step);
+  ref_sample_forward(z, eps, kl, musig, B, L, rseed, step, row0);
   for (int b = 0; b < B; b++)
     for (int l = 0; l < L; l++) {
       double mu = musig[(size_t)b * 2 * L + l], lv = musig[(size_t)b * 2 * L + L + l];
@@ -408,7 +408,7 @@ static void check_sample_forward(clvae_device *dev, check_result *r, int B, int 
     free(zg);
     goto done;
   }
-  if (clvae_sample_forward(dev, dv(&dz), L + 1, dv(&de), dv(&dk), dv(&dm), B, L, rseed, step) != CLVAE_OK) {
+  if (clvae_sample_forward(dev, dv(&dz), L + 1, dv(&de), dv(&dk), dv(&dm), B, L, rseed, step, row0) != CLVAE_OK) {
     free(zg);
     device_error(r);
     goto done;
@@ -467,7 +467,7 @@ void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
   dbuf dm = {0}, dz = {0}, de = {0}, dk = {0};
   int ok = 0;
   if (!musig || !z || !eps || !kl || !g1 || !g2 || !g3 || B < 1) goto done;
-  ref_sample_forward(z, eps, kl, musig, B, L, seed, 7);
+  ref_sample_forward(z, eps, kl, musig, B, L, seed, 7, 0);
   if (!dput(dev, r, &dm, musig, 2 * n, 4, 0) || !dput(dev, r, &dz, NULL, n, 4, 0) ||
       !dput(dev, r, &de, NULL, n, 4, 0) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 0))
     goto done;
@@ -476,7 +476,7 @@ void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
   uint64_t seeds[3] = {seed, seed, seed + 1};
   for (int run = 0; run < 3; run++) {
     clvae_device_set_local_size(dev, locals[run]);
-    clvae_status st = clvae_sample_forward(dev, dv(&dz), L, dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7);
+    clvae_status st = clvae_sample_forward(dev, dv(&dz), L, dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7, 0);
     clvae_device_set_local_size(dev, 0);
     if (st != CLVAE_OK) { device_error(r); goto done; }
     if (!dget(dev, r, &de, outs[run], "eps")) goto done;
@@ -737,8 +737,10 @@ int check_suite(clvae_device *dev, const char *only, int mode, check_report repo
     for (int i = 0; i < nodd; i++) check_colsum(dev, &r, odd[i], odd[(i + 3) % 4], s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "sample_forward")) {
-    check_sample_forward(dev, &r, B, L, s.seed), done_case(&s, &r);
-    for (int i = 0; i < nodd; i++) check_sample_forward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, s.seed), done_case(&s, &r);
+    check_sample_forward(dev, &r, B, L, 0, s.seed), done_case(&s, &r);
+    check_sample_forward(dev, &r, B / 2, L, (uint32_t)(B - B / 2), s.seed), done_case(&s, &r); /* a batch's second part */
+    for (int i = 0; i < nodd; i++)
+      check_sample_forward(dev, &r, odd[i], odd[(i + 1) % 4] % 9, (uint32_t)i, s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "sample_backward")) {
     check_sample_backward(dev, &r, B, L, s.seed), done_case(&s, &r);

@@ -72,13 +72,13 @@ void ref_normal4(uint64_t seed, uint64_t step, uint32_t row, uint32_t group, flo
 }
 
 void ref_sample_forward(float *z, float *eps, float *kl, const float *musig, int B, int L,
-                        uint64_t seed, uint64_t step) {
+                        uint64_t seed, uint64_t step, uint32_t row0) {
   for (int b = 0; b < B; b++) {
     const float *mu = musig + (size_t)b * 2 * L, *lv = mu + L;
     double acc = 0.0;
     float n[4];
     for (int l = 0; l < L; l++) {
-      if (l % 4 == 0) ref_normal4(seed, step, (uint32_t)b, (uint32_t)(l / 4), n);
+      if (l % 4 == 0) ref_normal4(seed, step, row0 + (uint32_t)b, (uint32_t)(l / 4), n);
       eps[(size_t)b * L + l] = n[l % 4];
       z[(size_t)b * L + l] = (float)(mu[l] + exp(0.5 * lv[l]) * n[l % 4]);
       acc += 1.0 + lv[l] - (double)mu[l] * mu[l] - exp(lv[l]);

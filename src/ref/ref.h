@@ -17,7 +17,7 @@ void ref_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 /* The four normals for (seed, step, row, column group), as the kernel draws them. */
 void ref_normal4(uint64_t seed, uint64_t step, uint32_t row, uint32_t group, float out[4]);
 void ref_sample_forward(float *z, float *eps, float *kl, const float *musig, int B, int L,
-                        uint64_t seed, uint64_t step);
+                        uint64_t seed, uint64_t step, uint32_t row0);
 void ref_sample_backward(float *dmusig, const float *dz, const float *eps, const float *musig,
                          int B, int L, float kl_scale);
 /* kind 0: MSE, 1: BCE; dlogits may be NULL. */
