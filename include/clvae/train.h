@@ -71,6 +71,11 @@ typedef struct clvae_train_opts {
    * 0 only, and every rank returns the same status. */
   clvae_comm *comm;
   int no_overlap;            /* several ranks: sum the gradients after backward, not per layer */
+  /* Optional, rank 0: the mean loss of each step (batch) of [first, first + n), steps
+   * counted from 0 over the whole run, as read back from the device: at the end of each
+   * epoch and when stopped, before the save; t0 and t1 bound when those steps ran (wall
+   * clock, seconds since the epoch). */
+  void (*batch_losses)(int64_t first, const double *loss, int n, double t0, double t1, void *user);
 } clvae_train_opts;
 
 /* Trains from *st (the model holding the matching parameters) until opts->epochs epochs

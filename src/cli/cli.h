@@ -68,7 +68,7 @@ typedef struct train_args {
   clvae_config cfg;
   int set[8];                /* which config flags were given: see CFG_* */
   long epochs, limit, report_every;
-  const char *out, *data;
+  const char *out, *data, *logdir;
   int resume, quiet, preview;
 } train_args;
 

@@ -16,6 +16,7 @@
 #include "cli/loader.h"
 #include "clvae/files.h"
 #include "clvae/image.h"
+#include "clvae/tfevents.h"
 #include "clvae/train.h"
 
 #define DEFAULT_EPOCHS 20
@@ -31,7 +32,7 @@ static void on_signal(int sig) {
 }
 
 /* mkdir -p; returns 0 or prints the failing path with the OS error. */
-static int make_dirs(const char *path) {
+static int make_dirs(const char *path, const char *flag) {
   char buf[4096];
   snprintf(buf, sizeof buf, "%s", path);
   for (char *p = buf + 1;; p++) {
@@ -48,7 +49,7 @@ static int make_dirs(const char *path) {
   }
   struct stat sb;
   if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-    fprintf(stderr, "clvae: --out %s is not a directory\n", path);
+    fprintf(stderr, "clvae: %s %s is not a directory\n", flag, path);
     return -1;
   }
   if (access(path, W_OK) != 0) {
@@ -61,7 +62,7 @@ static int make_dirs(const char *path) {
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
          "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
-         "                   [--limit N] [--report-every N] [--preview] [--quiet]\n"
+         "                   [--limit N] [--report-every N] [--logdir DIR] [--preview] [--quiet]\n"
          "                   [--platform P] [--device D] [--gemm auto|builtin|clblast]\n\n"
          "Trains a VAE on the images of --data (TF.js example defaults: hidden 512, latent 2, D*MSE + KL\n"
          "for D pixels, Adam 1e-3, batch 256; the image shape comes from the data). Writes\n"
@@ -79,6 +80,8 @@ static void train_usage(void) {
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
          "  --limit N        train on the first N training images only\n"
          "  --report-every N read the loss back every N steps (20)\n"
+         "  --logdir DIR     TensorBoard event files in DIR: `loss` per batch, test_loss/recon/kl per\n"
+         "                   epoch (tensorboard --logdir DIR); --resume adds a file beside the others\n"
          "  --preview        after each epoch, show the decoding of z = 0 in the terminal\n"
          "  --quiet          only errors\n\n"
          "Under mpirun -np N (clvae built with MPI): one model on N devices, each rank computing a slice\n"
@@ -130,7 +133,8 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
     else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) a->quiet = 1;
     else if (!strcmp(argv[i], "--preview")) a->preview = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return train_usage(), EXIT_OK;
-    else if ((r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data))) {
+    else if ((r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data)) ||
+             (r = cli_value(argc, argv, &i, "--logdir", &a->logdir))) {
       if (r < 0) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--epochs", &v))) {
       if (r < 0 || !cli_int("--epochs", v, 0, 100000, &a->epochs)) return EXIT_USAGE;
@@ -205,7 +209,26 @@ typedef struct progress_state {
   const char *out;
   clvae_checkpoint *ck;      /* what save() writes */
   const char *path;          /* DIR/checkpoint.clvae */
+  clvae_events *events;      /* --logdir, or NULL */
 } progress_state;
+
+/* A TensorBoard log that cannot be written does not stop training: said once, then off. */
+static void events_failed(progress_state *ps) {
+  fprintf(stderr, "%sclvae: %s; TensorBoard logging is off for the rest of the run\n", ps->tty ? "\n" : "",
+          clvae_error_message());
+  clvae_events_close(ps->events);
+  ps->events = NULL;
+}
+
+/* The example's per-batch scalar: `loss` at the run's step, counted from 0. The steps ran
+ * between t0 and t1 (the loss is read back at epoch ends): their wall times are spread
+ * evenly over that span. */
+static void log_batch_losses(int64_t first, const double *loss, int n, double t0, double t1, void *user) {
+  progress_state *ps = user;
+  for (int i = 0; i < n && ps->events; i++)
+    if (clvae_events_scalar(ps->events, "loss", first + i, (float)loss[i], t0 + (t1 - t0) * (i + 1) / n) != CLVAE_OK)
+      events_failed(ps);
+}
 
 static clvae_status append_metrics(const char *dir, int epoch, const clvae_train_progress *p) {
   char path[4200];
@@ -241,7 +264,14 @@ static clvae_status save(clvae_model *m, const clvae_train_state *st, const clva
     fprintf(stderr, "%sclvae: %s\n", ps->tty ? "\n" : "", clvae_error_message());
     return CLVAE_ERR_IO;
   }
-  return p ? append_metrics(ps->out, st->epoch, p) : CLVAE_OK;
+  if (p && (s = append_metrics(ps->out, st->epoch, p)) != CLVAE_OK) return s;
+  if (ps->events) { /* the epoch's test figures (step: the epoch number), as in metrics.csv */
+    const char *tags[3] = {"test_loss", "test_recon", "test_kl"};
+    double v[3] = {p ? p->test.loss : 0, p ? p->test.recon : 0, p ? p->test.kl : 0};
+    for (int i = 0; i < 3 && p && s == CLVAE_OK; i++) s = clvae_events_scalar(ps->events, tags[i], st->epoch, (float)v[i], 0);
+    if (s != CLVAE_OK || clvae_events_flush(ps->events) != CLVAE_OK) events_failed(ps);
+  }
+  return CLVAE_OK;
 }
 
 /* The decoding of z = 0 in the terminal: two pixel rows per character cell (upper half
@@ -511,7 +541,8 @@ int cmd_train(int argc, char **argv) {
   /* Everything that can be refused is refused before anything is read in full, started or
    * written: the run directory's lock, the sets' headers, the flags against a checkpoint,
    * and whether the device can hold the model. */
-  if (lead && (make_dirs(a.out) != 0 || !outputs_writable(a.out))) rc = EXIT_USAGE;
+  if (lead && (make_dirs(a.out, "--out") != 0 || !outputs_writable(a.out))) rc = EXIT_USAGE;
+  if (rc < 0 && lead && a.logdir && make_dirs(a.logdir, "--logdir") != 0) rc = EXIT_USAGE;
   if (rc < 0 && lead && clvae_dir_lock(a.out, &lock) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_USAGE;
@@ -595,8 +626,13 @@ int cmd_train(int argc, char **argv) {
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
-  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, m, a.out, &ck, path};
-  clvae_train_opts o = {(int)a.epochs, (int)a.report_every, &stop_signal, on_progress, save, &ps, cli_comm, 0};
+  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, m, a.out, &ck, path, NULL};
+  if (lead && a.logdir) {
+    if (clvae_events_open(&ps.events, a.logdir) != CLVAE_OK) events_failed(&ps);
+    else if (!a.quiet) printf("clvae: TensorBoard log %s (tensorboard --logdir %s)\n", clvae_events_path(ps.events), a.logdir);
+  }
+  clvae_train_opts o = {(int)a.epochs, (int)a.report_every, &stop_signal, on_progress, save, &ps, cli_comm, 0,
+                        log_batch_losses};
   clvae_train_state state = ck.train;
   clvae_status st = clvae_train(m, dtrain, dtest, &state, &o);
   const char *nl = ps.tty && !a.quiet ? "\n" : "";
@@ -628,6 +664,8 @@ int cmd_train(int argc, char **argv) {
     if (st != CLVAE_ERR_IO) fprintf(stderr, "%sclvae: %s\n", nl, clvae_error_message()); /* save() reported its own */
     rc = EXIT_FAIL;
   }
+  if (ps.events && clvae_events_close(ps.events) != CLVAE_OK)
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
 done:
   clvae_dataset_free(dtrain), clvae_dataset_free(dtest);
   clvae_model_free(m);

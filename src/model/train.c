@@ -133,6 +133,12 @@ static double now(void) {
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static double wall(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 typedef struct run {
   clvae_model *m;
   clvae_dataset *train, *test;
@@ -219,7 +225,8 @@ static clvae_status run_epoch(run *r) {
   const clvae_train_opts *o = r->o;
   int B = r->B, first = ck->epoch_step, every = o->report_every > 0 ? o->report_every : 20, bad, stop = 0;
   int report = o->progress || r->size > 1; /* the same on every rank: reports are collective */
-  double start = now(), read_sum = 0, sum;
+  double start = now(), wall_start = wall(), read_sum = 0, sum;
+  const int64_t step0 = clvae_model_step(r->m); /* the run's step number of this epoch's step `first` */
   int nread = 0;
   clvae_status st;
   clvae_train_progress p = {0, ck->epoch + 1, o->epochs, 0, r->steps, 0, 0, 0, 0, 0, {0, 0, 0, 0}};
@@ -242,6 +249,7 @@ static clvae_status run_epoch(run *r) {
     if (stop && !last) {
       if ((st = loss_sum(r, first, s + 1, &sum, &bad)) != CLVAE_OK) return step_failed(r, s, st);
       if (bad >= 0) return diverged(r, bad);
+      if (o->batch_losses && r->rank == 0) o->batch_losses(step0, r->means, s + 1 - first, wall_start, wall(), o->user);
       ck->epoch_step = s + 1, ck->epoch_loss_sum += sum, ck->epoch_seconds += now() - start;
       st = save(r, NULL);
       return st == CLVAE_OK ? CLVAE_INTERRUPTED : st;
@@ -250,6 +258,7 @@ static clvae_status run_epoch(run *r) {
   if ((st = loss_sum(r, first, r->steps, &sum, &bad)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   if (bad >= 0) return diverged(r, bad);
   double train_seconds = now() - start;
+  if (o->batch_losses && r->rank == 0) o->batch_losses(step0, r->means, r->steps - first, wall_start, wall(), o->user);
   if ((st = evaluate(r->m, r->test, r->dist, r->comm, &p.test)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   p.epoch_end = 1, p.step = r->steps;
   p.train_loss = (ck->epoch_loss_sum + sum) / r->steps;
