@@ -80,6 +80,13 @@ def check_structure(out_dir, part, want):
     ok = all(c['units'] == w[1] and c['activation'] == w[2] and c['use_bias'] is True and c['trainable'] is True
              and c['dtype'] == 'float32' and isinstance(c['name'], str) for c, w in zip(cfgs, want))
     check(ok and cfgs[0].get('batch_input_shape') == [None, want[0][0]], f'{part}: layer configs (units, activation, input shape)', cfgs)
+    # named as the TF.js example's tf.layers.dense calls name them (its page asks for them):
+    # dense_Dense1.. for the encoder's hidden layers, then the decoder's; the μ head is z_mean
+    d = len(want) - 1
+    names = ([f'dense_Dense{d + 1 + i}' for i in range(d + 1)] if part == 'decoder'
+             else [f'dense_Dense{i + 1}' for i in range(d)] + ['z_mean'])
+    check([c['name'] for c in cfgs] == names, f"{part}: layers named as the example names them ({', '.join(names)})",
+          [c['name'] for c in cfgs])
     man = m['weightsManifest']
     specs = man[0]['weights']
     names = [n for c in cfgs for n in (f"{c['name']}/kernel", f"{c['name']}/bias")]

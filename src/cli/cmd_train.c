@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/loader.h"
+#include "clvae/export.h"
 #include "clvae/files.h"
 #include "clvae/image.h"
 #include "clvae/tfevents.h"
@@ -67,7 +68,8 @@ static void train_usage(void) {
          "Trains a VAE on the images of --data (TF.js example defaults: hidden 512, latent 2, D*MSE + KL\n"
          "for D pixels, Adam 1e-3, batch 256; the image shape comes from the data). Writes\n"
          "DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, a row per epoch to\n"
-         "DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png.\n\n"
+         "DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png, and at the end the decoder for\n"
+         "TF.js in DIR/decoder/ (model.json, weights.bin; as the TF.js example's trainer does).\n\n"
          "  --epochs N       train until N epochs are complete (default %d; 0: initialize only)\n"
          "  --out DIR        output directory (default runs/<date-time>)\n"
          "  --resume         continue from DIR/checkpoint.clvae; its configuration wins\n"
@@ -349,12 +351,17 @@ static void on_progress(const clvae_train_progress *p, void *user) {
 /* The files a run writes in its directory must be regular files or absent: refused before
  * the run starts, not after its first epoch. */
 static int outputs_writable(const char *dir) {
-  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png"};
+  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png", "decoder"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[4200];
     struct stat sb;
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (i == 3 && lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+      fprintf(stderr, "clvae: %s exists and is not a directory: a run writes the TF.js decoder there (move it away, "
+                      "or choose another --out)\n", path);
+      return 0;
+    }
+    if (i < 3 && lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
       fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
                       "another --out)\n", path);
       return 0;
@@ -643,8 +650,16 @@ int cmd_train(int argc, char **argv) {
   if (!lead) { /* every rank returns the same status; rank 0 tells the story */
     rc = st == CLVAE_OK ? EXIT_OK : st == CLVAE_INTERRUPTED ? 128 + (stop_signal ? (int)stop_signal : SIGINT) : EXIT_FAIL;
   } else if (st == CLVAE_OK) {
-    if (!a.quiet) printf("clvae: done; %s holds epoch %d\n", path, state.epoch);
-    rc = EXIT_OK;
+    /* as the example's trainer does at the end (its --savePath): the decoder for TF.js */
+    char dec[4200];
+    snprintf(dec, sizeof dec, "%s/decoder", a.out);
+    if (clvae_export_tfjs(dec, &ck, CLVAE_EXPORT_DECODER, 1) != CLVAE_OK) {
+      fprintf(stderr, "clvae: writing the TF.js decoder: %s\n", clvae_error_message());
+      rc = EXIT_FAIL;
+    } else {
+      if (!a.quiet) printf("clvae: done; %s holds epoch %d; the decoder for TF.js is in %s/\n", path, state.epoch, dec);
+      rc = EXIT_OK;
+    }
   } else if (st == CLVAE_INTERRUPTED) {
     const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP"
                       : stop_signal == SIGINT ? "SIGINT" : "a stop request on another rank";

@@ -126,19 +126,27 @@ clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clva
   }
   clvae_net net;
   dense layers[CLVAE_MAX_LAYERS];
+  char names[CLVAE_MAX_LAYERS][32];
   int n = 0;
   clvae_status st = clvae_net_build(&net, &ck->cfg);
   if (st != CLVAE_OK) return st;
   const float *p = ck->params;
   /* The decoder: the layers after sampling. The encoder: the layers up to the heads, then
-   * z_mean, the μ half (first L columns) of the (H, 2L) heads kernel. */
+   * z_mean, the μ half (first L columns) of the (H, 2L) heads kernel. Layers are named as
+   * the TF.js example's code names them, so that its page finds them (its debug view asks
+   * the decoder for 'dense_Dense2' and 'dense_Dense3'): tf.layers.dense numbers its layers
+   * dense_Dense1, 2, ... in creation order, the encoder's hidden layers first, then the
+   * decoder's; the heads are z_mean and z_log_var. */
   int first = part == CLVAE_EXPORT_DECODER ? net.sample + 1 : 0, last = part == CLVAE_EXPORT_DECODER ? net.nlayers : net.sample;
-  for (int i = first; i < last; i++) {
+  for (int i = first, dense_no = 1; i < last; i++) {
     const clvae_layer *l = &net.layers[i];
     int heads = part == CLVAE_EXPORT_ENCODER && i == net.sample - 1;
-    layers[n++] = (dense){heads ? "z_mean" : l->name, l->act == CLVAE_ACT_RELU ? "relu" : l->act == CLVAE_ACT_SIGMOID ? "sigmoid" : "linear",
-                          l->in, heads ? net.L : l->out, p + net.tensors[l->kernel].offset, l->out,
-                          p + net.tensors[l->bias].offset};
+    if (part == CLVAE_EXPORT_DECODER && i == first) dense_no = net.cfg.depth + 1;
+    snprintf(names[n], sizeof names[n], heads ? "z_mean" : "dense_Dense%d", dense_no++);
+    layers[n] = (dense){names[n], l->act == CLVAE_ACT_RELU ? "relu" : l->act == CLVAE_ACT_SIGMOID ? "sigmoid" : "linear",
+                        l->in, heads ? net.L : l->out, p + net.tensors[l->kernel].offset, l->out,
+                        p + net.tensors[l->bias].offset};
+    n++;
   }
   return write_model(dir, part == CLVAE_EXPORT_DECODER ? "decoder" : "encoder", layers, n);
 }
