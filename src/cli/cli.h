@@ -99,5 +99,6 @@ int cmd_reconstruct(int argc, char **argv);
 int cmd_scatter(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

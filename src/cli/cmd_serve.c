@@ -1,0 +1,581 @@
+/* `clvae serve`: a local web page for exploring what a model learned, decoding on the
+ * OpenCL device. libmicrohttpd runs the HTTP side on one internal thread, which is also the
+ * only thread that touches the device: every request is handled there in turn. The main
+ * thread waits for SIGINT/SIGTERM/SIGHUP and then stops the server.
+ *
+ * Routes (GET only; anything else 404, other methods 405):
+ *   /, /app.js, /style.css     the page: embedded assets, nothing from the file system
+ *   /api/info                  the model (shape, layers, latent size, epoch, step) and data
+ *   /api/state                 a version that changes when the checkpoint file does
+ *   /api/grid?n&start&end&dx&dy  the n×n mosaic `clvae grid` draws, as raw bytes
+ *   /api/decode?z=a,b,...      one decoding, raw bytes; Server-Timing says how long it took
+ *   /api/scatter               the test set's latent means and labels
+ *   /api/metrics               the run's metrics.csv (beside the checkpoint) as JSON */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifdef CLVAE_HAVE_HTTP
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/loader.h"
+#include "clvae/image.h"
+#include "clvae/train.h"
+#include "util/timing.h"
+
+extern const unsigned char clvae_serve_html[], clvae_serve_js[], clvae_serve_css[];
+extern const size_t clvae_serve_html_len, clvae_serve_js_len, clvae_serve_css_len;
+
+#define MAX_N 64             /* grid points per dimension */
+#define MAX_Z 1000.0         /* latent coordinates, as clvae grid accepts them */
+
+typedef struct server {
+  const char *model_path, *data_dir;
+  char metrics_path[4200];
+  clvae_device *dev;
+  clvae_model *m;
+  clvae_checkpoint ck;
+  struct stat seen;          /* the checkpoint file as last loaded (or last refused) */
+  double checked;            /* when it was last stat'ed */
+  int version;               /* bumped by every reload */
+  char reload_error[1024];   /* why the last change could not be loaded ("" if it could) */
+  clvae_images test;         /* the test set (count 0: none) */
+  clvae_dataset *dtest;      /* on the device, when its shape is the model's */
+  const char *const *classes;
+  char **owned_classes;
+  float *mu;                 /* (test.count, latent): the encodings for the scatter */
+  char *scatter;             /* its JSON, built on demand */
+  size_t scatter_len;
+} server;
+
+/* ---- responses ---- */
+
+typedef struct buf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} buf;
+
+static void put(buf *b, const char *fmt, ...) {
+  va_list ap;
+  for (int pass = 0; pass < 2 && !b->oom; pass++) {
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->oom = 1;
+      return;
+    }
+    if (b->p && b->n + (size_t)n < b->cap) {
+      b->n += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap <= b->n + (size_t)n) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p, b->cap = cap;
+  }
+}
+
+static void put_json_string(buf *b, const char *s) {
+  put(b, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') put(b, "\\%c", c);
+    else if (c < 0x20) put(b, "\\u%04x", c);
+    else put(b, "%c", c);
+  }
+  put(b, "\"");
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type, const void *data,
+                               size_t n, enum MHD_ResponseMemoryMode mode, const char *timing) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)data, mode);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", type);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(r, "Content-Security-Policy", "default-src 'self'; img-src 'self' data:");
+  if (timing) MHD_add_response_header(r, "Server-Timing", timing);
+  enum MHD_Result ret = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result json(struct MHD_Connection *c, unsigned status, buf *b) {
+  if (b->oom) {
+    free(b->p);
+    static const char oom[] = "{\"error\": \"out of host memory\"}";
+    return respond(c, 500, "application/json", oom, sizeof oom - 1, MHD_RESPMEM_PERSISTENT, NULL);
+  }
+  return respond(c, status, "application/json", b->p ? b->p : "", b->n, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  buf b = {0};
+  put(&b, "{\"error\": ");
+  put_json_string(&b, msg);
+  put(&b, "}");
+  return json(c, status, &b);
+}
+
+/* ---- the model and the checkpoint file ---- */
+
+static int same_net(const clvae_config *a, const clvae_config *b) {
+  return a->height == b->height && a->width == b->width && a->channels == b->channels && a->depth == b->depth &&
+         !memcmp(a->hidden, b->hidden, sizeof a->hidden) && a->latent == b->latent;
+}
+
+/* The test set's encodings under the current parameters (none when the shapes differ). */
+static void encode_test(server *s) {
+  const clvae_config *c = clvae_model_config(s->m);
+  free(s->mu), s->mu = NULL;
+  free(s->scatter), s->scatter = NULL;
+  if (!s->test.count || s->test.height != c->height || s->test.width != c->width || s->test.channels != c->channels) {
+    clvae_dataset_free(s->dtest), s->dtest = NULL;
+    return;
+  }
+  if (!s->dtest && clvae_dataset_create(&s->dtest, s->dev, &s->test, 0) != CLVAE_OK) {
+    fprintf(stderr, "clvae serve: the test set for the scatter: %s\n", clvae_error_message());
+    return;
+  }
+  s->mu = malloc((size_t)s->test.count * c->latent * sizeof *s->mu);
+  if (s->mu && clvae_dataset_encode(s->m, s->dtest, s->mu) != CLVAE_OK) {
+    fprintf(stderr, "clvae serve: encoding the test set: %s\n", clvae_error_message());
+    free(s->mu), s->mu = NULL;
+  }
+}
+
+/* Loads the checkpoint into the model (a new model if its layers changed). */
+static clvae_status load(server *s, const clvae_checkpoint *ck) {
+  clvae_model *m = s->m;
+  clvae_status st = CLVAE_OK;
+  if (!m || !same_net(clvae_model_config(m), &ck->cfg)) {
+    clvae_config cfg = ck->cfg;
+    cfg.batch = 256; /* decoding and encoding in batches of this size */
+    if ((st = clvae_model_create(&m, s->dev, &cfg)) != CLVAE_OK) return st;
+  }
+  if ((st = clvae_model_set_state(m, ck->params, ck->adam_m, ck->adam_v, ck->step)) != CLVAE_OK) {
+    if (m != s->m) clvae_model_free(m);
+    return st;
+  }
+  if (m != s->m) clvae_model_free(s->m), s->m = m;
+  encode_test(s);
+  s->version++;
+  return CLVAE_OK;
+}
+
+/* A changed checkpoint file (a training run writing it) is loaded, at most every 0.25 s. */
+static void maybe_reload(server *s) {
+  double now = clvae_now();
+  struct stat sb;
+  if (now - s->checked < 0.25) return;
+  s->checked = now;
+  if (stat(s->model_path, &sb) != 0) {
+    snprintf(s->reload_error, sizeof s->reload_error, "%s: %s (still showing the last one loaded)", s->model_path,
+             strerror(errno));
+    return;
+  }
+  if (sb.st_ino == s->seen.st_ino && sb.st_size == s->seen.st_size && sb.st_mtim.tv_sec == s->seen.st_mtim.tv_sec &&
+      sb.st_mtim.tv_nsec == s->seen.st_mtim.tv_nsec)
+    return;
+  s->seen = sb; /* tried once per change, whatever the outcome */
+  clvae_checkpoint ck = {0};
+  clvae_status st = clvae_checkpoint_load(s->model_path, &ck);
+  if (st == CLVAE_OK) st = load(s, &ck);
+  if (st == CLVAE_OK) {
+    clvae_checkpoint_free(&s->ck);
+    s->ck = ck;
+    s->reload_error[0] = '\0';
+    printf("clvae serve: reloaded %s (epoch %d, step %lld)\n", s->model_path, ck.train.epoch, (long long)ck.step);
+    fflush(stdout);
+  } else {
+    snprintf(s->reload_error, sizeof s->reload_error, "%s (still showing the last one loaded)", clvae_error_message());
+    fprintf(stderr, "clvae serve: %s\n", s->reload_error);
+    clvae_checkpoint_free(&ck);
+  }
+}
+
+/* ---- request parameters ---- */
+
+/* A finite number in [lo, hi] from the query, or the default when absent; 0 on error
+ * (the message in err). */
+static int param_num(struct MHD_Connection *c, const char *name, double def, double lo, double hi, int whole,
+                     double *out, char *err, size_t n) {
+  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+  if (!v) {
+    *out = def;
+    return 1;
+  }
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  if (end == v || *end || errno || !isfinite(x) || x < lo || x > hi || (whole && x != floor(x))) {
+    snprintf(err, n, "%s '%.60s' is not a%s number from %g to %g", name, v, whole ? " whole" : " finite", lo, hi);
+    return 0;
+  }
+  *out = x;
+  return 1;
+}
+
+/* The two latent dimensions shown: dx and dy, distinct, below L. */
+static int param_dims(struct MHD_Connection *c, int L, int *dx, int *dy, char *err, size_t n) {
+  double x, y;
+  if (!param_num(c, "dx", 0, 0, L - 1, 1, &x, err, n)) return 0;
+  if (!param_num(c, "dy", L > 1 ? 1 : 0, 0, L - 1, 1, &y, err, n)) return 0;
+  *dx = (int)x, *dy = L > 1 ? (int)y : -1;
+  if (L > 1 && *dx == *dy) {
+    snprintf(err, n, "dx and dy are both %d: choose two different latent dimensions", *dx);
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- routes ---- */
+
+static enum MHD_Result api_info(server *s, struct MHD_Connection *c) {
+  const clvae_config *cfg = clvae_model_config(s->m);
+  buf b = {0};
+  put(&b, "{\"height\": %d, \"width\": %d, \"channels\": %d, \"latent\": %d, \"hidden\": [", cfg->height, cfg->width,
+      cfg->channels, cfg->latent);
+  for (int i = 0; i < cfg->depth; i++) put(&b, "%s%d", i ? ", " : "", cfg->hidden[i]);
+  put(&b, "], \"epoch\": %d, \"step\": %lld, \"version\": %d, \"checkpoint\": ", s->ck.train.epoch,
+      (long long)s->ck.step, s->version);
+  put_json_string(&b, s->model_path);
+  put(&b, ", \"test_images\": %d, \"scatter\": %s, \"max_n\": %d, \"reload_error\": ", s->mu ? s->test.count : 0,
+      s->mu ? "true" : "false", MAX_N);
+  put_json_string(&b, s->reload_error);
+  put(&b, ", \"classes\": [");
+  for (int i = 0; s->mu && s->classes && i < s->test.classes; i++) {
+    put(&b, i ? ", " : "");
+    put_json_string(&b, s->classes[i]);
+  }
+  put(&b, "]}");
+  return json(c, 200, &b);
+}
+
+static enum MHD_Result api_state(server *s, struct MHD_Connection *c) {
+  buf b = {0};
+  put(&b, "{\"version\": %d, \"epoch\": %d, \"step\": %lld, \"reload_error\": ", s->version, s->ck.train.epoch,
+      (long long)s->ck.step);
+  put_json_string(&b, s->reload_error);
+  put(&b, "}");
+  return json(c, 200, &b);
+}
+
+/* Decodes n latent points into a mosaic of `cols` columns: raw bytes, (rows·H, cols·W, C). */
+static enum MHD_Result send_mosaic(server *s, struct MHD_Connection *c, const float *z, int n, int cols) {
+  const clvae_config *cfg = clvae_model_config(s->m);
+  size_t D = (size_t)clvae_config_pixels(cfg), rows = (size_t)(n + cols - 1) / cols;
+  float *p = malloc((size_t)n * D * sizeof *p);
+  uint8_t *px = calloc(rows * cols * D, 1);
+  double t0 = clvae_now();
+  clvae_status st = p && px ? clvae_model_decode(s->m, z, n, p) : CLVAE_ERR_NOMEM;
+  double ms = (clvae_now() - t0) * 1e3;
+  if (st == CLVAE_OK) clvae_mosaic(px, p, n, cols, cfg->height, cfg->width, cfg->channels);
+  free(p);
+  if (st != CLVAE_OK) {
+    free(px);
+    return error(c, 500, "decoding failed: %s", st == CLVAE_ERR_NOMEM ? "out of host memory" : clvae_error_message());
+  }
+  char timing[64];
+  snprintf(timing, sizeof timing, "decode;dur=%.3f", ms);
+  return respond(c, 200, "application/octet-stream", px, rows * cols * D, MHD_RESPMEM_MUST_FREE, timing);
+}
+
+static enum MHD_Result api_grid(server *s, struct MHD_Connection *c) {
+  const int L = clvae_model_config(s->m)->latent;
+  char err[256];
+  double n, start, end;
+  int dx, dy;
+  if (!param_num(c, "n", 30, 2, MAX_N, 1, &n, err, sizeof err) ||
+      !param_num(c, "start", -4, -MAX_Z, MAX_Z, 0, &start, err, sizeof err) ||
+      !param_num(c, "end", 4, -MAX_Z, MAX_Z, 0, &end, err, sizeof err) || !param_dims(c, L, &dx, &dy, err, sizeof err))
+    return error(c, 400, "%s", err);
+  if (!(start < end)) return error(c, 400, "start %g must be less than end %g", start, end);
+  float *z = malloc((size_t)n * n * L * sizeof *z);
+  if (!z) return error(c, 500, "out of host memory");
+  cli_grid_latents(z, (int)n, L, start, end, dx, dy);
+  enum MHD_Result r = send_mosaic(s, c, z, (int)(n * n), (int)n);
+  free(z);
+  return r;
+}
+
+static enum MHD_Result api_decode(server *s, struct MHD_Connection *c) {
+  const int L = clvae_model_config(s->m)->latent;
+  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "z");
+  float *z = calloc((size_t)L, sizeof *z);
+  if (!z) return error(c, 500, "out of host memory");
+  int k = 0;
+  for (const char *p = v; p && *p && k <= L;) {
+    char *end;
+    errno = 0;
+    double x = strtod(p, &end);
+    if (end == p || errno || !isfinite(x) || fabs(x) > MAX_Z || (*end && *end != ',')) break;
+    if (k < L) z[k] = (float)x;
+    k++;
+    p = *end ? end + 1 : end;
+    if (!*p && *end) k = L + 1; /* a trailing comma */
+  }
+  if (!v || k != L) {
+    free(z);
+    return error(c, 400, "z '%.80s' is not %d finite numbers within ±%g separated by commas", v ? v : "", L, MAX_Z);
+  }
+  enum MHD_Result r = send_mosaic(s, c, z, 1, 1);
+  free(z);
+  return r;
+}
+
+static enum MHD_Result api_scatter(server *s, struct MHD_Connection *c) {
+  if (!s->mu) return error(c, 404, "no test set to encode (its shape is not the model's, or it could not be read)");
+  if (!s->scatter) {
+    const int L = clvae_model_config(s->m)->latent, n = s->test.count;
+    buf b = {0};
+    put(&b, "{\"dims\": %d, \"count\": %d, \"mu\": [", L, n);
+    for (size_t i = 0; i < (size_t)n * L && !b.oom; i++) put(&b, "%s%.5g", i ? "," : "", s->mu[i]);
+    put(&b, "], \"labels\": ");
+    if (s->test.labels) {
+      put(&b, "[");
+      for (int i = 0; i < n && !b.oom; i++) put(&b, "%s%d", i ? "," : "", s->test.labels[i]);
+      put(&b, "]");
+    } else put(&b, "null");
+    put(&b, "}");
+    if (b.oom) return json(c, 500, &b);
+    s->scatter = b.p, s->scatter_len = b.n;
+  }
+  return respond(c, 200, "application/json", s->scatter, s->scatter_len, MHD_RESPMEM_MUST_COPY, NULL);
+}
+
+/* The run's metrics.csv (the file beside the checkpoint; never a path from the request). */
+static enum MHD_Result api_metrics(server *s, struct MHD_Connection *c) {
+  buf e = {0}, tr = {0}, te = {0};
+  char line[512];
+  int n = 0;
+  FILE *f = fopen(s->metrics_path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    int ep;
+    double a, b;
+    if (sscanf(line, "%d,%lf,%lf", &ep, &a, &b) != 3 || !isfinite(a) || !isfinite(b)) continue;
+    put(&e, "%s%d", n ? "," : "", ep), put(&tr, "%s%.6f", n ? "," : "", a), put(&te, "%s%.6f", n ? "," : "", b);
+    n++;
+  }
+  if (f) fclose(f);
+  buf b = {0};
+  put(&b, "{\"epoch\": [%s], \"train_loss\": [%s], \"test_loss\": [%s]}", n ? e.p : "", n ? tr.p : "", n ? te.p : "");
+  b.oom |= e.oom | tr.oom | te.oom;
+  free(e.p), free(tr.p), free(te.p);
+  return json(c, 200, &b);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  server *s = cls;
+  (void)version, (void)upload, (void)con_cls;
+  if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    if (*upload_size) *upload_size = 0; /* ignore any body */
+    return error(c, 405, "%s is not supported: the page only reads", method);
+  }
+  maybe_reload(s);
+  if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
+    return respond(c, 200, "text/html; charset=utf-8", clvae_serve_html, clvae_serve_html_len, MHD_RESPMEM_PERSISTENT, NULL);
+  if (!strcmp(url, "/app.js"))
+    return respond(c, 200, "text/javascript; charset=utf-8", clvae_serve_js, clvae_serve_js_len, MHD_RESPMEM_PERSISTENT, NULL);
+  if (!strcmp(url, "/style.css"))
+    return respond(c, 200, "text/css; charset=utf-8", clvae_serve_css, clvae_serve_css_len, MHD_RESPMEM_PERSISTENT, NULL);
+  if (!strcmp(url, "/api/info")) return api_info(s, c);
+  if (!strcmp(url, "/api/state")) return api_state(s, c);
+  if (!strcmp(url, "/api/grid")) return api_grid(s, c);
+  if (!strcmp(url, "/api/decode")) return api_decode(s, c);
+  if (!strcmp(url, "/api/scatter")) return api_scatter(s, c);
+  if (!strcmp(url, "/api/metrics")) return api_metrics(s, c);
+  return error(c, 404, "no such page: %.200s", url);
+}
+
+/* ---- start-up ---- */
+
+/* A listening socket on host:port; prints the failure and returns -1. */
+static int listen_on(const char *host, long port, char *url, size_t n) {
+  struct addrinfo hints = {0}, *res = NULL;
+  char ports[16];
+  snprintf(ports, sizeof ports, "%ld", port);
+  hints.ai_family = AF_UNSPEC, hints.ai_socktype = SOCK_STREAM, hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int rc = getaddrinfo(host, ports, &hints, &res);
+  if (rc != 0) {
+    fprintf(stderr, "clvae: --host '%s': %s\n", host, gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1, err = 0;
+  for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+    int one = 1;
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+      err = errno;
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    fprintf(stderr, "clvae: cannot listen on %s port %ld: %s%s\n", host, port, strerror(err),
+            err == EADDRINUSE ? " (choose another --port, or --port 0 for a free one)" : "");
+    return -1;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char addr[INET6_ADDRSTRLEN] = "?";
+  getsockname(fd, (struct sockaddr *)&ss, &len);
+  int actual = 0;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr), actual = ntohs(a->sin6_port);
+    snprintf(url, n, "http://[%s]:%d/", addr, actual);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr), actual = ntohs(a->sin_port);
+    snprintf(url, n, "http://%s:%d/", addr, actual);
+  }
+  return fd;
+}
+
+static void serve_usage(void) {
+  printf("usage: clvae serve --model FILE [--data DIR] [--port 8080] [--host 127.0.0.1]\n"
+         "                   [--platform P] [--device D] [--gemm G]\n\n"
+         "A local web page for exploring the model, decoding on the OpenCL device: the grid of the\n"
+         "TF.js example (points per dimension, start, end; z[x] across the columns, z[y] up the rows),\n"
+         "the decoding of the point under the pointer while you hover or drag, the test set's latent\n"
+         "means as a scatter by class (--data, default %s), a choice of the two\n"
+         "dimensions shown for a latent space of more than 2, and the loss curve from the run's\n"
+         "metrics.csv. When the checkpoint file changes (a `clvae train` writing it), the page\n"
+         "follows within seconds.\n\n"
+         "  --port N   TCP port (default 8080; 0: any free port). The URL is printed.\n"
+         "  --host H   address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for all)\n\n"
+         "Stop with Ctrl-C (or SIGTERM). Exit: 0 stopped, 1 failure, 2 bad usage, model or data.\n",
+         CLVAE_DEFAULT_DATA_DIR);
+}
+
+int cmd_serve(int argc, char **argv) {
+  cli_device_opts o;
+  const char *model = NULL, *data = NULL, *host = "127.0.0.1", *v;
+  long port = 8080;
+  int r;
+  cli_device_defaults(&o);
+  for (int i = 1; i < argc; i++) {
+    if ((r = cli_device_option(argc, argv, &i, &o)) || (r = cli_value(argc, argv, &i, "--model", &model)) ||
+        (r = cli_value(argc, argv, &i, "--data", &data)) || (r = cli_value(argc, argv, &i, "--host", &host))) {
+      if (r < 0) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--port", &v))) {
+      if (r < 0 || !cli_int("--port", v, 0, 65535, &port)) return EXIT_USAGE;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      serve_usage();
+      return EXIT_OK;
+    } else return cli_unknown("serve", argv[i]);
+  }
+  if (!model) {
+    fprintf(stderr, "clvae serve: --model FILE is required (a checkpoint, e.g. runs/<date-time>/checkpoint.clvae)\n");
+    return EXIT_USAGE;
+  }
+  server s = {0};
+  s.model_path = model, s.data_dir = data ? data : CLVAE_DEFAULT_DATA_DIR;
+  char url[128], dir[4200];
+  snprintf(dir, sizeof dir, "%s", model);
+  snprintf(s.metrics_path, sizeof s.metrics_path, "%s/metrics.csv", dirname(dir));
+  int rc = EXIT_USAGE, fd = -1;
+  struct MHD_Daemon *d = NULL;
+  if (stat(model, &s.seen) != 0) {
+    fprintf(stderr, "clvae: --model %s: %s\n", model, strerror(errno));
+    goto done;
+  }
+  if (clvae_checkpoint_load(model, &s.ck) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    goto done;
+  }
+  /* the test set for the scatter: required to load when named; the default data is optional */
+  if (cli_load_images(&s.test, s.data_dir, "test", NULL) != 0) {
+    if (data) goto done;
+    fprintf(stderr, "clvae serve: no scatter of the test set (the default data could not be read)\n");
+    memset(&s.test, 0, sizeof s.test);
+  } else if (!cli_same_shape(&s.test, s.ck.cfg.height, s.ck.cfg.width, s.ck.cfg.channels, model)) {
+    if (data) goto done;
+    clvae_images_free(&s.test);
+    memset(&s.test, 0, sizeof s.test);
+  }
+  if (s.test.count) s.classes = cli_class_names(&s.test, s.data_dir, &s.owned_classes);
+  if ((fd = listen_on(host, port, url, sizeof url)) < 0) goto done;
+  /* SIGINT/SIGTERM/SIGHUP go to sigwait below: blocked in every thread from here on (the
+   * driver's and the server's inherit the mask) */
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT), sigaddset(&stops, SIGTERM), sigaddset(&stops, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stops, NULL);
+  if ((rc = cli_open_device(&o, 0, &s.dev)) != EXIT_OK) goto done;
+  clvae_status st = load(&s, &s.ck);
+  if (st != CLVAE_OK) { /* the device cannot hold it (2), or failed (1) */
+    rc = cli_status(st);
+    goto done;
+  }
+  rc = EXIT_FAIL;
+  s.checked = clvae_now();
+  d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, &s,
+                       MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+  if (!d) {
+    fprintf(stderr, "clvae: the HTTP server did not start (libmicrohttpd)\n");
+    goto done;
+  }
+  fd = -1; /* the daemon's now */
+  printf("clvae serve: %s (model %s, epoch %d; Ctrl-C to stop)\n", url, model, s.ck.train.epoch);
+  fflush(stdout);
+  int sig = 0;
+  sigwait(&stops, &sig);
+  printf("clvae serve: stopped by %s\n", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+  rc = EXIT_OK;
+done:
+  if (d) MHD_stop_daemon(d);
+  if (fd >= 0) close(fd);
+  clvae_dataset_free(s.dtest);
+  clvae_model_free(s.m);
+  clvae_device_free(s.dev);
+  clvae_checkpoint_free(&s.ck);
+  clvae_images_free(&s.test);
+  free(s.owned_classes), free(s.mu), free(s.scatter);
+  return rc;
+}
+
+#else
+
+int cmd_serve(int argc, char **argv) {
+  (void)argc, (void)argv;
+  fprintf(stderr, "clvae: serve needs libmicrohttpd, which this clvae was built without: apt install "
+                  "libmicrohttpd-dev, then meson setup --reconfigure -Dhttp=enabled build && ninja -C build\n");
+  return EXIT_USAGE;
+}
+
+#endif
