@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from testlib import check, read_png, summary
+from testlib import browser_missing, check, no_opencl, read_png, summary
 
 CLVAE = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,16 +91,9 @@ def main(tmp):
 
 
 if __name__ == '__main__':
-    missing = [p for p in ('@tensorflow/tfjs', 'tfjs-2.8.6', '@tensorflow/tfjs-vis', 'puppeteer-core')
-               if not os.path.isdir(os.path.join(TFJS, 'node_modules', p))]
-    chromium = os.environ.get('CHROMIUM', '/usr/bin/chromium')
-    if not shutil.which('node') or missing or not os.access(chromium, os.X_OK):
-        print(f'SKIP: needs node, Chromium ({chromium}) and tests/tfjs/node_modules (npm ci there); missing: '
-              f"{', '.join(missing) or ('node' if not shutil.which('node') else 'chromium')}")
-        sys.exit(77)
-    r = subprocess.run([CLVAE, 'devices'], capture_output=True, text=True)
-    if r.returncode == 2 and 'no OpenCL platform' in r.stdout + r.stderr:
-        print('SKIP: no OpenCL platform')
+    why = browser_missing(TFJS, ('@tensorflow/tfjs', 'tfjs-2.8.6', '@tensorflow/tfjs-vis', 'puppeteer-core'))
+    if why or no_opencl(CLVAE):
+        print(f"SKIP: {why or 'no OpenCL platform'}")
         sys.exit(77)
     with tempfile.TemporaryDirectory() as tmp:
         main(tmp)

@@ -190,6 +190,25 @@ def failures(tmp):
         check(ck.get('epoch') == 1 and ck.get('epoch_step') == 0,
               '... and the checkpoint still holds the last complete epoch', str({k: ck.get(k) for k in ('epoch', 'epoch_step')}))
 
+    # flags that differ between the ranks (mpirun's A : B form): refused, not a hang
+    d = os.path.join(tmp, 'differ-flags')
+    args = ['train', '--limit', '512', '--out', d, '--quiet']
+    rc, out, took = run(['mpirun', '--oversubscribe', '-np', '1', CLVAE, *args, '--epochs', '1', ':', '-np', '1', CLVAE,
+                         *args, '--epochs', '2'], timeout=120)
+    check(rc == 2 and 'rank 1/2: --epochs is 2 here but 1 on rank 0' in out,
+          f'ranks given different --epochs: exit 2 naming the flag ({took:.1f} s)', f'{rc} {out}')
+    rc, out, took = run(['mpirun', '--oversubscribe', '-np', '1', CLVAE, *args, ':', '-np', '1', CLVAE, *args,
+                         '--epochs', 'x'], timeout=120)
+    check(rc == 2 and out.count("--epochs 'x'") == 1 and 'rank 1 of 2 failed' in out,
+          f'a bad flag on rank 1 only: exit 2 with its message, once ({took:.1f} s)', f'{rc} {out}')
+    # a rank that fails while starting its device: the new run leaves no checkpoint behind
+    d = os.path.join(tmp, 'late-fail')
+    args = ['train', '--limit', '512', '--epochs', '1', '--out', d, '--quiet']
+    rc, out, _ = run(['mpirun', '--oversubscribe', '-np', '1', CLVAE, *args, ':', '-np', '1', '-x', 'CLVAE_GEMM_TUNE=99',
+                      CLVAE, *args], timeout=120)
+    check(rc == 2 and 'CLVAE_GEMM_TUNE' in out and not os.path.exists(os.path.join(d, 'checkpoint.clvae')),
+          'a rank failing at device start: exit 2, and no checkpoint left to block the next run', f'{rc} {out}')
+
     # commands with nothing to share refuse several ranks
     rc, out, _ = mpirun('devices')
     check(rc == 2 and out.count('only train and bench run on several ranks') == 1,

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from testlib import check, read_png, summary
+from testlib import browser_missing, check, no_opencl, read_png, summary
 
 CLVAE = os.path.abspath(sys.argv[1])
 SHOTS = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else tempfile.gettempdir()
@@ -237,10 +237,9 @@ def main(tmp):
     rc, out = run('serve', '--model', model, '--port', '70000', timeout=60)
     check(rc == 2 and '--port' in out, 'a port out of range: exit 2', out)
     api_checks(tmp, model)
-    missing = [p for p in ('puppeteer-core', '@tensorflow/tfjs') if not os.path.isdir(os.path.join(TFJS, 'node_modules', p))]
-    chromium = os.environ.get('CHROMIUM', '/usr/bin/chromium')
-    if not shutil.which('node') or missing or not os.access(chromium, os.X_OK):
-        print('SKIP (browser part): needs node, Chromium and tests/tfjs/node_modules (npm ci there)')
+    why = browser_missing(TFJS, ('puppeteer-core', '@tensorflow/tfjs'))
+    if why:
+        print(f'SKIP (the browser part): {why}')
         return
     browser_checks(tmp, model, run_b, os.path.join(run3, 'checkpoint.clvae'))
 
@@ -250,8 +249,7 @@ if __name__ == '__main__':
     if r.returncode != 0:
         print('SKIP: clvae was built without libmicrohttpd (clvae serve)')
         sys.exit(77)
-    r = subprocess.run([CLVAE, 'devices'], capture_output=True, text=True)
-    if r.returncode == 2 and 'no OpenCL platform' in r.stdout + r.stderr:
+    if no_opencl(CLVAE):
         print('SKIP: no OpenCL platform')
         sys.exit(77)
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,6 +19,29 @@ def summary():
     return 1 if _counts['failed'] else 0
 
 
+def no_opencl(clvae):
+    """Whether clvae sees no OpenCL platform at all (the tests that need one then skip)."""
+    import subprocess
+    r = subprocess.run([clvae, 'devices'], capture_output=True, text=True)
+    return r.returncode == 2 and 'no OpenCL platform' in r.stdout + r.stderr
+
+
+def browser_missing(tfjs_dir, packages):
+    """Why a Chromium test cannot run ('' if it can): node, Chromium ($CHROMIUM or
+    /usr/bin/chromium) and the npm packages under tfjs_dir/node_modules."""
+    import os
+    import shutil
+    missing = [p for p in packages if not os.path.isdir(os.path.join(tfjs_dir, 'node_modules', p))]
+    chromium = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+    if not shutil.which('node'):
+        return 'node is not installed'
+    if not os.access(chromium, os.X_OK):
+        return f'no Chromium at {chromium} (apt install chromium, or set CHROMIUM)'
+    if missing:
+        return f"npm packages missing in {tfjs_dir} ({', '.join(missing)}): npm ci there"
+    return ''
+
+
 def read_checkpoint(path):
     """A clvae checkpoint (format 2, see src/io/checkpoint.c) read independently: the header
     fields, the layer records and the float arrays. Raises ValueError if it is not one."""

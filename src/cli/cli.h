@@ -17,9 +17,14 @@ const char *cli_rank_prefix(void);
  * all get -1 or the first failing rank's code (rank 0 names that rank). Aborts the job
  * if MPI itself fails. One process: rc. */
 int cli_agree(int rc);
-/* Runs f with stdout and stderr silenced on every rank but rank 0 (the argument parsers,
- * whose messages would otherwise come once per rank). */
-int cli_lead_only(int (*f)(int, char **, void *), int argc, char **argv, void *arg);
+/* Runs an argument parser f (-1: go on, else an exit code) on every rank, and the ranks
+ * agree on the outcome: a rank whose flags fail stops them all. Its message is printed
+ * once, by the first such rank (the others parse silently). */
+int cli_parse_agreed(int (*f)(int, char **, void *), int argc, char **argv, void *arg);
+/* Whether this rank's values of the flags that must be the same everywhere (epochs, the
+ * configuration, steps, ...) are rank 0's: -1 if all ranks' are, else every rank gets exit
+ * code 2 and a differing rank names the flag and both values. One process: -1. */
+int cli_same_as_lead(const char *const *names, const double *values, int n);
 
 /* The options every device-using subcommand takes. */
 typedef struct cli_device_opts {

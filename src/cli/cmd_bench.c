@@ -309,9 +309,19 @@ int cmd_bench(int argc, char **argv) {
   bench_args ba = {.steps = 50, .warmup = 5, .B = 256, .data = CLVAE_DEFAULT_DATA_DIR};
   double t_start = clvae_now(), startup[4];
   cli_device_defaults(&ba.o);
-  int r = cli_lead_only(parse_bench, argc, argv, &ba);
+  int r = cli_parse_agreed(parse_bench, argc, argv, &ba);
   if (r >= 0) return r;
-  if (clvae_comm_size(cli_comm) > 1) return bench_dist(&ba);
+  if (clvae_comm_size(cli_comm) > 1) {
+    static const char *const names[] = {"--steps", "--warmup", "--batch-size", "--gemm (how many)"};
+    double v[] = {(double)ba.steps, (double)ba.warmup, (double)ba.B, ba.nimpl};
+    if ((r = cli_same_as_lead(names, v, 4)) >= 0) return r;
+    if (ba.nimpl > 1) {
+      if (clvae_comm_rank(cli_comm) == 0)
+        fprintf(stderr, "clvae: under mpirun bench measures one --gemm at a time (not 'all' or several)\n");
+      return EXIT_USAGE;
+    }
+    return bench_dist(&ba);
+  }
   cli_device_opts o = ba.o;
   clvae_gemm_impl *impls = ba.impls;
   int nimpl = ba.nimpl, json = ba.json;

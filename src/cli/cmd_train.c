@@ -532,12 +532,26 @@ int cmd_train(int argc, char **argv) {
   clvae_config_default(&a.cfg);
   a.epochs = DEFAULT_EPOCHS;
   a.data = CLVAE_DEFAULT_DATA_DIR;
-  int rc = cli_lead_only(parse_train, argc, argv, &a);
+  int rc = cli_parse_agreed(parse_train, argc, argv, &a);
   if (rc >= 0) return rc;
-  if (a.resume && !a.out) {
-    if (lead) fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
-    return EXIT_USAGE;
+  if (size > 1) { /* what rank 0 decides with must be what every rank was told */
+    static const char *const names[] = {"--epochs", "--report-every", "--resume (0/1)", "--preview (0/1)", "--limit",
+                                        "--latent-dim", "--loss (0 mse, 1 bce)", "--lr", "--batch-size", "--seed",
+                                        "--hidden (layers)", "--hidden (width 1)", "--hidden (width 2)",
+                                        "--hidden (width 3)", "--hidden (width 4)", "--hidden (width 5)",
+                                        "--hidden (width 6)", "--hidden (width 7)", "--hidden (width 8)"};
+    double v[] = {(double)a.epochs, (double)a.report_every, a.resume, a.preview, (double)a.limit, a.cfg.latent,
+                  a.cfg.loss, a.cfg.lr, a.cfg.batch, (double)a.cfg.seed, a.cfg.depth, a.cfg.hidden[0],
+                  a.cfg.hidden[1], a.cfg.hidden[2], a.cfg.hidden[3], a.cfg.hidden[4], a.cfg.hidden[5],
+                  a.cfg.hidden[6], a.cfg.hidden[7]};
+    if ((rc = cli_same_as_lead(names, v, (int)(sizeof v / sizeof v[0]))) >= 0) return rc;
   }
+  rc = -1;
+  if (a.resume && !a.out && lead) { /* rank 0's --out is the one that counts */
+    fprintf(stderr, "clvae: --resume needs --out DIR (the run to continue)\n");
+    rc = EXIT_USAGE;
+  }
+  if ((rc = cli_agree(rc)) >= 0) return rc;
   if (!a.out) {
     time_t t = time(NULL);
     strftime(outbuf, sizeof outbuf, "runs/%Y%m%d-%H%M%S", localtime(&t));
@@ -628,7 +642,8 @@ int cmd_train(int argc, char **argv) {
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc == EXIT_OK) rc = -1;
-  if (rc < 0 && lead && !a.resume) rc = save_initial(path, &ck);
+  if ((rc = cli_agree(rc)) >= 0) goto done; /* every rank is ready: only now the new run's checkpoint */
+  if (lead && !a.resume) rc = save_initial(path, &ck);
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
@@ -647,6 +662,10 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "%sclvae: %s%s; aborting the job\n", nl, cli_rank_prefix(), clvae_error_message());
     clvae_comm_abort(cli_comm, EXIT_FAIL);
   }
+  if (st == CLVAE_INTERRUPTED && size > 1) { /* the signal some rank got, the same exit code everywhere */
+    int sig = stop_signal;
+    if (clvae_comm_max_ints(cli_comm, &sig, 1) == CLVAE_OK) stop_signal = sig;
+  }
   if (!lead) { /* every rank returns the same status; rank 0 tells the story */
     rc = st == CLVAE_OK ? EXIT_OK : st == CLVAE_INTERRUPTED ? 128 + (stop_signal ? (int)stop_signal : SIGINT) : EXIT_FAIL;
   } else if (st == CLVAE_OK) {
@@ -661,8 +680,7 @@ int cmd_train(int argc, char **argv) {
       rc = EXIT_OK;
     }
   } else if (st == CLVAE_INTERRUPTED) {
-    const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP"
-                      : stop_signal == SIGINT ? "SIGINT" : "a stop request on another rank";
+    const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP" : "SIGINT";
     fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
                     "Resume with: clvae train --resume --out %s --epochs %ld\n",
             nl, why, path, state.epoch + (state.epoch_step ? 1 : 0), state.epoch_step, a.out, a.epochs);

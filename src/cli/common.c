@@ -83,25 +83,32 @@ const char *cli_rank_prefix(void) {
   return buf;
 }
 
-int cli_agree(int rc) {
-  if (clvae_comm_size(cli_comm) < 2) return rc;
+/* cli_agree, also telling which rank failed first (-1: none). */
+static int agree_who(int rc, int *who) {
   char msg[8];
-  int who;
-  int code = clvae_comm_agree(cli_comm, rc < 0 ? 0 : rc + 1, "", &who, msg, sizeof msg);
+  *who = -1;
+  if (clvae_comm_size(cli_comm) < 2) return rc;
+  int code = clvae_comm_agree(cli_comm, rc < 0 ? 0 : rc + 1, "", who, msg, sizeof msg);
   if (code == 0) return -1;
-  if (who < 0) { /* MPI itself failed: nothing else can be agreed on */
+  if (*who < 0) { /* MPI itself failed: nothing else can be agreed on */
     fprintf(stderr, "clvae: %sthe ranks could not agree (MPI failed); aborting the job\n", cli_rank_prefix());
     clvae_comm_abort(cli_comm, EXIT_FAIL);
   }
-  if (clvae_comm_rank(cli_comm) == 0 && who != 0)
-    fprintf(stderr, "clvae: rank %d of %d failed (its message is above); every rank stops\n", who,
+  if (clvae_comm_rank(cli_comm) == 0 && *who != 0 && code - 1 != EXIT_OK)
+    fprintf(stderr, "clvae: rank %d of %d failed (its message is above); every rank stops\n", *who,
             clvae_comm_size(cli_comm));
   return code - 1;
 }
 
-int cli_lead_only(int (*f)(int, char **, void *), int argc, char **argv, void *arg) {
+int cli_agree(int rc) {
+  int who;
+  return agree_who(rc, &who);
+}
+
+/* f with stdout and stderr sent to /dev/null (on when `on`). */
+static int quietly(int on, int (*f)(int, char **, void *), int argc, char **argv, void *arg) {
   int saved[2] = {-1, -1};
-  if (clvae_comm_rank(cli_comm) != 0) {
+  if (on) {
     int null = open("/dev/null", O_WRONLY);
     fflush(stdout), fflush(stderr);
     for (int fd = 1; fd <= 2 && null >= 0; fd++) saved[fd - 1] = dup(fd), dup2(null, fd);
@@ -112,6 +119,33 @@ int cli_lead_only(int (*f)(int, char **, void *), int argc, char **argv, void *a
   for (int fd = 1; fd <= 2; fd++)
     if (saved[fd - 1] >= 0) dup2(saved[fd - 1], fd), close(saved[fd - 1]);
   return r;
+}
+
+int cli_parse_agreed(int (*f)(int, char **, void *), int argc, char **argv, void *arg) {
+  const int rank = clvae_comm_rank(cli_comm);
+  int who, r = quietly(rank != 0, f, argc, argv, arg);
+  if (clvae_comm_size(cli_comm) < 2) return r;
+  int code = agree_who(r, &who);
+  if (code >= 0 && who == rank && rank != 0) quietly(0, f, argc, argv, arg); /* its message, once */
+  return code;
+}
+
+int cli_same_as_lead(const char *const *names, const double *mine, int n) {
+  if (clvae_comm_size(cli_comm) < 2) return -1;
+  double lead[64];
+  if (n > 64) n = 64;
+  memcpy(lead, mine, (size_t)n * sizeof *lead);
+  if (clvae_comm_bcast(cli_comm, lead, (size_t)n * sizeof *lead, 0) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+    clvae_comm_abort(cli_comm, EXIT_FAIL);
+  }
+  for (int i = 0; i < n; i++)
+    if (memcmp(&lead[i], &mine[i], sizeof *lead)) {
+      fprintf(stderr, "clvae: %s%s is %g here but %g on rank 0: give every rank the same flags (only the device "
+                      "and data flags may differ)\n", cli_rank_prefix(), names[i], mine[i], lead[i]);
+      return cli_agree(EXIT_USAGE);
+    }
+  return cli_agree(-1);
 }
 
 /* Under mpirun with no --device: when the chosen platform has several GPUs, this rank

@@ -95,32 +95,19 @@ int clvae_comm_rank(const clvae_comm *c) { return c ? c->rank : 0; }
 int clvae_comm_size(const clvae_comm *c) { return c ? c->size : 1; }
 int clvae_comm_local_rank(const clvae_comm *c) { return c ? c->local_rank : 0; }
 
-clvae_status clvae_comm_sum_floats(clvae_comm *c, float *x, size_t n) {
 #ifdef CLVAE_HAVE_MPI
-  if (c && c->mpi && n) MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-#else
-  (void)c, (void)x, (void)n;
-#endif
+static clvae_status allreduce(clvae_comm *c, void *x, size_t n, MPI_Datatype type, MPI_Op op) {
+  if (c && c->mpi && n) MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, x, (int)n, type, op, MPI_COMM_WORLD), "MPI_Allreduce");
   return CLVAE_OK;
 }
+#define ALLREDUCE(c, x, n, type, op) allreduce(c, x, n, type, op)
+#else
+#define ALLREDUCE(c, x, n, type, op) ((void)(c), (void)(x), (void)(n), CLVAE_OK)
+#endif
 
-clvae_status clvae_comm_sum_doubles(clvae_comm *c, double *x, size_t n) {
-#ifdef CLVAE_HAVE_MPI
-  if (c && c->mpi && n) MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-#else
-  (void)c, (void)x, (void)n;
-#endif
-  return CLVAE_OK;
-}
-
-clvae_status clvae_comm_max_ints(clvae_comm *c, int *x, size_t n) {
-#ifdef CLVAE_HAVE_MPI
-  if (c && c->mpi && n) MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-#else
-  (void)c, (void)x, (void)n;
-#endif
-  return CLVAE_OK;
-}
+clvae_status clvae_comm_sum_floats(clvae_comm *c, float *x, size_t n) { return ALLREDUCE(c, x, n, MPI_FLOAT, MPI_SUM); }
+clvae_status clvae_comm_sum_doubles(clvae_comm *c, double *x, size_t n) { return ALLREDUCE(c, x, n, MPI_DOUBLE, MPI_SUM); }
+clvae_status clvae_comm_max_ints(clvae_comm *c, int *x, size_t n) { return ALLREDUCE(c, x, n, MPI_INT, MPI_MAX); }
 
 clvae_status clvae_comm_sum_floats_start(clvae_comm *c, float *x, size_t n) {
 #ifdef CLVAE_HAVE_MPI

@@ -145,7 +145,7 @@ clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, i
    * reported to the other ranks at the next agreement (clvae_dist_step or clvae_dist_sync). */
   clvae_status st = clvae_model_set_grads(d->m, d->grads);
   if (st == CLVAE_OK) st = clvae_model_adam(d->m);
-  if (st != CLVAE_OK) failed(&d->pending, st);
+  if (st != CLVAE_OK) failed(&d->pending, clvae__fail(st, "the update after the previous step: %s", clvae_error_message()));
   return CLVAE_OK;
 }
 

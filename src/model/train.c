@@ -203,6 +203,21 @@ static clvae_status save(run *r, const clvae_train_progress *p) {
   return agree(r, st);
 }
 
+/* Replicas on different devices may round an update differently: at each epoch's end all
+ * take rank 0's parameters and Adam state, so that they cannot drift apart. */
+static clvae_status resync(run *r) {
+  size_t n = clvae_model_net(r->m)->total;
+  float *p = malloc(3 * n * sizeof *p);
+  clvae_status st = p ? clvae_model_get_state(r->m, p, p + n, p + 2 * n, NULL)
+                      : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  if ((st = agree(r, st)) == CLVAE_OK && (st = clvae_comm_bcast(r->comm, p, 3 * n * sizeof *p, 0)) == CLVAE_OK) {
+    if (r->rank != 0) st = clvae_model_set_state(r->m, p, p + n, p + 2 * n, clvae_model_step(r->m));
+    st = agree(r, st);
+  }
+  free(p);
+  return st;
+}
+
 /* One step of the epoch: one process's, or every rank's slice of it; *stop: whether a stop
  * was asked for (by any rank: agreed on in the step). */
 static clvae_status step(run *r, int s, int *stop) {
@@ -258,6 +273,7 @@ static clvae_status run_epoch(run *r) {
   if ((st = loss_sum(r, first, r->steps, &sum, &bad)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   if (bad >= 0) return diverged(r, bad);
   double train_seconds = now() - start;
+  if (r->dist && (st = resync(r)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   if (o->batch_losses && r->rank == 0) o->batch_losses(step0, r->means, r->steps - first, wall_start, wall(), o->user);
   if ((st = evaluate(r->m, r->test, r->dist, r->comm, &p.test)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   p.epoch_end = 1, p.step = r->steps;
