@@ -157,6 +157,17 @@ def main():
             check(rc == 2 and '--force' in out, 'a non-empty output directory needs --force (exit 2)', out)
             rc, out = run('export', '--model', model, '--format', 'tfjs', '--out', os.path.join(tmp, 'decoder-run'), '--force')
             check(rc == 0, '--force overwrites', out)
+            # clvae train leaves OUT/decoder/ (the example's trainer's --savePath), equal to `clvae export`
+            dec = os.path.join(tmp, 'run', 'decoder')
+            check(sorted(os.listdir(dec)) == ['model.json', 'weights.bin'] and all(
+                open(os.path.join(dec, f), 'rb').read() == open(os.path.join(tmp, 'decoder-run', f), 'rb').read()
+                for f in ('model.json', 'weights.bin')), 'clvae train leaves OUT/decoder/, the same files as clvae export')
+            bad = os.path.join(tmp, 'bad-out')
+            os.makedirs(os.path.join(bad, 'decoder', 'model.json'))
+            rc, out = run('train', '--epochs', '0', '--data', os.path.join(tmp, 'data-run'), '--out', bad)
+            check(rc == 2 and os.path.join(bad, 'decoder', 'model.json') in out
+                  and not os.path.exists(os.path.join(bad, 'checkpoint.clvae')),
+                  'OUT/decoder/model.json that is not a file: refused before anything is written (exit 2)', out)
             rc, out = run('export', '--model', os.path.join(tmp, 'nope.clvae'), '--format', 'tfjs', '--out', os.path.join(tmp, 'x'))
             check(rc == 2 and 'nope.clvae' in out, 'a missing model: exit 2', out)
             rc, out = run('export', '--model', model, '--format', 'onnx', '--out', os.path.join(tmp, 'x'))

@@ -110,7 +110,7 @@ def api_checks(tmp, model):
             err = ''
         check(st == 400 and h.get('Content-Type', '').startswith('application/json') and what in err,
               f'/api/grid?{q}: 400 with a JSON error ({err})', f'{st} {body[:200]}')
-    for q in ('z=1', 'z=1,2,3', 'z=a,b', 'z=1,', 'z=nan,0', 'z=1e9,0', ''):
+    for q in ('z=1', 'z=1,2,3', 'z=a,b', 'z=1,', 'z=nan,0', 'z=1e9,0', '', 'z=1,2,abc', 'z=1,2,nan', 'z=,1,2', 'z=1,,2'):
         st, h, body = s.get('/api/decode?' + q)
         check(st == 400 and b'error' in body, f'/api/decode?{q}: 400', f'{st} {body[:200]}')
     for p in ('/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/api', '/api/info/x', '/serve.js', '/app.js/../index.html.bak',
@@ -119,6 +119,22 @@ def api_checks(tmp, model):
         check(st == 404 and b'root:' not in body, f'GET {p}: 404, no file served', f'{st} {body[:100]}')
     st, h, body = s.get('/api/info', method='POST')
     check(st == 405, 'POST: 405', f'{st}')
+    st, h, body = s.get('/api/grid?n=%ff%fe')
+    try:
+        err = json.loads(body.decode('utf-8'))['error']
+    except (ValueError, KeyError):
+        err = None
+    check(st == 400 and err is not None, 'an error echoing bytes that are not UTF-8 is still valid UTF-8 JSON', body[:200])
+    # DNS rebinding: a page whose name now points at 127.0.0.1 sends its own Host
+    for host, want in (('evil.example', 403), (f'evil.example:{port}', 403), (f'localhost:{port}', 200),
+                       (f'127.0.0.1:{port}', 200), ('[::1]', 200)):
+        req = urllib.request.Request(s.url + 'api/info', headers={'Host': host})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                st = r.status
+        except urllib.error.HTTPError as e:
+            st = e.code
+        check(st == want, f'Host: {host} -> {want}', str(st))
 
     ms = []
     for i in range(20):
@@ -134,12 +150,47 @@ def api_checks(tmp, model):
     check(st == 200 and sc.get('count') == 10000 and sc.get('dims') == 2 and len(sc.get('mu', [])) == 20000
           and len(sc.get('labels') or []) == 10000, "/api/scatter: the test set's 10,000 latent means and labels")
 
+    # the checkpoint moved away and back: the page says so, then forgets it
+    moved = model + '.away'
+    os.rename(model, moved)
+    time.sleep(0.4)
+    gone = json.loads(s.get('/api/state')[2])['reload_error']
+    os.rename(moved, model)
+    time.sleep(0.4)
+    back = json.loads(s.get('/api/state')[2])['reload_error']
+    check('No such file' in gone and back == '', 'a checkpoint moved away is reported, and forgotten once it is back',
+          f'{gone!r} {back!r}')
+
     # a second server on the same port: refused, naming the port
     rc, out = run('serve', '--model', model, '--port', str(port), timeout=60)
     check(rc == 2 and str(port) in out and 'Address already in use' in out, 'a port in use: exit 2 naming it', out)
     rc, dt = s.stop(signal.SIGINT)
     check(rc == 0 and dt < 5 and 'stopped by SIGINT' in s.output(), f'SIGINT stops it cleanly (exit 0, {dt:.1f} s)', s.output())
     return True
+
+
+def special_metrics(tmp, model):
+    """metrics.csv beside the checkpoint as a FIFO: no curve, and nothing blocks."""
+    d = os.path.join(tmp, 'fifo')
+    os.makedirs(d)
+    shutil.copy(model, d)
+    os.mkfifo(os.path.join(d, 'metrics.csv'))
+    s = Server('--model', os.path.join(d, 'checkpoint.clvae'), '--port', '0')
+    if not s.url:
+        check(False, 'serve with a FIFO for metrics.csv', s.output())
+        s.stop()
+        return
+    t0 = time.time()
+    try:
+        st, h, body = s.get('/api/metrics')
+        st2 = s.get('/api/info')[0]
+    except OSError as e:
+        st, body, st2 = -1, str(e).encode(), -1
+    took = time.time() - t0
+    rc, dt = s.stop(signal.SIGINT)
+    check(st == 200 and json.loads(body)['epoch'] == [] and st2 == 200 and took < 5 and rc == 0,
+          f'metrics.csv a FIFO: an empty curve at once ({took:.2f} s), the server goes on and stops on SIGINT',
+          f'{st} {body[:200]} {rc} {s.output()}')
 
 
 def export_server(model, tmp):
@@ -237,6 +288,7 @@ def main(tmp):
     rc, out = run('serve', '--model', model, '--port', '70000', timeout=60)
     check(rc == 2 and '--port' in out, 'a port out of range: exit 2', out)
     api_checks(tmp, model)
+    special_metrics(tmp, model)
     why = browser_missing(TFJS, ('puppeteer-core', '@tensorflow/tfjs'))
     if why:
         print(f'SKIP (the browser part): {why}')

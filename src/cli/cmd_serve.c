@@ -29,10 +29,12 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/loader.h"
+#include "clvae/files.h"
 #include "clvae/image.h"
 #include "clvae/train.h"
 #include "util/timing.h"
@@ -60,6 +62,7 @@ typedef struct server {
   float *mu;                 /* (test.count, latent): the encodings for the scatter */
   char *scatter;             /* its JSON, built on demand */
   size_t scatter_len;
+  int loopback;              /* listening on a loopback address only */
 } server;
 
 /* ---- responses ---- */
@@ -101,6 +104,7 @@ static void put_json_string(buf *b, const char *s) {
     unsigned char c = (unsigned char)*s;
     if (c == '"' || c == '\\') put(b, "\\%c", c);
     else if (c < 0x20) put(b, "\\u%04x", c);
+    else if (c >= 0x80) put(b, "\\ufffd"); /* what we echo is ASCII; anything else is not trusted to be UTF-8 */
     else put(b, "%c", c);
   }
   put(b, "\"");
@@ -197,6 +201,7 @@ static void maybe_reload(server *s) {
   if (stat(s->model_path, &sb) != 0) {
     snprintf(s->reload_error, sizeof s->reload_error, "%s: %s (still showing the last one loaded)", s->model_path,
              strerror(errno));
+    memset(&s->seen, 0, sizeof s->seen); /* whatever comes back at that path is loaded */
     return;
   }
   if (sb.st_ino == s->seen.st_ino && sb.st_size == s->seen.st_size && sb.st_mtim.tv_sec == s->seen.st_mtim.tv_sec &&
@@ -329,17 +334,17 @@ static enum MHD_Result api_decode(server *s, struct MHD_Connection *c) {
   const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "z");
   float *z = calloc((size_t)L, sizeof *z);
   if (!z) return error(c, 500, "out of host memory");
-  int k = 0;
-  for (const char *p = v; p && *p && k <= L;) {
+  int k = 0, ok = v != NULL && *v != '\0';
+  for (const char *p = v; ok && *p;) { /* "a,b,...": numbers and single commas, nothing else */
     char *end;
     errno = 0;
     double x = strtod(p, &end);
-    if (end == p || errno || !isfinite(x) || fabs(x) > MAX_Z || (*end && *end != ',')) break;
-    if (k < L) z[k] = (float)x;
-    k++;
-    p = *end ? end + 1 : end;
-    if (!*p && *end) k = L + 1; /* a trailing comma */
+    ok = end != p && !errno && isfinite(x) && fabs(x) <= MAX_Z && (*end == ',' || !*end) && k < L;
+    if (ok) z[k++] = (float)x;
+    p = end;
+    if (ok && *p == ',') ok = *++p != '\0';
   }
+  if (!ok) k = -1;
   if (!v || k != L) {
     free(z);
     return error(c, 400, "z '%.80s' is not %d finite numbers within ±%g separated by commas", v ? v : "", L, MAX_Z);
@@ -369,25 +374,57 @@ static enum MHD_Result api_scatter(server *s, struct MHD_Connection *c) {
   return respond(c, 200, "application/json", s->scatter, s->scatter_len, MHD_RESPMEM_MUST_COPY, NULL);
 }
 
-/* The run's metrics.csv (the file beside the checkpoint; never a path from the request). */
+/* The run's metrics.csv (the file beside the checkpoint; never a path from the request):
+ * a regular file only (not a FIFO, not a device), its first MiB. */
 static enum MHD_Result api_metrics(server *s, struct MHD_Connection *c) {
   buf e = {0}, tr = {0}, te = {0};
-  char line[512];
+  char *line = NULL;
+  size_t cap = 0, used = 0;
+  ssize_t len;
   int n = 0;
-  FILE *f = fopen(s->metrics_path, "r");
-  while (f && fgets(line, sizeof line, f)) {
-    int ep;
-    double a, b;
-    if (sscanf(line, "%d,%lf,%lf", &ep, &a, &b) != 3 || !isfinite(a) || !isfinite(b)) continue;
-    put(&e, "%s%d", n ? "," : "", ep), put(&tr, "%s%.6f", n ? "," : "", a), put(&te, "%s%.6f", n ? "," : "", b);
+  FILE *f = NULL;
+  if (clvae_fopen_regular(s->metrics_path, &f) != CLVAE_OK) f = NULL; /* none yet, or not a file: no curve */
+  while (f && used < (1u << 20) && (len = getline(&line, &cap, f)) > 0) {
+    used += (size_t)len;
+    char *p = line, *end;
+    errno = 0;
+    long ep = strtol(p, &end, 10);
+    if (end == p || *end != ',' || errno || ep < 0 || ep > 100000000) continue;
+    double a = strtod(p = end + 1, &end);
+    if (end == p || *end != ',') continue;
+    double b = strtod(p = end + 1, &end);
+    if (end == p || (*end != ',' && *end != '\n' && *end) || !isfinite(a) || !isfinite(b)) continue;
+    put(&e, "%s%ld", n ? "," : "", ep), put(&tr, "%s%.6f", n ? "," : "", a), put(&te, "%s%.6f", n ? "," : "", b);
     n++;
   }
+  free(line);
   if (f) fclose(f);
   buf b = {0};
   put(&b, "{\"epoch\": [%s], \"train_loss\": [%s], \"test_loss\": [%s]}", n ? e.p : "", n ? tr.p : "", n ? te.p : "");
   b.oom |= e.oom | tr.oom | te.oom;
   free(e.p), free(tr.p), free(te.p);
   return json(c, 200, &b);
+}
+
+/* A server on the loopback interface answers only requests addressed to it by a loopback
+ * name: a web page whose own name has been re-pointed at 127.0.0.1 (DNS rebinding) sends
+ * its own Host, and is refused. */
+static int host_allowed(const server *s, struct MHD_Connection *c) {
+  if (!s->loopback) return 1;
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+  if (!h) return 0;
+  size_t n = strlen(h);
+  if (h[0] == '[') { /* [v6]:port */
+    const char *close = strchr(h, ']');
+    n = close ? (size_t)(close - h + 1) : n;
+  } else {
+    const char *colon = strchr(h, ':');
+    n = colon ? (size_t)(colon - h) : n;
+  }
+  static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (n == strlen(names[i]) && !strncasecmp(h, names[i], n)) return 1;
+  return 0;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -398,6 +435,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (*upload_size) *upload_size = 0; /* ignore any body */
     return error(c, 405, "%s is not supported: the page only reads", method);
   }
+  if (!host_allowed(s, c))
+    return error(c, 403, "this server answers requests for localhost or 127.0.0.1 only (Host '%.100s')",
+                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") : "");
   maybe_reload(s);
   if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
     return respond(c, 200, "text/html; charset=utf-8", clvae_serve_html, clvae_serve_html_len, MHD_RESPMEM_PERSISTENT, NULL);
@@ -417,7 +457,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 /* ---- start-up ---- */
 
 /* A listening socket on host:port; prints the failure and returns -1. */
-static int listen_on(const char *host, long port, char *url, size_t n) {
+static int listen_on(const char *host, long port, char *url, size_t n, int *loopback) {
   struct addrinfo hints = {0}, *res = NULL;
   char ports[16];
   snprintf(ports, sizeof ports, "%ld", port);
@@ -457,10 +497,12 @@ static int listen_on(const char *host, long port, char *url, size_t n) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
     inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr), actual = ntohs(a->sin6_port);
     snprintf(url, n, "http://[%s]:%d/", addr, actual);
+    *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
   } else {
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr), actual = ntohs(a->sin_port);
     snprintf(url, n, "http://%s:%d/", addr, actual);
+    *loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
   }
   return fd;
 }
@@ -528,7 +570,7 @@ int cmd_serve(int argc, char **argv) {
     memset(&s.test, 0, sizeof s.test);
   }
   if (s.test.count) s.classes = cli_class_names(&s.test, s.data_dir, &s.owned_classes);
-  if ((fd = listen_on(host, port, url, sizeof url)) < 0) goto done;
+  if ((fd = listen_on(host, port, url, sizeof url, &s.loopback)) < 0) goto done;
   /* SIGINT/SIGTERM/SIGHUP go to sigwait below: blocked in every thread from here on (the
    * driver's and the server's inherit the mask) */
   sigset_t stops;
@@ -544,8 +586,9 @@ int cmd_serve(int argc, char **argv) {
   rc = EXIT_FAIL;
   s.checked = clvae_now();
   d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, &s,
-                       MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                       MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)262144, MHD_OPTION_END);
   if (!d) {
     fprintf(stderr, "clvae: the HTTP server did not start (libmicrohttpd)\n");
     goto done;

@@ -356,11 +356,25 @@ static int outputs_writable(const char *dir) {
     char path[4200];
     struct stat sb;
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if (i == 3 && lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-      fprintf(stderr, "clvae: %s exists and is not a directory: a run writes the TF.js decoder there (move it away, "
-                      "or choose another --out)\n", path);
-      return 0;
+    if (i == 3 && stat(path, &sb) == 0) { /* the decoder's directory (a link to one is fine) and its two files */
+      const char *files[] = {"model.json", "weights.bin"};
+      if (!S_ISDIR(sb.st_mode) || access(path, W_OK) != 0) {
+        fprintf(stderr, "clvae: %s %s: a run writes the TF.js decoder there (move it away, or choose another --out)\n",
+                path, S_ISDIR(sb.st_mode) ? "is not writable" : "exists and is not a directory");
+        return 0;
+      }
+      for (int k = 0; k < 2; k++) {
+        char f[4300];
+        snprintf(f, sizeof f, "%s/%s", path, files[k]);
+        if (lstat(f, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+          fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
+                          "another --out)\n", f);
+          return 0;
+        }
+      }
+      continue;
     }
+    if (i == 3) continue;
     if (i < 3 && lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
       fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
                       "another --out)\n", path);
@@ -455,6 +469,16 @@ static int setup_device(const cli_device_opts *o, const clvae_device_info *info,
     return st == CLVAE_ERR_LIMIT || st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; /* a set the device cannot hold */
   }
   return EXIT_OK;
+}
+
+/* As the example's trainer does at the end (its --savePath): the decoder for TF.js in
+ * OUT/decoder/. An exit code, the failure reported. */
+static int write_decoder(const char *out, const clvae_checkpoint *ck) {
+  char dec[4200];
+  snprintf(dec, sizeof dec, "%s/decoder", out);
+  if (clvae_export_tfjs(dec, ck, CLVAE_EXPORT_DECODER, 1) == CLVAE_OK) return EXIT_OK;
+  fprintf(stderr, "clvae: writing the TF.js decoder to %s/: %s\n", dec, clvae_error_message());
+  return EXIT_FAIL;
 }
 
 /* Under mpirun: rank 0's checkpoint state (configuration, position; the arrays follow
@@ -580,9 +604,11 @@ int cmd_train(int argc, char **argv) {
     if (lead && !a.resume) {
       if ((rc = init_params(&ck)) < 0) rc = save_initial(path, &ck);
     }
+    if (lead && rc < 0) rc = write_decoder(a.out, &ck) == EXIT_OK ? -1 : EXIT_FAIL;
     if ((rc = cli_agree(rc)) >= 0) goto done;
     if (!a.quiet)
-      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld\n", path, ck.train.epoch, a.epochs);
+      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld (the decoder for TF.js is in "
+             "%s/decoder/)\n", path, ck.train.epoch, a.epochs, a.out);
     rc = EXIT_OK;
     goto done;
   }
@@ -669,16 +695,8 @@ int cmd_train(int argc, char **argv) {
   if (!lead) { /* every rank returns the same status; rank 0 tells the story */
     rc = st == CLVAE_OK ? EXIT_OK : st == CLVAE_INTERRUPTED ? 128 + (stop_signal ? (int)stop_signal : SIGINT) : EXIT_FAIL;
   } else if (st == CLVAE_OK) {
-    /* as the example's trainer does at the end (its --savePath): the decoder for TF.js */
-    char dec[4200];
-    snprintf(dec, sizeof dec, "%s/decoder", a.out);
-    if (clvae_export_tfjs(dec, &ck, CLVAE_EXPORT_DECODER, 1) != CLVAE_OK) {
-      fprintf(stderr, "clvae: writing the TF.js decoder: %s\n", clvae_error_message());
-      rc = EXIT_FAIL;
-    } else {
-      if (!a.quiet) printf("clvae: done; %s holds epoch %d; the decoder for TF.js is in %s/\n", path, state.epoch, dec);
-      rc = EXIT_OK;
-    }
+    if ((rc = write_decoder(a.out, &ck)) == EXIT_OK && !a.quiet)
+      printf("clvae: done; %s holds epoch %d; the decoder for TF.js is in %s/decoder/\n", path, state.epoch, a.out);
   } else if (st == CLVAE_INTERRUPTED) {
     const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP" : "SIGINT";
     fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"

@@ -13,16 +13,19 @@ const S = {
   decoding: false, nextZ: null, lastZ: null,
 };
 
+// An answer that is not 200 is the server's error (its JSON message), not a lost server.
+class ServerError extends Error {}
+
 async function getJSON(url) {
   const r = await fetch(url);
   const j = await r.json();
-  if (!r.ok) throw new Error(j.error || `${url}: ${r.status}`);
+  if (!r.ok) throw new ServerError(j.error || `${url}: ${r.status}`);
   return j;
 }
 
 async function getBytes(url) {
   const r = await fetch(url);
-  if (!r.ok) throw new Error((await r.json()).error || `${url}: ${r.status}`);
+  if (!r.ok) throw new ServerError((await r.json()).error || `${url}: ${r.status}`);
   const timing = (r.headers.get('Server-Timing') || '').match(/dur=([\d.]+)/);
   return { bytes: new Uint8Array(await r.arrayBuffer()), ms: timing ? Number(timing[1]) : NaN };
 }
@@ -188,7 +191,8 @@ async function refresh() {
   await loadScatter();
   await drawGrid();
   await drawLoss();
-  if (S.lastZ) decode(S.lastZ);
+  if (S.lastZ && S.lastZ.length === L) decode(S.lastZ); /* the same point under the new parameters */
+  else S.lastZ = null;
   document.body.dataset.version = String(S.version);
 }
 
@@ -198,7 +202,7 @@ async function poll() {
     if (st.version !== S.version) await refresh();
     else if (st.reload_error) $('status').textContent = `epoch ${st.epoch}, step ${st.step} (${st.reload_error})`;
   } catch (e) {
-    $('status').textContent = `the server does not answer (${e.message || e})`;
+    $('status').textContent = e instanceof ServerError ? String(e.message) : `the server does not answer (${e.message || e})`;
   }
   setTimeout(poll, 1000);
 }

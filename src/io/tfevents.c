@@ -25,6 +25,7 @@ struct clvae_events {
   char path[4200];
   unsigned char *buf;        /* framed records not yet written */
   size_t len, cap;
+  off_t committed;           /* the file's length after the last complete flush */
   clvae_status failed;       /* a write failed: reported by every later call */
 };
 
@@ -152,7 +153,9 @@ clvae_status clvae_events_open(clvae_events **out, const char *dir) {
   put_bytes(&m, 3, "brain.Event:2", 13);
   clvae_status st = record(e, &m);
   if (st == CLVAE_OK) st = clvae_events_flush(e);
-  if (st != CLVAE_OK) {
+  if (st != CLVAE_OK) { /* not even the first record: no file left behind */
+    unlink(e->path);
+    e->len = 0;
     clvae_events_close(e);
     return st;
   }
@@ -182,12 +185,14 @@ clvae_status clvae_events_flush(clvae_events *e) {
   for (size_t done = 0; done < e->len;) {
     ssize_t w = write(e->fd, e->buf + done, e->len - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
+    if (w <= 0) { /* a full disk: back to the last whole record, which readers take as the end */
       e->failed = clvae__fail(CLVAE_ERR_IO, "%s: write failed: %s", e->path, w < 0 ? strerror(errno) : "no progress");
+      if (ftruncate(e->fd, e->committed) != 0 || lseek(e->fd, e->committed, SEEK_SET) < 0) { /* reported above */ }
       return e->failed;
     }
     done += (size_t)w;
   }
+  e->committed += (off_t)e->len;
   e->len = 0;
   if (fsync(e->fd) != 0 && errno != EINVAL && errno != EROFS) {
     e->failed = clvae__fail(CLVAE_ERR_IO, "%s: fsync failed: %s", e->path, strerror(errno));
