@@ -4,27 +4,28 @@
  * or by gemm_pack_many for a list of them at once (the weights, once per optimizer step).
  * Each work-item of gemm_tile then computes an MR × NR block of C (NR = 16·NV) in explicit
  * float16 accumulators, which PoCL compiles to AVX-512 FMAs with broadcast A elements read
- * in place. MR and NV are set per device at build time. The epilogue ep, applied as C is
- * stored, is what would otherwise take a kernel each: a bias per column, then ReLU or
- * sigmoid, then a mask that zeroes C where a stored ReLU output is not positive (ReLU
- * backward). */
+ * in place. MR and NV are set per device at build time (a CPU builds the program twice:
+ * a wide block, and 16 columns for N ≤ 16, where the wide one would mostly compute
+ * padding). The epilogue ep, applied as C is stored, is what would otherwise take a kernel
+ * each: a bias per column, then ReLU or sigmoid, then a mask that zeroes C where a stored
+ * ReLU output is not positive (ReLU backward). */
 
 #define NR (16 * NV)
 #define ACT_NONE 0
 #define ACT_RELU 1
 #define ACT_SIGMOID 2
 
-/* Row k of panel q: dst[c] = op(B)[k][q·NR + c], zero for columns ≥ N. An untransposed B
- * row is copied with vector loads. */
-void pack_row(__global float *dst, __global const float *B, size_t b_off, int ldb, int trans, int N, int k, int q) {
-  int j0 = q * NR;
-  if (!trans && j0 + NR <= N) {
+/* Row k of panel q, nv·16 columns wide: dst[c] = op(B)[k][q·16·nv + c], zero for columns
+ * ≥ N. An untransposed B row is copied with vector loads. */
+void pack_row(__global float *dst, __global const float *B, size_t b_off, int ldb, int trans, int N, int k, int q,
+              int nv) {
+  int nr = 16 * nv, j0 = q * nr;
+  if (!trans && j0 + nr <= N) {
     __global const float *src = B + b_off + (size_t)k * ldb + j0;
-#pragma unroll
-    for (int v = 0; v < NV; v++) vstore16(vload16(v, src), v, dst);
+    for (int v = 0; v < nv; v++) vstore16(vload16(v, src), v, dst);
     return;
   }
-  for (int c = 0; c < NR; c++) {
+  for (int c = 0; c < nr; c++) {
     int j = j0 + c;
     dst[c] = j >= N ? 0.0f : trans ? B[b_off + (size_t)j * ldb + k] : B[b_off + (size_t)k * ldb + j];
   }
@@ -35,13 +36,13 @@ __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_of
                           int trans, int N, int K, int panels) {
   int k = (int)get_global_id(0), q = (int)get_global_id(1);
   if (k >= K || q >= panels) return;
-  pack_row(Bp + ((size_t)q * K + k) * NR, B, b_off, ldb, trans, N, k, q);
+  pack_row(Bp + ((size_t)q * K + k) * NR, B, b_off, ldb, trans, N, k, q, NV);
 }
 
 /* Several matrices of one buffer packed in one launch. jobs[8·m ..] describes matrix m:
  * source offset, ldb, trans, N, K, its first row among all rows, destination offset (in
- * floats), unused. Rows are numbered through the matrices in order (K·panels each);
- * work-item r packs row r. */
+ * floats), and its panels' width in 16-float vectors (the GEMM that reads it decides).
+ * Rows are numbered through the matrices in order (K·panels each); work-item r packs row r. */
 __kernel void gemm_pack_many(__global float *dst, __global const float *src, __global const uint *jobs, int njobs,
                              uint rows) {
   uint r = (uint)get_global_id(0);
@@ -49,9 +50,9 @@ __kernel void gemm_pack_many(__global float *dst, __global const float *src, __g
   int m = 0;
   while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= r) m++;
   __global const uint *j = jobs + 8 * m;
-  int K = (int)j[4], nth = (int)(r - j[5]); /* the row within matrix m */
+  int K = (int)j[4], nv = (int)j[7], nth = (int)(r - j[5]); /* the row within matrix m */
   int q = nth / K, k = nth - q * K;
-  pack_row(dst + j[6] + ((size_t)q * K + k) * NR, src, j[0], (int)j[1], (int)j[2], (int)j[3], k, q);
+  pack_row(dst + j[6] + ((size_t)q * K + k) * 16 * nv, src, j[0], (int)j[1], (int)j[2], (int)j[3], k, q, nv);
 }
 
 /* One row chunk of C: alpha·acc (+ beta·C), then the epilogue. */

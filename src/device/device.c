@@ -166,13 +166,14 @@ clvae_status clvae__build(clvae_device *dev, const clvae_program_def *def) {
   cl_int rc;
   if (find_program(dev, def)) return CLVAE_OK;
   struct built_program *bp = grow(dev->programs, dev->nprograms, sizeof *bp);
-  if (!bp) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory building cl/%s.cl", def->name);
+  const char *src = def->source ? def->source : def->name;
+  if (!bp) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory building cl/%s.cl", src);
   dev->programs = bp;
-  clvae_status st = program_source(def->name, &text, &len, &owned);
+  clvae_status st = program_source(src, &text, &len, &owned);
   if (st != CLVAE_OK) return st;
   cl_program prog = clCreateProgramWithSource(dev->ctx, 1, &text, &len, &rc);
   free(owned);
-  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateProgramWithSource", def->name);
+  if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateProgramWithSource", src);
   if (def->defines) def->defines(dev, defines, sizeof defines);
   /* Denormals flushed, as the C reference does: PoCL keeps them by default, and Adam's
    * moments turn denormal after a few epochs (1.5-2x slower on some Intel CPUs). */
@@ -186,7 +187,7 @@ clvae_status clvae__build(clvae_device *dev, const clvae_program_def *def) {
     /* PoCL says no more than "failed to build" when its kernel cache is not writable */
     int pocl = strstr(dev->info.platform, "Portable Computing Language") != NULL;
     return clvae__fail(CLVAE_ERR_BUILD, "clBuildProgram failed: %s (%d) [program cl/%s.cl, options '%s']\nbuild log:\n%s%s",
-                       clvae_cl_error_name(rc), (int)rc, def->name, opts, log,
+                       clvae_cl_error_name(rc), (int)rc, src, opts, log,
                        pocl ? "\n(PoCL: if the log says nothing more, check that its kernel cache, $POCL_CACHE_DIR "
                               "or ~/.cache/pocl, is writable)" : "");
   }

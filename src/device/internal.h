@@ -22,11 +22,13 @@ struct clvae_buffer {
 
 /* What an op registers with a device, on first use. The device layer builds, caches and
  * releases these without knowing what they compute (CLBlast's routines work this way).
- * A program: cl/<name>.cl, built once per device with the -D options its op chooses. */
+ * A program: cl/<source>.cl (cl/<name>.cl when source is NULL), built once per device with
+ * the -D options its op chooses; two programs of one source are two builds of it. */
 typedef struct clvae_program_def {
   const char *name;
   /* Writes this device's -D options (device quirks as defines) into buf; may be NULL. */
   void (*defines)(clvae_device *dev, char *buf, size_t n);
+  const char *source;
 } clvae_program_def;
 
 typedef struct clvae_kernel_def {

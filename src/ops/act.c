@@ -11,7 +11,7 @@ static void act_defines(clvae_device *dev, char *buf, size_t n) {
   snprintf(buf, n, "-DCOLSUM_W=%d", colsum_width(dev));
 }
 
-const clvae_program_def clvae__program_act = {"act", act_defines};
+const clvae_program_def clvae__program_act = {"act", act_defines, NULL};
 static const clvae_kernel_def k_bias_act = {&clvae__program_act, "bias_act"};
 static const clvae_kernel_def k_relu_backward = {&clvae__program_act, "relu_backward"};
 static const clvae_kernel_def k_colsum = {&clvae__program_act, "colsum"};

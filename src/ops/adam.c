@@ -3,7 +3,7 @@
 
 #include "ops/registry.h"
 
-const clvae_program_def clvae__program_adam = {"adam", NULL};
+const clvae_program_def clvae__program_adam = {"adam", NULL, NULL};
 static const clvae_kernel_def k_adam = {&clvae__program_adam, "adam"};
 
 clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_view grad, clvae_view m,

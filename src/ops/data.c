@@ -1,7 +1,7 @@
 /* Host side of cl/data.cl: batches gathered on the device from the resident image set. */
 #include "ops/registry.h"
 
-const clvae_program_def clvae__program_data = {"data", NULL};
+const clvae_program_def clvae__program_data = {"data", NULL, NULL};
 static const clvae_kernel_def k_gather = {&clvae__program_data, "gather"};
 
 clvae_status clvae_gather(clvae_device *dev, clvae_view x, int ldx, clvae_view images, clvae_view idx,

@@ -13,7 +13,7 @@ static void loss_defines(clvae_device *dev, char *buf, size_t n) {
   snprintf(buf, n, "-DRED_LS=%d", clvae__reduction_size(dev));
 }
 
-const clvae_program_def clvae__program_loss = {"loss", loss_defines};
+const clvae_program_def clvae__program_loss = {"loss", loss_defines, NULL};
 static const clvae_kernel_def k_mse = {&clvae__program_loss, "loss_sigmoid_mse"};
 static const clvae_kernel_def k_bce = {&clvae__program_loss, "loss_sigmoid_bce"};
 

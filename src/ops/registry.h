@@ -5,7 +5,7 @@
 
 #include "device/internal.h"
 
-extern const clvae_program_def clvae__program_gemm, clvae__program_act, clvae__program_sample,
+extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, clvae__program_act, clvae__program_sample,
     clvae__program_loss, clvae__program_adam, clvae__program_data;
 
 /* Work-group size of the per-row reductions (loss): 1 on CPU-style devices, where explicit

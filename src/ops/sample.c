@@ -1,7 +1,7 @@
 /* Host side of cl/sample.cl: the reparameterization with its KL term. */
 #include "ops/registry.h"
 
-const clvae_program_def clvae__program_sample = {"sample", NULL};
+const clvae_program_def clvae__program_sample = {"sample", NULL, NULL};
 static const clvae_kernel_def k_forward = {&clvae__program_sample, "sample_forward"};
 static const clvae_kernel_def k_backward = {&clvae__program_sample, "sample_backward"};
 
