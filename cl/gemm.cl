@@ -40,19 +40,34 @@ __kernel void gemm_pack_b(__global float *Bp, __global const float *B, uint b_of
 }
 
 /* Several matrices of one buffer packed in one launch. jobs[8·m ..] describes matrix m:
- * source offset, ldb, trans, N, K, its first row among all rows, destination offset (in
- * floats), and its panels' width in 16-float vectors (the GEMM that reads it decides).
- * Rows are numbered through the matrices in order (K·panels each); work-item r packs row r. */
+ * source offset, ldb, trans, N, K, its first unit among all units, destination offset (in
+ * floats), and its panels' width in 16-float vectors (the GEMM that reads it decides). A
+ * unit is 16 rows of one panel, numbered panel by panel through the matrices in order
+ * (panels·⌈K/16⌉ each); work-item u packs unit u. A transposed source is read along its
+ * rows, 16 k at a time, and written down the unit's columns (one work-item per row had
+ * read 16·NV scattered floats per row, and spent more time finding its matrix). */
 __kernel void gemm_pack_many(__global float *dst, __global const float *src, __global const uint *jobs, int njobs,
-                             uint rows) {
-  uint r = (uint)get_global_id(0);
-  if (r >= rows) return;
+                             uint units) {
+  uint u = (uint)get_global_id(0);
+  if (u >= units) return;
   int m = 0;
-  while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= r) m++;
+  while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= u) m++;
   __global const uint *j = jobs + 8 * m;
-  int K = (int)j[4], nv = (int)j[7], nth = (int)(r - j[5]); /* the row within matrix m */
-  int q = nth / K, k = nth - q * K;
-  pack_row(dst + j[6] + ((size_t)q * K + k) * 16 * nv, src, j[0], (int)j[1], (int)j[2], (int)j[3], k, q, nv);
+  int ldb = (int)j[1], trans = (int)j[2], N = (int)j[3], K = (int)j[4], nv = (int)j[7], nr = 16 * nv;
+  int kb = (K + 15) / 16, nth = (int)(u - j[5]), q = nth / kb, k0 = (nth - q * kb) * 16;
+  __global float *d = dst + j[6] + ((size_t)q * K + k0) * nr;
+  __global const float *b = src + j[0];
+  if (!trans || k0 + 16 > K) {
+    for (int k = k0; k < K && k < k0 + 16; k++) pack_row(d + (size_t)(k - k0) * nr, b, 0, ldb, trans, N, k, q, nv);
+    return;
+  }
+  for (int c = 0; c < nr; c++) {
+    int jj = q * nr + c;
+    float t[16];
+    vstore16(jj < N ? vload16(0, b + (size_t)jj * ldb + k0) : (float16)(0.0f), 0, t);
+#pragma unroll
+    for (int e = 0; e < 16; e++) d[(size_t)e * nr + c] = t[e];
+  }
 }
 
 /* One row chunk of C: alpha·acc (+ beta·C), then the epilogue. */

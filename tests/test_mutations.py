@@ -29,7 +29,10 @@ MUTATIONS = [
      'else if (act == ACT_SIGMOID) v = 1.0f / (1.0f + exp(v));\n  if (has_mask) v = select', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'isgreater(vload16(0, mask), 0.0f)', 'isgreaterequal(vload16(0, mask), 0.0f)', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'if (has_mask && !(mask > 0.0f)) v = 0.0f;', 'if (has_mask && !(mask >= 0.0f)) v = 0.0f;', ['--gemm', 'builtin', '--small']),
-    ('gemm', 'gemm.cl', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= r) m++;', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] < r) m++;', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= u) m++;', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] < u) m++;', ['--gemm', 'builtin', '--small']),
+    # the packing of a transposed matrix 16 k at a time, and the count of 16-row units
+    ('gemm', 'gemm.cl', 'vload16(0, b + (size_t)jj * ldb + k0)', 'vload16(0, b + (size_t)jj * ldb + k0 + 1)', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'int kb = (K + 15) / 16,', 'int kb = (K + 14) / 16,', ['--gemm', 'builtin', '--small']),
     ('bias_act', 'act.cl', 'fmax(v, 0.0f)', 'fmax(v, -0.01f)', []),
     ('bias_act', 'act.cl', 'size_t i = y_off + (size_t)b * ldy + j;', 'size_t i = y_off + (size_t)b * N + j;', []),
     ('relu_backward', 'act.cl', 'y[y_off + (size_t)b * ld_y + j] > 0.0f', 'y[y_off + (size_t)b * ld_y + j] >= 0.0f', []),

@@ -300,7 +300,7 @@ struct clvae_gemm_plan {
   clvae_pack_job *jobs;
   size_t *dst;               /* each matrix's offset in the packed buffer, floats */
   size_t total;              /* floats */
-  uint32_t rows;             /* K·panels, all matrices together */
+  uint32_t units;            /* ⌈K/16⌉·panels, all matrices together (see gemm_pack_many) */
   clvae_buffer *table;       /* jobs as the kernel reads them: 8 uint per matrix */
   size_t src_end;            /* one past the last source float any job reads */
 };
@@ -313,7 +313,7 @@ clvae_status clvae_gemm_plan_create(clvae_gemm_plan **out, clvae_device *dev, co
   uint32_t *t = calloc((size_t)(n > 0 ? n : 1) * 8, sizeof *t);
   if (p) p->jobs = malloc((size_t)(n > 0 ? n : 1) * sizeof *jobs), p->dst = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->dst);
   clvae_status st = p && t && p->jobs && p->dst ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
-  uint64_t rows = 0, total = 0;
+  uint64_t units = 0, total = 0;
   for (int i = 0; i < n && st == CLVAE_OK; i++) {
     const clvae_pack_job *j = &jobs[i];
     int nv = j->N > 0 ? variant_for(g, j->N).nv : 1, nr = 16 * nv, panels = (j->N + nr - 1) / nr;
@@ -322,16 +322,16 @@ clvae_status clvae_gemm_plan_create(clvae_gemm_plan **out, clvae_device *dev, co
     p->jobs[i] = *j, p->dst[i] = (size_t)total;
     uint32_t *r = t + 8 * i;
     r[0] = (uint32_t)j->src_off, r[1] = (uint32_t)j->ld, r[2] = (uint32_t)j->trans, r[3] = (uint32_t)j->N;
-    r[4] = (uint32_t)j->K, r[5] = (uint32_t)rows, r[6] = (uint32_t)total, r[7] = (uint32_t)nv;
-    rows += (uint64_t)j->K * panels, total += (uint64_t)j->K * panels * nr;
+    r[4] = (uint32_t)j->K, r[5] = (uint32_t)units, r[6] = (uint32_t)total, r[7] = (uint32_t)nv;
+    units += (uint64_t)(j->K + 15) / 16 * panels, total += (uint64_t)j->K * panels * nr;
     if (st == CLVAE_OK) {
       size_t end = j->src_off + (size_t)((j->trans ? j->N : j->K) - 1) * j->ld + (j->trans ? j->K : j->N);
       if (end > p->src_end) p->src_end = end;
     }
-    if (rows > 0xffffffffu || total > 0xffffffffu) st = clvae__fail(CLVAE_ERR_LIMIT, "gemm pack plan: too large");
+    if (units > 0xffffffffu || total > 0xffffffffu) st = clvae__fail(CLVAE_ERR_LIMIT, "gemm pack plan: too large");
   }
   if (st == CLVAE_OK) {
-    p->n = n, p->nv = g->nv, p->total = (size_t)total, p->rows = (uint32_t)rows;
+    p->n = n, p->nv = g->nv, p->total = (size_t)total, p->units = (uint32_t)units;
     st = clvae_buffer_create(dev, (size_t)(n > 0 ? n : 1) * 8 * sizeof *t, &p->table);
   }
   if (st == CLVAE_OK) st = clvae_buffer_write(dev, p->table, 0, (size_t)n * 8 * sizeof *t, t, 1);
@@ -361,9 +361,9 @@ clvae_status clvae_gemm_pack(clvae_device *dev, const clvae_gemm_plan *p, clvae_
     return st;
   if (s_off || d_off) return clvae__fail(CLVAE_ERR_ARG, "gemm_pack: the plan's offsets are from its buffers' start");
   cl_int n = p->n;
-  size_t global = p->rows;
-  karg args[] = {KARG(dst.buf->mem), KARG(src.buf->mem), KARG(p->table->mem), KARG(n), KARG(p->rows)};
-  size_t local = dev->local_1d < 64 ? dev->local_1d : 64; /* as gemm_pack_b: neighbouring rows together */
+  size_t global = p->units;
+  karg args[] = {KARG(dst.buf->mem), KARG(src.buf->mem), KARG(p->table->mem), KARG(n), KARG(p->units)};
+  size_t local = dev->local_1d < 16 ? dev->local_1d : 16; /* a unit is 16 rows: few work-items */
   return clvae__launch(dev, &k_pack_many, 1, &global, &local, 5, args);
 }
 
