@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A training step of clvae (`clvae bench`) against the same step in plain C + OpenBLAS
-# (tools/ref_trainer), run back to back and alternated ROUNDS times, since these machines
-# have slow and fast phases; prints each median and the ratio clvae / reference.
+# (tools/ref_trainer), run back to back ROUNDS times, each going first every other round,
+# since these machines have slow and fast phases; prints each median, the ratio clvae /
+# reference of each round and the median ratio.
 # usage: tools/bench-vs-blas.sh [BUILD_DIR] [ROUNDS] [extra clvae bench args...]
 set -euo pipefail
 build=${1:-build}; rounds=${2:-3}; shift $(( $# > 2 ? 2 : $# )) || true
@@ -14,10 +15,12 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
 fi
 echo "OpenBLAS core: $("$build/tools/ref_trainer" --core)"
 ratios=()
+ms='import json,sys; print(json.load(sys.stdin)["ms_per_step"])'
+run_ref() { ref=$("$build/tools/ref_trainer" --steps 60 --json | python3 -c "$ms"); }
+run_ours() { ours=$("$build/src/clvae" bench --steps 60 --json "$@" 2>/dev/null | python3 -c "$ms"); }
 for r in $(seq "$rounds"); do
-  ms='import json,sys; print(json.load(sys.stdin)["ms_per_step"])'
-  ref=$("$build/tools/ref_trainer" --steps 60 --json | python3 -c "$ms")
-  ours=$("$build/src/clvae" bench --steps 60 --json "$@" 2>/dev/null | python3 -c "$ms")
+  # who goes first alternates, so that a phase change within a round favours neither
+  if (( r % 2 )); then run_ref; run_ours "$@"; else run_ours "$@"; run_ref; fi
   ratio=$(python3 -c "print(f'{$ours / $ref:.3f}')")
   ratios+=("$ratio")
   echo "round $r: clvae $ours ms/step, C + OpenBLAS $ref ms/step, ratio $ratio"
