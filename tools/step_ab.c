@@ -5,9 +5,10 @@
  * precisely than whole runs one after the other. Synthetic images (the data does not
  * change the time of a step).
  *   usage: step_ab [--steps N] SETTING...
- *   SETTING: "-" for the environment as it is, or NAME=VALUE[;NAME=VALUE...] set while
+ *   SETTING: "-" for the environment as it is, or NAME=VALUE[;NAME=VALUE...] set (then put back) while
  *   that model's device and model are created (CLVAE_GEMM_TUNE is read then), e.g.
  *   step_ab - 'CLVAE_GEMM_TUNE=8,2,2,4'   ($CLVAE_PLATFORM/$CLVAE_DEVICE choose the device) */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +20,34 @@
 #define MAX_SETTINGS 8
 #define IMAGES 4096
 
-/* Applies (set = 1) or undoes (0) a setting's variables. */
+/* Applies a setting's variables (set = 1), remembering what the environment held, or puts
+ * the environment back as it was (set = 0), so that a later "-" sees it unchanged. */
+#define MAX_VARS 16
+static struct saved { char name[128]; char *old; } saved[MAX_VARS];
+static int nsaved;
+
 static int apply(const char *setting, int set) {
   char buf[512];
+  if (!set) {
+    for (int i = nsaved - 1; i >= 0; i--) {
+      if (saved[i].old) setenv(saved[i].name, saved[i].old, 1), free(saved[i].old);
+      else unsetenv(saved[i].name);
+    }
+    nsaved = 0;
+    return 1;
+  }
   if (strcmp(setting, "-") == 0) return 1;
   if (strlen(setting) >= sizeof buf) return 0;
   strcpy(buf, setting);
   for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
     char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) return 0;
+    if (!eq || eq == kv || eq - kv >= (ptrdiff_t)sizeof saved[0].name || nsaved == MAX_VARS) return 0;
     *eq = '\0';
-    if (set ? setenv(kv, eq + 1, 1) : unsetenv(kv)) return 0;
+    const char *old = getenv(kv);
+    strcpy(saved[nsaved].name, kv);
+    saved[nsaved].old = old ? strdup(old) : NULL;
+    nsaved++;
+    if (setenv(kv, eq + 1, 1)) return 0;
   }
   return 1;
 }
