@@ -3,7 +3,8 @@
 steps of several settings and gives each a ratio to the first (the first's is 1 by
 construction, a setting that changes nothing stays near 1), and refuses a malformed setting;
 gemm_bench (where OpenBLAS was found) times the big GEMMs both ways with positive ratios.
-usage: test_tools.py BUILD_DIR/tools"""
+bench-vs-blas.sh refuses a round count that is not one.
+usage: test_tools.py BUILD_DIR/tools SOURCE_DIR/tools"""
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ import sys
 
 from testlib import check, no_opencl, summary
 
-TOOLS = sys.argv[1]
+TOOLS, SRC_TOOLS = sys.argv[1], sys.argv[2]
 STEP_AB = os.path.join(TOOLS, 'step_ab')
 GEMM_BENCH = os.path.join(TOOLS, 'gemm_bench')
 CLVAE = os.path.join(os.path.dirname(TOOLS), 'src', 'clvae')
@@ -40,6 +41,9 @@ def main():
     for bad in (['-', 'NOEQUALS'], ['--steps', '3', '-'], ['--frobnicate']):
         rc, out = run([STEP_AB, *bad])
         check(rc == 2 and ('usage' in out or 'NAME=VALUE' in out), f'step_ab {" ".join(bad)}: refused with exit 2', out)
+    for rounds in ('0', 'x'):
+        rc, out = run(['bash', os.path.join(SRC_TOOLS, 'bench-vs-blas.sh'), os.path.dirname(TOOLS), rounds])
+        check(rc == 2 and 'ROUNDS' in out, f'bench-vs-blas.sh ROUNDS {rounds}: refused with exit 2', out)
     if os.path.exists(GEMM_BENCH):
         rc, out = run([GEMM_BENCH, '--reps', '3'], timeout=600)
         ratios = re.findall(r'^\S+ (?:forward|dW db|dx)\s+(?:NN|NT|TN)\s+\S+\s+([0-9.]+)\s+([0-9.]+)\s+\S+\s+\S+\s+([0-9.]+)$',
