@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "device/internal.h"
@@ -50,17 +52,31 @@ clvae_status clvae_fopen_regular(const char *path, FILE **f) {
 
 /* ---- temporary files, removable from a signal handler ---- */
 
+/* A slot is marked used before its file is created, so that a signal arriving while the
+ * writer is preempted just after open() still finds the name. A handler running on another
+ * thread (the OpenCL driver's) while the writer is inside open() could unlink before the file
+ * exists: it then waits, briefly, for the open to finish and unlinks again. Lock-free
+ * atomics: safe in a signal handler and across threads. */
 #define SLOTS 16
 static char temp_path[SLOTS][4200];
-static volatile sig_atomic_t temp_used[SLOTS];
+static atomic_int temp_used[SLOTS];
+static atomic_int opening;
+
+static void unlink_used(void) {
+  for (int i = 0; i < SLOTS; i++)
+    if (atomic_load(&temp_used[i])) unlink(temp_path[i]);
+}
 
 void clvae_output_cleanup(void) {
-  for (int i = 0; i < SLOTS; i++)
-    if (temp_used[i]) unlink(temp_path[i]);
+  unlink_used();
+  struct timespec ms = {0, 1000000};
+  /* at most 20 ms: if this handler interrupted the opening thread itself, it never finishes */
+  for (int n = 0; atomic_load(&opening) && n < 20; n++) nanosleep(&ms, NULL);
+  unlink_used();
 }
 
 static void release_slot(clvae_output *o) {
-  if (o->slot >= 0) temp_used[o->slot] = 0;
+  if (o->slot >= 0) atomic_store(&temp_used[o->slot], 0);
   o->slot = -1;
 }
 
@@ -75,22 +91,27 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
   if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
     return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced (give a new file name)", path, kind_of(sb.st_mode));
   for (int i = 0; i < SLOTS && o->slot < 0; i++)
-    if (!temp_used[i]) o->slot = i;
+    if (!atomic_load(&temp_used[i])) o->slot = i;
   if (o->slot < 0) return clvae__fail(CLVAE_ERR_IO, "%s: too many files being written at once", path);
-  int fd = -1;
+  int fd = -1, e = 0;
+  atomic_store(&opening, 1);
   for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
     /* unique per process and call: two processes writing the same target never share it */
     snprintf(o->tmp, sizeof o->tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++);
+    memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
+    atomic_store(&temp_used[o->slot], 1); /* published after the name (sequentially consistent) */
     fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) break;
+    if (fd < 0) {
+      e = errno;
+      atomic_store(&temp_used[o->slot], 0);
+      if (e != EEXIST) break;
+    }
   }
+  atomic_store(&opening, 0);
   if (fd < 0) {
-    int e = errno;
     o->slot = -1;
     return clvae__fail(CLVAE_ERR_IO, "%s: cannot create a file there: %s", path, strerror(e));
   }
-  memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
-  temp_used[o->slot] = 1;
   if (!(o->f = fdopen(fd, "wb"))) {
     close(fd);
     unlink(o->tmp);
