@@ -30,8 +30,9 @@ MUTATIONS = [
     ('gemm', 'gemm.cl', 'isgreater(vload16(0, mask), 0.0f)', 'isgreaterequal(vload16(0, mask), 0.0f)', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'if (has_mask && !(mask > 0.0f)) v = 0.0f;', 'if (has_mask && !(mask >= 0.0f)) v = 0.0f;', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] <= u) m++;', 'while (m + 1 < njobs && jobs[8 * (m + 1) + 5] < u) m++;', ['--gemm', 'builtin', '--small']),
-    # the packing of a transposed matrix 16 k at a time, and the count of 16-row units
-    ('gemm', 'gemm.cl', 'vload16(0, b + (size_t)jj * ldb + k0)', 'vload16(0, b + (size_t)jj * ldb + k0 + 1)', ['--gemm', 'builtin', '--small']),
+    # the packing of a transposed matrix in 16 × 16 blocks (whole and partial), and the count of 16-row units
+    ('gemm', 'gemm.cl', 'r[15 * ldb + e]', 'r[14 * ldb + e]', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', '? r[(size_t)c * ldb + e] : 0.0f', '? r[(size_t)c * ldb + e + 1] : 0.0f', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'int kb = (K + 15) / 16,', 'int kb = (K + 14) / 16,', ['--gemm', 'builtin', '--small']),
     ('bias_act', 'act.cl', 'fmax(v, 0.0f)', 'fmax(v, -0.01f)', []),
     ('bias_act', 'act.cl', 'size_t i = y_off + (size_t)b * ldy + j;', 'size_t i = y_off + (size_t)b * N + j;', []),

@@ -688,6 +688,8 @@ static void suite_gemm(suite *s, int thorough, int nodd) {
       }
   /* a mask with a bias: no tile kernel has both; a plain one and the element-wise kernels */
   check_gemm_fused(s->dev, &r, 0, 1, 33, 17, 7, 1, CLVAE_ACT_RELU, 1, 0, s->seed), done_case(s, &r);
+  /* a transposed B packed ahead in 16 × 16 blocks, with a partial block in each direction */
+  if (builtin) check_gemm_fused(s->dev, &r, 0, 1, 7, 33, 33, 0, CLVAE_ACT_NONE, 0, 1, s->seed), done_case(s, &r);
   if (!thorough) {
     check_gemm(s->dev, &r, 1, 1, 33, 257, 7, 0.7f, -1.3f, 5, s->seed);
     done_case(s, &r);
