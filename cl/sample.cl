@@ -43,7 +43,8 @@ __kernel void sample_forward(__global float *z, uint z_off, int ldz, __global fl
   for (int l0 = 0; l0 < L; l0 += 4) {
     uint4 r = philox4x32_10((uint4)((uint)(l0 / 4), (uint)b + row0, step_lo, step_hi),
                             (uint2)(seed_lo, seed_hi));
-    float2 n01 = box_muller(r.x, r.y), n23 = box_muller(r.z, r.w);
+    /* the second pair only where it is used (L = 2: half the logarithms and sines) */
+    float2 n01 = box_muller(r.x, r.y), n23 = l0 + 2 < L ? box_muller(r.z, r.w) : (float2)(0.0f);
     float n[4] = {n01.x, n01.y, n23.x, n23.y};
     for (int e = 0; e < 4 && l0 + e < L; e++) {
       int l = l0 + e;
