@@ -126,7 +126,8 @@ float epilogue1(float acc, float alpha, float beta, float c, int has_bias, float
 inline void tile(int M, int N, int K, float alpha, float beta, __global const float *A, uint a_off, int a_panel,
                  int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, uint c_off, int ldc,
                  __global const float *bias, uint bias_off, __global const float *mask, uint mask_off, int ldm,
-                 const int has_bias, const int act, const int has_mask) {
+                 __global float *P, uint p_off, int pnr, const int has_bias, const int act, const int has_mask,
+                 const int has_panels) {
   int q = (int)get_global_id(0), p = (int)get_global_id(1);
   if (q * NR >= N || p * MR >= M) return;
   __global const float *arow[MR];
@@ -172,33 +173,43 @@ inline void tile(int M, int N, int K, float alpha, float beta, __global const fl
 #pragma unroll
     for (int v = 0; v < NV; v++) {
       int j0 = q * NR + v * 16;
+      /* C's row i in the panels a later GEMM reads as its B (K = M rows; pnr a multiple of 16) */
+      int pw = has_panels ? pnr : 16;
+      __global float *prow = P + p_off + (size_t)(j0 / pw) * M * pw + (size_t)i * pw + j0 % pw;
       if (j0 + 16 <= N) {
-        vstore16(epilogue16(acc[r][v], alpha, beta, crow + j0, has_bias, bias + bias_off + j0, act, has_mask,
-                            mrow + j0), 0, crow + j0);
+        float16 o = epilogue16(acc[r][v], alpha, beta, crow + j0, has_bias, bias + bias_off + j0, act, has_mask,
+                               mrow + j0);
+        vstore16(o, 0, crow + j0);
+        if (has_panels) vstore16(o, 0, prow);
       } else {
         float tmp[16];
         vstore16(acc[r][v], 0, tmp);
-        for (int e = 0; e < 16 && j0 + e < N; e++)
-          crow[j0 + e] = epilogue1(tmp[e], alpha, beta, beta != 0.0f ? crow[j0 + e] : 0.0f, has_bias,
-                                   has_bias ? bias[bias_off + j0 + e] : 0.0f, act, has_mask,
-                                   has_mask ? mrow[j0 + e] : 0.0f);
+        for (int e = 0; e < 16 && j0 + e < N; e++) {
+          float o = epilogue1(tmp[e], alpha, beta, beta != 0.0f ? crow[j0 + e] : 0.0f, has_bias,
+                              has_bias ? bias[bias_off + j0 + e] : 0.0f, act, has_mask, has_mask ? mrow[j0 + e] : 0.0f);
+          crow[j0 + e] = o;
+          if (has_panels) prow[e] = o;
+        }
       }
     }
   }
 }
 
-/* The kernels: one per epilogue the model uses, all with the same arguments. */
-#define TILE_KERNEL(NAME, HAS_BIAS, ACT, HAS_MASK)                                                           \
+/* The kernels: one per epilogue the model uses, all with the same arguments. The last also
+ * stores C in panels: a ReLU layer's gradient, for the GEMM of its weights' gradient. */
+#define TILE_KERNEL(NAME, HAS_BIAS, ACT, HAS_MASK, HAS_PANELS)                                                \
   __kernel void NAME(int M, int N, int K, float alpha, float beta, __global const float *A, uint a_off,     \
                      int a_panel, int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, \
                      uint c_off, int ldc, __global const float *bias, uint bias_off,                         \
-                     __global const float *mask, uint mask_off, int ldm) {                                   \
+                     __global const float *mask, uint mask_off, int ldm, __global float *P, uint p_off,      \
+                     int pnr) {                                                                              \
     tile(M, N, K, alpha, beta, A, a_off, a_panel, ask, asr, Bp, bp_off, C, c_off, ldc, bias, bias_off, mask,   \
-         mask_off, ldm, HAS_BIAS, ACT, HAS_MASK);                                                            \
+         mask_off, ldm, P, p_off, pnr, HAS_BIAS, ACT, HAS_MASK, HAS_PANELS);                                 \
   }
 
-TILE_KERNEL(gemm_tile, 0, ACT_NONE, 0)
-TILE_KERNEL(gemm_tile_bias, 1, ACT_NONE, 0)
-TILE_KERNEL(gemm_tile_bias_relu, 1, ACT_RELU, 0)
-TILE_KERNEL(gemm_tile_bias_sigmoid, 1, ACT_SIGMOID, 0)
-TILE_KERNEL(gemm_tile_mask, 0, ACT_NONE, 1)
+TILE_KERNEL(gemm_tile, 0, ACT_NONE, 0, 0)
+TILE_KERNEL(gemm_tile_bias, 1, ACT_NONE, 0, 0)
+TILE_KERNEL(gemm_tile_bias_relu, 1, ACT_RELU, 0, 0)
+TILE_KERNEL(gemm_tile_bias_sigmoid, 1, ACT_SIGMOID, 0, 0)
+TILE_KERNEL(gemm_tile_mask, 0, ACT_NONE, 1, 0)
+TILE_KERNEL(gemm_tile_mask_panels, 0, ACT_NONE, 1, 1)

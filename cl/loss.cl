@@ -38,15 +38,17 @@ void reduce_store(__local float *part, float s, __global float *out) {
 }
 
 /* loss[b] = Σ_d terms(logits[b][d] + bias[d], x[b][d]) (x rows ldx apart); dlogits (if
- * want_grad; may alias logits) = the gradient terms. The last chunk of a row that is not a multiple of 16 goes
- * through private arrays, its padding masked out. */
+ * want_grad; may alias logits) = the gradient terms, also stored in P as the GEMM's panels
+ * of pnr columns read them (B rows; none if pnr = 0). The last chunk of a row that is not
+ * a multiple of 16 goes through private arrays, its padding masked out. */
 #define LOSS_KERNEL(NAME, TERMS)                                                                   \
   __kernel __attribute__((reqd_work_group_size(RED_LS, 1, 1))) void NAME(                          \
       __global float *loss, uint loss_off, __global float *dlogits, uint dl_off, int want_grad,    \
       __global const float *logits, uint lg_off, __global const float *bias, uint b_off,          \
-      __global const float *x, uint x_off, int ldx, int D, float scale) {                          \
+      __global const float *x, uint x_off, int ldx, int D, float scale, __global float *P, int pnr) { \
     __local float part[RED_LS];                                                                    \
     int b = (int)get_group_id(0), t = (int)get_local_id(0), chunks = (D + 15) / 16;                \
+    int rows = (int)get_num_groups(0), pw = pnr > 0 ? pnr : 16;                                    \
     size_t row = (size_t)b * D;                                                                    \
     __global const float *yr = logits + lg_off + row, *bs = bias + b_off;                          \
     __global const float *xr = x + x_off + (size_t)b * ldx;                                        \
@@ -55,9 +57,11 @@ void reduce_store(__local float *part, float s, __global float *out) {
     float tail = 0.0f;                                                                             \
     for (int c = t; c < chunks; c += RED_LS) {                                                     \
       int d = c * 16;                                                                              \
+      __global float *pr = P + (size_t)(d / pw) * rows * pw + (size_t)b * pw + d % pw;            \
       if (d + 16 <= D) {                                                                           \
         acc += TERMS(vload16(0, yr + d) + vload16(0, bs + d), vload16(0, xr + d), scale, &g);      \
         if (want_grad) vstore16(g, 0, gr + d);                                                     \
+        if (pnr) vstore16(g, 0, pr);                                                               \
       } else {                                                                                     \
         float yy[16], xx[16], tt[16], gg[16];                                                      \
         for (int e = 0; e < 16; e++) {                                                             \
@@ -69,6 +73,7 @@ void reduce_store(__local float *part, float s, __global float *out) {
         for (int e = 0; e < 16 && d + e < D; e++) {                                                \
           tail += tt[e];                                                                           \
           if (want_grad) gr[d + e] = gg[e];                                                        \
+          if (pnr) pr[e] = gg[e];                                                                  \
         }                                                                                          \
       }                                                                                            \
     }                                                                                              \

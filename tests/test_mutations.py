@@ -49,6 +49,12 @@ MUTATIONS = [
     ('loss_mse', 'loss.cl', 'float4 b = a.lo + a.hi;', 'float4 b = a.lo + a.lo;', []),
     ('loss_bce', 'loss.cl', 'xx[e] = d + e < D ? xr[d + e] : 0.0f;', 'xx[e] = d + e < D ? xr[d + e - 1] : 0.0f;', []),
     ('loss_mse', 'loss.cl', '*xr = x + x_off + (size_t)b * ldx;', '*xr = x + x_off + (size_t)b * D;', []),
+    # the gradient also stored in the panels of the GEMM that reads it: by the loss (whole and
+    # partial chunks) and by the masked tile kernel
+    ('loss_mse', 'loss.cl', 'P + (size_t)(d / pw) * rows * pw', 'P + (size_t)(d / pw) * pw', ['--gemm', 'builtin', '--small']),
+    ('loss_bce', 'loss.cl', 'if (pnr) pr[e] = gg[e];', 'if (pnr) pr[e] = gg[15 - e];', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'P + p_off + (size_t)(j0 / pw) * M * pw', 'P + p_off + (size_t)(j0 / pw) * pw', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'if (has_panels) prow[e] = o;', 'if (has_panels) prow[e] = -o;', ['--gemm', 'builtin', '--small']),
     ('adam', 'adam.cl', '(sqrt(vi * c2) + eps), 0, p', '(sqrt(vi) + eps), 0, p', []),
     ('adam', 'adam.cl', 'return p[i] - lr * (mi * c1)', 'return p[i] - lr * mi', []),
     ('gather', 'data.cl', 'convert_float16(vload16(0, src)) / 255.0f', 'convert_float16(vload16(0, src)) / 256.0f', []),

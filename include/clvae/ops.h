@@ -51,13 +51,25 @@ CLVAE_API clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, i
 /* What is applied to C as it is stored, in this order: a bias per column (N), then an
  * activation (which needs the bias), then a mask: C[i][j] = 0 where mask[i][j] ≤ 0 (ReLU
  * backward from the stored output, (M, ldm)). A NULL buf means none. The builtin GEMM
- * does it in its epilogue; after CLBlast it takes bias_act and relu_backward. */
+ * does it in its epilogue; after CLBlast it takes bias_act and relu_backward. `panels`
+ * (builtin GEMM only; at its buffer's start, clvae_gemm_panels_size(dev, M, N) floats):
+ * C is also stored there as a later GEMM reads a B of M rows (clvae_gemm_from_panels);
+ * with the mask alone the tile kernel does it, otherwise a packing kernel after. */
 typedef struct clvae_epilogue {
   clvae_view bias;
   clvae_act act;
   clvae_view mask;
   int ldm;
+  clvae_view panels;
 } clvae_epilogue;
+
+/* Floats of the panels in which the builtin GEMM reads a B of K rows and N columns; 0 when
+ * the device's GEMM is another (then nothing is stored in panels). */
+CLVAE_API size_t clvae_gemm_panels_size(clvae_device *dev, int K, int N);
+/* C = ep(alpha·op(A)·B + beta·C) with B (K×N) given as panels (an epilogue's, or the loss's). */
+CLVAE_API clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N, int K, float alpha,
+                                              clvae_view A, int lda, clvae_view panels, float beta, clvae_view C,
+                                              int ldc, const clvae_epilogue *ep);
 
 CLVAE_API clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha,
                                      clvae_view A, int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc,
@@ -115,9 +127,11 @@ typedef enum clvae_loss_kind { CLVAE_LOSS_MSE = 0, CLVAE_LOSS_BCE = 1 } clvae_lo
  * output, bias (D) is added here, x (B, D) are the targets with row stride ldx. loss (B)
  * per image: MSE: Σ_d (p − x)² (= D·mean), BCE: Σ_d −x·log p − (1−x)·log(1−p), computed
  * stably from the logits. If dlogits.buf is not NULL it receives
- * grad_scale · ∂loss_b/∂logits (B, D); it may be the logits buffer itself. */
+ * grad_scale · ∂loss_b/∂logits (B, D); it may be the logits buffer itself. If dpanels.buf
+ * is not NULL too (builtin GEMM), the gradient is also stored there as panels, as an
+ * epilogue's (clvae_gemm_panels_size(dev, B, D) floats at the buffer's start). */
 CLVAE_API clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
-                                          clvae_view dlogits, clvae_view logits, clvae_view bias,
+                                          clvae_view dlogits, clvae_view dpanels, clvae_view logits, clvae_view bias,
                                           clvae_view x, int ldx, int B, int D, float grad_scale);
 
 /* One Adam step over n contiguous parameters, as TF.js does it:

@@ -132,6 +132,7 @@ void clvae_net_memory(const clvae_net *n, int B, uint64_t *total, uint64_t *larg
     const clvae_layer *l = &n->layers[i];
     if (l->kind == CLVAE_LAYER_SAMPLE) continue;
     sum += 4 * ((uint64_t)l->in * ((l->out + 63) / 64 * 64) + (uint64_t)l->out * ((l->in + 63) / 64 * 64));
+    sum += 4 * (uint64_t)B * ((l->out + 63) / 64 * 64); /* its output's gradient in panels, likewise */
   }
   *total = sum, *largest = big;
 }

@@ -7,7 +7,9 @@
  * backward in the epilogue of the GEMM that produces the gradient, each bias gradient
  * comes out of its layer's weight-gradient GEMM (the ones column), and the weights are
  * packed for the builtin GEMM once per optimizer step, in one launch, for both the
- * forward and the backward GEMMs that read them. */
+ * forward and the backward GEMMs that read them. A layer's output gradient, the B of its
+ * weight-gradient GEMM, is stored in that GEMM's panels by whatever writes it (the loss,
+ * the masked GEMM of the next layer), not packed by a launch of its own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,9 @@ struct clvae_model {
   clvae_gemm_plan *plan;
   clvae_buffer *packed;
   int packed_valid;          /* the packed copy matches the parameters */
+  /* with the builtin GEMM: each layer's output gradient as its weight-gradient GEMM reads
+   * it (NULL until needed, and for the layer before sampling: sample_backward writes it) */
+  clvae_buffer *dpanels[CLVAE_MAX_LAYERS];
   float *zrows;              /* (batch, stride of z) staging for decode, with its ones column */
   /* the batch part being computed, and the copies of each layer's gradients to the host */
   clvae_batch_part part;
@@ -112,6 +117,7 @@ void clvae_model_free(clvae_model *m) {
   for (int a = 0; a < m->net.nacts; a++) clvae_buffer_free(m->act[a]), clvae_buffer_free(m->dact[a]);
   clvae_gemm_plan_free(m->plan);
   clvae_buffer_free(m->packed);
+  for (int i = 0; i < m->net.nlayers; i++) clvae_buffer_free(m->dpanels[i]);
   free(m->zrows);
   free(m);
 }
@@ -174,6 +180,23 @@ static clvae_status weights_packed(clvae_model *m, int *use) {
   return CLVAE_OK;
 }
 
+/* Where layer l's output gradient is also stored for its weight-gradient GEMM: its panels
+ * with the builtin GEMM (made on first use), none with another GEMM or where the sampling
+ * layer writes that gradient. A NULL view means none. */
+static clvae_status dy_panels(clvae_model *m, const clvae_layer *l, clvae_view *v) {
+  *v = clvae_at(NULL, 0);
+  int li = (int)(l - m->net.layers);
+  if (l->kind == CLVAE_LAYER_SAMPLE || l->y == m->net.layers[m->net.sample].x) return CLVAE_OK;
+  size_t n = clvae_gemm_panels_size(m->dev, m->net.cfg.batch, l->out);
+  if (!n) return CLVAE_OK;
+  if (!m->dpanels[li]) {
+    TRY(clvae_buffer_create(m->dev, n * 4, &m->dpanels[li]));
+    TRY(clvae_buffer_zero(m->dev, m->dpanels[li], 0, n * 4)); /* the padding columns stay 0 */
+  }
+  *v = clvae_at(m->dpanels[li], 0);
+  return CLVAE_OK;
+}
+
 /* C = ep(op·W) for layer l: its weights as the forward GEMM reads them (bwd 0: C (M, out)
  * = A (M, in)·W) or the backward one (bwd 1: C (M, in) = A (M, out)·Wᵀ). */
 static clvae_status mm_weights(clvae_model *m, const clvae_layer *l, int bwd, int M, clvae_view a, int lda, clvae_view c,
@@ -192,7 +215,7 @@ static clvae_status mm_weights(clvae_model *m, const clvae_layer *l, int bwd, in
 /* y = act(x·W + b) (B, out); the OUTPUT layer's logits (x·W) are left for the loss to
  * finish, unless `probabilities` asks for sigmoid(x·W + b) (decoding). */
 static clvae_status dense_forward(clvae_model *m, const clvae_layer *l, int B, int probabilities) {
-  clvae_epilogue ep = {P(m, l->bias), l->act, clvae_at(NULL, 0), 0};
+  clvae_epilogue ep = {P(m, l->bias), l->act, clvae_at(NULL, 0), 0, clvae_at(NULL, 0)};
   if (l->kind == CLVAE_LAYER_OUTPUT && !probabilities) ep.bias = clvae_at(NULL, 0), ep.act = CLVAE_ACT_NONE;
   return mm_weights(m, l, 0, B, A(m, l->x), S(m, l->x), A(m, l->y), S(m, l->y), &ep);
 }
@@ -209,9 +232,14 @@ static const clvae_layer *producer(const clvae_model *m, int a) {
  * dx = dy·Wᵀ unless x is the image, through the ReLU of the layer that made x (its stored
  * output is the mask). */
 static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) {
-  clvae_view dy = dA(m, l->y);
-  TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
-                    dP(m, l->kernel), l->out, NULL));
+  clvae_view dy = dA(m, l->y), pan;
+  TRY(dy_panels(m, l, &pan));
+  if (pan.buf) /* dy is in its panels already: stored there by whatever wrote it */
+    TRY(clvae_gemm_from_panels(m->dev, 1, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), pan, 0.0f,
+                               dP(m, l->kernel), l->out, NULL));
+  else
+    TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
+                      dP(m, l->kernel), l->out, NULL));
   if (m->part.grads) { /* this layer's gradients are complete: on their way to the host now */
     struct grad_copy *c = &m->copies[m->ncopies];
     c->offset = m->net.tensors[l->kernel].offset, c->count = (size_t)(l->in + 1) * l->out;
@@ -220,8 +248,9 @@ static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) 
   }
   if (l->x == 0) return CLVAE_OK;
   const clvae_layer *prev = producer(m, l->x);
-  clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, clvae_at(NULL, 0), 0};
+  clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, clvae_at(NULL, 0), 0, clvae_at(NULL, 0)};
   if (prev && prev->act == CLVAE_ACT_RELU) ep.mask = A(m, l->x), ep.ldm = S(m, l->x);
+  if (prev) TRY(dy_panels(m, prev, &ep.panels));
   return mm_weights(m, l, 1, B, dy, l->out, dA(m, l->x), l->in, &ep);
 }
 
@@ -263,8 +292,10 @@ static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, i
   TRY(encoder(m, images, idx, B));
   TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
   TRY(decoder(m, B, 0));
+  clvae_view pan = clvae_at(NULL, 0);
+  if (grad) TRY(dy_panels(m, out, &pan));
   return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->net.cfg.loss, recon, grad ? dA(m, out->y) : clvae_at(NULL, 0),
-                            A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)m->part.rows);
+                            pan, A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)m->part.rows);
 }
 
 /* The mirror of forward: every layer from the output back to the image. */

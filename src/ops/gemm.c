@@ -79,10 +79,10 @@ static const clvae_kernel_def k_pack_many = {&clvae__program_gemm, "gemm_pack_ma
 
 /* Each build's packing kernel and its tile kernels, one per epilogue (see cl/gemm.cl);
  * other epilogues combine a tile kernel and bias_act. */
-enum { K_PACK_B, K_TILE, K_TILE_BIAS, K_TILE_BIAS_RELU, K_TILE_BIAS_SIGMOID, K_TILE_MASK, K_COUNT };
+enum { K_PACK_B, K_TILE, K_TILE_BIAS, K_TILE_BIAS_RELU, K_TILE_BIAS_SIGMOID, K_TILE_MASK, K_TILE_MASK_PANELS, K_COUNT };
 #define GEMM_KERNELS(P)                                                                                    \
   {{P, "gemm_pack_b"}, {P, "gemm_tile"}, {P, "gemm_tile_bias"}, {P, "gemm_tile_bias_relu"},             \
-   {P, "gemm_tile_bias_sigmoid"}, {P, "gemm_tile_mask"}}
+   {P, "gemm_tile_bias_sigmoid"}, {P, "gemm_tile_mask"}, {P, "gemm_tile_mask_panels"}}
 static const clvae_kernel_def k_wide[K_COUNT] = GEMM_KERNELS(&clvae__program_gemm);
 static const clvae_kernel_def k_narrow[K_COUNT] = GEMM_KERNELS(&clvae__program_gemm_narrow);
 
@@ -140,11 +140,13 @@ typedef struct epi_args {
   cl_int has_bias, act, has_mask, ldm;
   cl_mem bias, mask;
   cl_uint bias_off, mask_off;
+  cl_int has_panels, pnr;    /* C also stored in panels pnr columns wide (16 when unused) */
+  cl_mem panels;
 } epi_args;
 
 static clvae_status epi_prepare(const clvae_epilogue *ep, int M, int N, cl_mem c, epi_args *e) {
   clvae_status st;
-  *e = (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0};
+  *e = (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0, 0, 16, c};
   if (!ep) return CLVAE_OK;
   if (ep->act < CLVAE_ACT_NONE || ep->act > CLVAE_ACT_SIGMOID || (ep->act != CLVAE_ACT_NONE && !ep->bias.buf))
     return clvae__fail(CLVAE_ERR_ARG, "gemm: epilogue activation %d (an activation comes with a bias)", (int)ep->act);
@@ -162,16 +164,46 @@ static clvae_status epi_prepare(const clvae_epilogue *ep, int M, int N, cl_mem c
   return CLVAE_OK;
 }
 
+/* The panels an epilogue asks for: the builtin GEMM's layout of a B of K = M rows and N
+ * columns, from the start of their buffer. */
+static clvae_status panels_prepare(gemm_state *g, const clvae_epilogue *ep, int M, int N, epi_args *e) {
+  if (!ep || !ep->panels.buf) return CLVAE_OK;
+  if (g->impl != CLVAE_GEMM_BUILTIN)
+    return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue's panels are for the builtin GEMM only");
+  int nr = 16 * variant_for(g, N).nv;
+  cl_uint off;
+  clvae_status st = clvae__view("gemm", "epilogue panels", ep->panels, (size_t)(N + nr - 1) / nr * M * nr, 4, &off);
+  if (st != CLVAE_OK) return st;
+  if (off) return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue's panels start at their buffer's start");
+  e->has_panels = 1, e->pnr = nr, e->panels = ep->panels.buf->mem;
+  return CLVAE_OK;
+}
+
+int clvae__gemm_panel_width(clvae_device *dev, int N) {
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  return g && g->impl == CLVAE_GEMM_BUILTIN && N > 0 ? 16 * variant_for(g, N).nv : 0;
+}
+
+size_t clvae_gemm_panels_size(clvae_device *dev, int K, int N) {
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  if (!g || g->impl != CLVAE_GEMM_BUILTIN || K < 1 || N < 1) return 0;
+  int nr = 16 * variant_for(g, N).nv;
+  return (size_t)(N + nr - 1) / nr * (size_t)K * nr;
+}
+
 /* The tile kernel of an epilogue (e must be one that fused_epilogue accepts). */
 static const clvae_kernel_def *tile_kernel(const variant *v, const epi_args *e) {
-  if (e->has_mask) return &v->k[K_TILE_MASK];
+  if (e->has_mask) return &v->k[e->has_panels ? K_TILE_MASK_PANELS : K_TILE_MASK];
   if (!e->has_bias) return &v->k[K_TILE];
   return &v->k[e->act == CLVAE_ACT_RELU ? K_TILE_BIAS_RELU : e->act == CLVAE_ACT_SIGMOID ? K_TILE_BIAS_SIGMOID : K_TILE_BIAS];
 }
 
 /* Whether a tile kernel applies the epilogue itself: every combination but a mask with a
- * bias (which the model never asks for; it gets a plain tile and the element-wise kernels). */
-static int fused_epilogue(const epi_args *e) { return !(e->has_mask && e->has_bias); }
+ * bias (which the model never asks for; it gets a plain tile and the element-wise kernels),
+ * and panels only with the mask alone (others get a packing kernel after). */
+static int fused_epilogue(const epi_args *e) {
+  return !(e->has_mask && e->has_bias) && (!e->has_panels || (e->has_mask && !e->has_bias && e->act == CLVAE_ACT_NONE));
+}
 
 /* The tile kernel over op(B) packed at bp (panels of NR columns); A is read in place
  * through its strides. */
@@ -182,12 +214,27 @@ static clvae_status tile(clvae_device *dev, gemm_state *g, int ta, int M, int N,
   const int MR = v.mr, NR = 16 * v.nv;
   cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR;
   cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
+  cl_uint zero = 0;
   size_t global[2] = {(size_t)pb, (size_t)pa};
   size_t local[2] = {(size_t)g->lx, (size_t)g->ly};
   karg args[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
                  KARG(ask), KARG(asr), KARG(bp), KARG(bp_off), KARG(c), KARG(c_off), KARG(ldc), KARG(e->bias),
-                 KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm)};
-  return clvae__launch(dev, tile_kernel(&v, e), 2, global, local, 20, args);
+                 KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm), KARG(e->panels), KARG(zero),
+                 KARG(e->pnr)};
+  return clvae__launch(dev, tile_kernel(&v, e), 2, global, local, 23, args);
+}
+
+/* C (M, N; row stride ldc) copied into the panels of a B with K = M rows (the epilogue's
+ * panels when no tile kernel stores them itself). */
+static clvae_status pack_c(clvae_device *dev, gemm_state *g, int M, int N, cl_mem c, cl_uint c_off, int ldc,
+                           cl_mem panels) {
+  variant v = variant_for(g, N);
+  const int NR = 16 * v.nv;
+  cl_int pb = (N + NR - 1) / NR, no = 0;
+  size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
+  size_t gb[2] = {(size_t)M, (size_t)pb};
+  karg args[] = {KARG(panels), KARG(c), KARG(c_off), KARG(ldc), KARG(no), KARG(N), KARG(M), KARG(pb)};
+  return clvae__launch(dev, &v.k[K_PACK_B], 2, gb, pack_local, 8, args);
 }
 
 /* op(B) is packed into the scratch panels first, then tiled. */
@@ -252,6 +299,18 @@ static clvae_status epilogue_kernels(clvae_device *dev, const clvae_epilogue *ep
   return st;
 }
 
+/* A tile without its epilogue's options: C alone. */
+static epi_args plain_args(cl_mem c) { return (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0, 0, 16, c}; }
+
+/* What a GEMM that did not apply its epilogue leaves to do: the element-wise kernels, then
+ * the panels. */
+static clvae_status unfused_rest(clvae_device *dev, gemm_state *g, const clvae_epilogue *ep, const epi_args *e, int M,
+                                 int N, clvae_view C, cl_uint c_off, int ldc) {
+  clvae_status st = epilogue_kernels(dev, ep, M, N, C, ldc);
+  if (st == CLVAE_OK && e->has_panels) st = pack_c(dev, g, M, N, C.buf->mem, c_off, ldc, e->panels);
+  return st;
+}
+
 clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha, clvae_view A,
                            int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc, const clvae_epilogue *ep) {
   cl_uint a_off, b_off, c_off;
@@ -272,6 +331,7 @@ clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, i
     return st;
   gemm_state *g = clvae__state(dev, &gemm_state_def);
   if (!g) return CLVAE_ERR_ARG;
+  if ((st = panels_prepare(g, ep, M, N, &e)) != CLVAE_OK) return st;
   /* CLBlast refuses K = 0, where BLAS defines C = βC; our kernel does exactly that. */
   if (g->impl == CLVAE_GEMM_CLBLAST && K > 0) {
     st = gemm_clblast(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
@@ -279,10 +339,10 @@ clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, i
     return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
   }
   if (!fused_epilogue(&e)) {
-    epi_args plain = {0, CLVAE_ACT_NONE, 0, 0, C.buf->mem, C.buf->mem, 0, 0};
+    epi_args plain = plain_args(C.buf->mem);
     st = gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
                       C.buf->mem, c_off, ldc, &plain);
-    return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
+    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
   }
   return gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
                       C.buf->mem, c_off, ldc, &e);
@@ -383,15 +443,41 @@ clvae_status clvae_gemm_packed(clvae_device *dev, const clvae_gemm_plan *p, int 
     return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: packed operands need the builtin GEMM it was planned for");
   if ((st = check_ac(trans_a, M, N, K, A, lda, C, ldc, &a_off, &c_off)) != CLVAE_OK ||
       (st = clvae__view("gemm_packed", "packed", packed, p->total, 4, &pk_off)) != CLVAE_OK ||
-      (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK)
+      (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK || (st = panels_prepare(g, ep, M, N, &e)) != CLVAE_OK)
     return st;
   if (pk_off) return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: the plan's offsets are from the packed buffer's start");
   if (!fused_epilogue(&e)) {
-    epi_args plain = {0, CLVAE_ACT_NONE, 0, 0, C.buf->mem, C.buf->mem, 0, 0};
+    epi_args plain = plain_args(C.buf->mem);
     st = tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
               C.buf->mem, c_off, ldc, &plain);
-    return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
+    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
   }
   return tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
               C.buf->mem, c_off, ldc, &e);
+}
+
+clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N, int K, float alpha, clvae_view A,
+                                    int lda, clvae_view panels, float beta, clvae_view C, int ldc,
+                                    const clvae_epilogue *ep) {
+  cl_uint a_off, c_off, p_off;
+  clvae_status st;
+  epi_args e;
+  if (M < 0 || N < 1 || K < 1) return clvae__fail(CLVAE_ERR_ARG, "gemm_from_panels: M=%d N=%d K=%d", M, N, K);
+  if (M == 0) return CLVAE_OK;
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  if (!g) return CLVAE_ERR_ARG;
+  if (g->impl != CLVAE_GEMM_BUILTIN)
+    return clvae__fail(CLVAE_ERR_ARG, "gemm_from_panels: panels are read by the builtin GEMM only");
+  if ((st = check_ac(trans_a, M, N, K, A, lda, C, ldc, &a_off, &c_off)) != CLVAE_OK ||
+      (st = clvae__view("gemm_from_panels", "panels", panels, clvae_gemm_panels_size(dev, K, N), 4, &p_off)) != CLVAE_OK ||
+      (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK || (st = panels_prepare(g, ep, M, N, &e)) != CLVAE_OK)
+    return st;
+  if (!fused_epilogue(&e)) {
+    epi_args plain = plain_args(C.buf->mem);
+    st = tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C.buf->mem, c_off,
+              ldc, &plain);
+    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
+  }
+  return tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C.buf->mem, c_off,
+              ldc, &e);
 }

@@ -18,9 +18,9 @@ static const clvae_kernel_def k_mse = {&clvae__program_loss, "loss_sigmoid_mse"}
 static const clvae_kernel_def k_bce = {&clvae__program_loss, "loss_sigmoid_bce"};
 
 clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
-                                clvae_view dlogits, clvae_view logits, clvae_view bias,
+                                clvae_view dlogits, clvae_view dpanels, clvae_view logits, clvae_view bias,
                                 clvae_view x, int ldx, int B, int D, float grad_scale) {
-  cl_uint l_off, dl_off = 0, lg_off, b_off, x_off;
+  cl_uint l_off, dl_off = 0, lg_off, b_off, x_off, p_off = 0;
   clvae_status st;
   if (B < 0 || D < 1 || ldx < D || (kind != CLVAE_LOSS_MSE && kind != CLVAE_LOSS_BCE))
     return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: bad arguments B=%d D=%d ldx=%d kind=%d", B, D, ldx, (int)kind);
@@ -32,10 +32,20 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
       (st = clvae__view("loss_sigmoid", "x", x, B ? (size_t)(B - 1) * ldx + D : 0, 4, &x_off)) != CLVAE_OK ||
       (want_grad && (st = clvae__view("loss_sigmoid", "dlogits", dlogits, n, 4, &dl_off)) != CLVAE_OK))
     return st;
+  cl_int pnr = 0;
+  if (dpanels.buf) {
+    if (!want_grad) return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: gradient panels without the gradient");
+    if ((pnr = clvae__gemm_panel_width(dev, D)) == 0)
+      return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: gradient panels are for the builtin GEMM only");
+    if ((st = clvae__view("loss_sigmoid", "dpanels", dpanels, clvae_gemm_panels_size(dev, B, D), 4, &p_off)) != CLVAE_OK)
+      return st;
+    if (p_off) return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: gradient panels start at their buffer's start");
+  }
   cl_mem dl = want_grad ? dlogits.buf->mem : logits.buf->mem; /* any valid buffer if unused */
+  cl_mem pm = pnr ? dpanels.buf->mem : dl;
   size_t local = (size_t)clvae__reduction_size(dev), global = (size_t)B * local;
   karg args[] = {KARG(loss.buf->mem), KARG(l_off), KARG(dl), KARG(dl_off), KARG(want_grad),
                  KARG(logits.buf->mem), KARG(lg_off), KARG(bias.buf->mem), KARG(b_off),
-                 KARG(x.buf->mem), KARG(x_off), KARG(ldx), KARG(D), KARG(grad_scale)};
-  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce, 1, &global, &local, 14, args);
+                 KARG(x.buf->mem), KARG(x_off), KARG(ldx), KARG(D), KARG(grad_scale), KARG(pm), KARG(pnr)};
+  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce, 1, &global, &local, 16, args);
 }

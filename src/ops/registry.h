@@ -12,4 +12,8 @@ extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, 
  * vectors do the work; up to 64 on GPUs. A power of two: the tree halves it. */
 int clvae__reduction_size(const clvae_device *dev);
 
+/* Columns per panel in which the builtin GEMM reads a B of N columns (a multiple of 16);
+ * 0 when the device's GEMM is another. */
+int clvae__gemm_panel_width(clvae_device *dev, int N);
+
 #endif

@@ -228,18 +228,51 @@ static void ref_epilogue(float *c, int M, int N, int ldc, const float *bias, int
     }
 }
 
+/* Panels of a B with K rows and N columns (an epilogue's or the loss's) hold exactly the
+ * (K, N) matrix `rows`: read back through clvae_gemm_from_panels with the identity as A,
+ * which must give every element unchanged. Returns 0 (with a note) if not. */
+static int panels_hold(clvae_device *dev, check_result *r, clvae_buffer *panels, int K, int N, const float *rows) {
+  float *eye = calloc((size_t)K * K + 1, 4), *back = malloc((size_t)K * N * 4 + 4);
+  dbuf de = {0}, dc = {0};
+  int ok = 0;
+  if (!eye || !back) goto done;
+  for (int i = 0; i < K; i++) eye[(size_t)i * K + i] = 1.0f;
+  if (!dput(dev, r, &de, eye, (size_t)K * K, 4, 0) || !dput(dev, r, &dc, NULL, (size_t)K * N, 4, 1)) goto done;
+  if (clvae_gemm_from_panels(dev, 0, K, N, K, 1.0f, dv(&de), K, clvae_at(panels, 0), 0.0f, dv(&dc), N, NULL) !=
+      CLVAE_OK) {
+    device_error(r);
+    goto done;
+  }
+  if (!dget(dev, r, &dc, back, "panels")) goto done;
+  ok = 1;
+  for (size_t i = 0; i < (size_t)K * N && ok; i++)
+    if (!(back[i] == rows[i])) {
+      size_t used = strlen(r->detail);
+      snprintf(r->detail + used, sizeof r->detail - used, "%spanels: element (%zu, %zu) reads back %.9g, not %.9g",
+               used ? "; " : "", i / (size_t)N, i % (size_t)N, back[i], rows[i]);
+      r->bad++;
+      ok = 2;
+    }
+done:
+  dfree(&de), dfree(&dc);
+  free(eye), free(back);
+  return ok;
+}
+
 /* A GEMM with an epilogue (bias, activation, ReLU-backward mask) against the unfused
  * reference: the product's tolerance as in check_gemm, the bias counted in its scale, plus
  * 2e-6 for the sigmoid (whose slope is at most 1/4); masked elements must be exactly 0.
  * With `plan`, op(B) comes packed ahead (clvae_gemm_pack, one launch for every matrix of
  * the plan) instead of in the call. A mask has exact zeros as a ReLU output has, and a
- * padded stride (ldm = N + 1). */
+ * padded stride (ldm = N + 1). With `panels` (builtin GEMM), C is also stored in panels,
+ * which must read back as C. */
 static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K, int has_bias,
-                             clvae_act act, int has_mask, int packed, uint64_t seed) {
+                             clvae_act act, int has_mask, int packed, int panels, uint64_t seed) {
   static const char *acts[] = {"", "+relu", "+sigmoid"};
-  begin(r, "gemm", "%s%s M=%d N=%d K=%d epilogue%s%s%s%s [%s]", ta ? "T" : "N", tb ? "T" : "N", M, N, K,
-        has_bias ? " bias" : "", acts[act], has_mask ? " mask" : "", packed ? ", B packed ahead" : "",
-        clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
+  begin(r, "gemm", "%s%s M=%d N=%d K=%d epilogue%s%s%s%s%s [%s]", ta ? "T" : "N", tb ? "T" : "N", M, N, K,
+        has_bias ? " bias" : "", acts[act], has_mask ? " mask" : "", panels ? " panels" : "",
+        packed ? ", B packed ahead" : "", clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
+  clvae_buffer *pan = NULL;
   const int lda = ta ? M : K, ldb = (tb ? K : N) + 2, ldm = N + 1, off = 3; /* B at an offset in its buffer */
   size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * N;
   uint64_t s = seed;
@@ -263,8 +296,14 @@ static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb,
   if (!dput(dev, r, &da, A, an, 4, 0) || !dput(dev, r, &db, B, bn + off, 4, 0) || !dput(dev, r, &dc, NULL, cn, 4, 2) ||
       !dput(dev, r, &dbias, bias, (size_t)N, 4, 1) || !dput(dev, r, &dm, mask, (size_t)M * ldm, 4, 4))
     goto done;
-  clvae_epilogue ep = {has_bias ? dv(&dbias) : clvae_at(NULL, 0), act, has_mask ? dv(&dm) : clvae_at(NULL, 0), ldm};
-  clvae_status st;
+  clvae_epilogue ep = {has_bias ? dv(&dbias) : clvae_at(NULL, 0), act, has_mask ? dv(&dm) : clvae_at(NULL, 0), ldm,
+                       clvae_at(NULL, 0)};
+  clvae_status st = CLVAE_OK;
+  if (panels) {
+    st = clvae_buffer_create(dev, clvae_gemm_panels_size(dev, M, N) * 4 + 4, &pan);
+    if (st != CLVAE_OK) { device_error(r); goto done; }
+    ep.panels = clvae_at(pan, 0);
+  }
   if (packed) {
     /* The plan's offsets count from its buffers' start (B's buffer holds guards before B).
      * Decoys before and after it in the plan (packed in the same launch) must not leak into
@@ -287,9 +326,11 @@ static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb,
   if (st != CLVAE_OK) { device_error(r); goto done; }
   if (!dget(dev, r, &dc, got, "C")) goto done;
   compare(r, "C", got, want, scale, cn, act == CLVAE_ACT_SIGMOID ? 2e-6 : 1e-6, 1e-4);
+  if (pan && !panels_hold(dev, r, pan, M, N, got)) goto done;
   ok = 1;
 done:
   finish(r, ok);
+  clvae_buffer_free(pan);
   clvae_gemm_plan_free(plan);
   dfree(&da), dfree(&db), dfree(&dc), dfree(&dbias), dfree(&dm), dfree(&dp);
   free(A), free(B), free(bias), free(mask), free(want), free(got), free(scale);
@@ -521,6 +562,7 @@ static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind,
   float *x = rand_floats(n, &s, -0.3f, 1.3f), *wl = malloc((size_t)B * 4 + 4), *wg = malloc(n * 4 + 4);
   float *gl = malloc((size_t)B * 4 + 4), *gg = malloc(n * 4 + 4);
   dbuf dl = {0}, dg = {0}, dlg = {0}, db = {0}, dx = {0};
+  clvae_buffer *pan = NULL;
   int ok = 0;
   if (!lg || !bias || !x || !wl || !wg || !gl || !gg) goto done;
   for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0.0f : x[i] > 1 ? 1.0f : x[i];
@@ -532,16 +574,25 @@ static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind,
   free(xs);
   if (!put) goto done;
   dbuf *grad = inplace ? &dlg : &dg;
-  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), dv(&dlg), dv(&db), dv(&dx), D + 1, B, D, scale) != CLVAE_OK) {
+  /* with the builtin GEMM, the gradient also in the panels of the GEMM that reads it */
+  size_t pn = B > 0 ? clvae_gemm_panels_size(dev, B, D) : 0;
+  if (pn && clvae_buffer_create(dev, pn * 4, &pan) != CLVAE_OK) {
+    device_error(r);
+    goto done;
+  }
+  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), clvae_at(pan, 0), dv(&dlg), dv(&db), dv(&dx), D + 1, B, D,
+                         scale) != CLVAE_OK) {
     device_error(r);
     goto done;
   }
   if (!dget(dev, r, &dl, gl, "loss") || !dget(dev, r, grad, gg, "dlogits")) goto done;
   compare(r, "loss", gl, wl, NULL, (size_t)B, 1e-5, 1e-5);
   compare(r, "dlogits", gg, wg, NULL, n, 1e-6 * scale, 1e-5);
+  if (pan && !panels_hold(dev, r, pan, B, D, gg)) goto done;
   ok = 1;
 done:
   finish(r, ok);
+  clvae_buffer_free(pan);
   dfree(&dl), dfree(&dg), dfree(&dlg), dfree(&db), dfree(&dx);
   free(lg), free(bias), free(x), free(wl), free(wg), free(gl), free(gg);
 }
@@ -652,7 +703,8 @@ static const int odd[] = {1, 7, 33, 257};
 /* The fused GEMMs of a training step, as the model runs them: each dense layer's forward
  * with its bias and activation (the output layer also as decoding, with the sigmoid), and
  * each backward GEMM that produces a ReLU layer's gradient with the mask; with the builtin
- * GEMM also with the weights packed ahead. */
+ * GEMM also with the weights packed ahead, the masked ones then storing their result in
+ * panels as the model runs them. */
 static void suite_fused(suite *s) {
   check_result r;
   const clvae_net *n = &s->net;
@@ -663,8 +715,9 @@ static void suite_fused(suite *s) {
     clvae_act act = l->kind == CLVAE_LAYER_OUTPUT ? CLVAE_ACT_SIGMOID : l->act;
     int masked = i > 0 && n->layers[i - 1].act == CLVAE_ACT_RELU;
     for (int packed = 0; packed <= builtin; packed++) {
-      check_gemm_fused(s->dev, &r, 0, 0, s->B, l->out, l->in, 1, act, 0, packed, s->seed), done_case(s, &r);
-      check_gemm_fused(s->dev, &r, 0, 1, s->B, l->in, l->out, 0, CLVAE_ACT_NONE, masked, packed, s->seed), done_case(s, &r);
+      check_gemm_fused(s->dev, &r, 0, 0, s->B, l->out, l->in, 1, act, 0, packed, 0, s->seed), done_case(s, &r);
+      check_gemm_fused(s->dev, &r, 0, 1, s->B, l->in, l->out, 0, CLVAE_ACT_NONE, masked, packed, masked && packed, s->seed),
+          done_case(s, &r);
     }
   }
 }
@@ -683,13 +736,15 @@ static void suite_gemm(suite *s, int thorough, int nodd) {
     for (int packed = 0; packed <= builtin; packed++)
       for (int e = 0; e < 4; e++) { /* bias + none/relu/sigmoid, and the mask alone */
         int M = odd[a], N = odd[(a + 1) % nodd], K = odd[(a + 2) % nodd];
-        check_gemm_fused(s->dev, &r, a & 1, a >> 1 & 1, M, N, K, e < 3, (clvae_act)(e % 3), e == 3, packed, s->seed);
+        check_gemm_fused(s->dev, &r, a & 1, a >> 1 & 1, M, N, K, e < 3, (clvae_act)(e % 3), e == 3, packed,
+                         packed && e == 3, s->seed);
         done_case(s, &r);
       }
-  /* a mask with a bias: no tile kernel has both; a plain one and the element-wise kernels */
-  check_gemm_fused(s->dev, &r, 0, 1, 33, 17, 7, 1, CLVAE_ACT_RELU, 1, 0, s->seed), done_case(s, &r);
+  /* a mask with a bias: no tile kernel has both; a plain one and the element-wise kernels
+   * (and, with panels, the packing kernel after them) */
+  check_gemm_fused(s->dev, &r, 0, 1, 33, 17, 7, 1, CLVAE_ACT_RELU, 1, 0, builtin, s->seed), done_case(s, &r);
   /* a transposed B packed ahead in 16 × 16 blocks, with a partial block in each direction */
-  if (builtin) check_gemm_fused(s->dev, &r, 0, 1, 7, 33, 33, 0, CLVAE_ACT_NONE, 0, 1, s->seed), done_case(s, &r);
+  if (builtin) check_gemm_fused(s->dev, &r, 0, 1, 7, 33, 33, 0, CLVAE_ACT_NONE, 0, 1, 0, s->seed), done_case(s, &r);
   if (!thorough) {
     check_gemm(s->dev, &r, 1, 1, 33, 257, 7, 0.7f, -1.3f, 5, s->seed);
     done_case(s, &r);
