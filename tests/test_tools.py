@@ -3,8 +3,10 @@
 steps of several settings and gives each a ratio to the first (the first's is 1 by
 construction, a setting that changes nothing stays near 1), and refuses a malformed setting;
 gemm_bench (where OpenBLAS was found) times the big GEMMs both ways with positive ratios.
-bench-vs-blas.sh refuses a round count that is not one.
+bench-vs-blas.sh refuses a round count that is not one; `clvae bench` counts the README's
+launches per step.
 usage: test_tools.py BUILD_DIR/tools SOURCE_DIR/tools"""
+import json
 import os
 import re
 import subprocess
@@ -41,6 +43,16 @@ def main():
     for bad in (['-', 'NOEQUALS'], ['--steps', '3', '-'], ['--frobnicate']):
         rc, out = run([STEP_AB, *bad])
         check(rc == 2 and ('usage' in out or 'NAME=VALUE' in out), f'step_ab {" ".join(bad)}: refused with exit 2', out)
+    # the README's launches per step (default model, builtin GEMM), from the profiled kernels
+    p = subprocess.run([CLVAE, 'bench', '--steps', '10', '--gemm', 'builtin', '--json'], capture_output=True, text=True,
+                       timeout=300)
+    rc, out = p.returncode, p.stdout + p.stderr
+    try:
+        d = json.loads(p.stdout)
+        per_step = sum(k['launches'] for k in d['kernels']) / d['steps']
+    except (ValueError, KeyError):
+        per_step = None
+    check(rc == 0 and per_step == 18, f'clvae bench: 18 launches per step, as the README says (got {per_step})', out)
     for rounds in ('0', 'x'):
         rc, out = run(['bash', os.path.join(SRC_TOOLS, 'bench-vs-blas.sh'), os.path.dirname(TOOLS), rounds])
         check(rc == 2 and 'ROUNDS' in out, f'bench-vs-blas.sh ROUNDS {rounds}: refused with exit 2', out)
