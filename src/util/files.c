@@ -56,7 +56,12 @@ clvae_status clvae_fopen_regular(const char *path, FILE **f) {
  * writer is preempted just after open() still finds the name. A handler running on another
  * thread (the OpenCL driver's) while the writer is inside open() could unlink before the file
  * exists: it then waits, briefly, for the open to finish and unlinks again. Lock-free
- * atomics: safe in a signal handler and across threads. */
+ * atomics: safe in a signal handler. One thread writes outputs at a time (the CLI's); slots
+ * are taken round-robin, so a handler reading a name is not racing its slot's next use.
+ * What remains: a signal whose handler runs on another thread in the microseconds just
+ * before the writer publishes its slot can still leave a file behind. Names carry the pid,
+ * a per-process count and a random part, so the name an O_EXCL open finds taken (and that a
+ * handler might then remove) is never another live writer's. */
 #define SLOTS 16
 static char temp_path[SLOTS][4200];
 static atomic_int temp_used[SLOTS];
@@ -90,14 +95,23 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
   snprintf(o->path, sizeof o->path, "%s", path);
   if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
     return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced (give a new file name)", path, kind_of(sb.st_mode));
-  for (int i = 0; i < SLOTS && o->slot < 0; i++)
-    if (!atomic_load(&temp_used[i])) o->slot = i;
+  static unsigned next_slot, salt;
+  if (!salt) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    salt = ((unsigned)now.tv_nsec ^ (unsigned)now.tv_sec * 2654435761u ^ (unsigned)getpid() * 40503u) | 1u;
+  }
+  for (int n = 0; n < SLOTS && o->slot < 0; n++) {
+    int i = (int)((next_slot + (unsigned)n) % SLOTS);
+    if (!atomic_load(&temp_used[i])) o->slot = i, next_slot = (unsigned)i + 1;
+  }
   if (o->slot < 0) return clvae__fail(CLVAE_ERR_IO, "%s: too many files being written at once", path);
   int fd = -1, e = 0;
   atomic_store(&opening, 1);
   for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
     /* unique per process and call: two processes writing the same target never share it */
-    snprintf(o->tmp, sizeof o->tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++);
+    salt = salt * 1103515245u + 12345u;
+    snprintf(o->tmp, sizeof o->tmp, "%s.%ld.%u.%08x.tmp", path, (long)getpid(), counter++, salt);
     memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
     atomic_store(&temp_used[o->slot], 1); /* published after the name (sequentially consistent) */
     fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
