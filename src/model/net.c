@@ -127,12 +127,17 @@ void clvae_net_memory(const clvae_net *n, int B, uint64_t *total, uint64_t *larg
     sum += bytes + (has_grad ? grad : 0);
     if (bytes > big) big = bytes;
   }
-  /* the weights packed for the builtin GEMM, both orientations, in panels of at most 64 */
+  /* the weights packed for the builtin GEMM, both orientations, and each layer's output
+   * gradient (but the one sampling writes) in panels: a panel of 16·nv ≤ 64 columns pads
+   * N to less than N + 64 whatever the block (CLVAE_GEMM_TUNE may choose nv = 3) */
   for (int i = 0; i < n->nlayers; i++) {
     const clvae_layer *l = &n->layers[i];
     if (l->kind == CLVAE_LAYER_SAMPLE) continue;
-    sum += 4 * ((uint64_t)l->in * ((l->out + 63) / 64 * 64) + (uint64_t)l->out * ((l->in + 63) / 64 * 64));
-    sum += 4 * (uint64_t)B * ((l->out + 63) / 64 * 64); /* its output's gradient in panels, likewise */
+    sum += 4 * ((uint64_t)l->in * (uint64_t)(l->out + 63) + (uint64_t)l->out * (uint64_t)(l->in + 63));
+    if (l->y == n->layers[n->sample].x) continue;
+    uint64_t panels = 4 * (uint64_t)B * (uint64_t)(l->out + 63);
+    sum += panels;
+    if (panels > big) big = panels;
   }
   *total = sum, *largest = big;
 }

@@ -191,7 +191,8 @@ static clvae_status dy_panels(clvae_model *m, const clvae_layer *l, clvae_view *
   if (!n) return CLVAE_OK;
   if (!m->dpanels[li]) {
     TRY(clvae_buffer_create(m->dev, n * 4, &m->dpanels[li]));
-    TRY(clvae_buffer_zero(m->dev, m->dpanels[li], 0, n * 4)); /* the padding columns stay 0 */
+    /* zeroed once: padding columns are read (and their products never stored) */
+    TRY(clvae_buffer_zero(m->dev, m->dpanels[li], 0, n * 4));
   }
   *v = clvae_at(m->dpanels[li], 0);
   return CLVAE_OK;
