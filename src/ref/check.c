@@ -730,6 +730,11 @@ static void suite_gemm(suite *s, int thorough, int nodd) {
     check_gemm(s->dev, &r, g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, 0.0f, 0, s->seed);
     done_case(s, &r);
   }
+  /* blocks of a last panel with 1, 2 and 3 vectors of real columns (at the CPU's 64-column
+   * block; other blocks see other splits), B transposed or not */
+  static const int tails[] = {65, 20, 100};
+  for (int t = 0; t < 3; t++)
+    check_gemm(s->dev, &r, 0, t & 1, 5, tails[t], 9, 1.0f, 0.0f, 0, s->seed), done_case(s, &r);
   suite_fused(s);
   int builtin = clvae_gemm_get_impl(s->dev) == CLVAE_GEMM_BUILTIN;
   for (int a = 0; a < nodd; a++) /* the epilogue's edge paths: odd sizes, every option, packed or not */
