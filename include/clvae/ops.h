@@ -66,7 +66,8 @@ typedef struct clvae_epilogue {
 /* Floats of the panels in which the builtin GEMM reads a B of K rows and N columns; 0 when
  * the device's GEMM is another (then nothing is stored in panels). */
 CLVAE_API size_t clvae_gemm_panels_size(clvae_device *dev, int K, int N);
-/* C = ep(alpha·op(A)·B + beta·C) with B (K×N) given as panels (an epilogue's, or the loss's). */
+/* C = ep(alpha·op(A)·B + beta·C) with B (K×N, K ≥ 1) given as panels (an epilogue's, or the
+ * loss's); unlike those writers, this reader takes a view at any offset. */
 CLVAE_API clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N, int K, float alpha,
                                               clvae_view A, int lda, clvae_view panels, float beta, clvae_view C,
                                               int ldc, const clvae_epilogue *ep);
