@@ -367,6 +367,11 @@ def class12_messages(tmp):
     check(rc in (1, 2) and 'POCL_CACHE_DIR' in out, '12: an unusable PoCL cache is named in the message', out)
     rc, out, _ = run('train', '--data', d, '--out', '/tmp/' + 'x' * 102400, '--epochs', '1')
     check(refused(rc, out, '--out', 'bytes'), '12: a 100 KB path: refused with the reason in view', out[:300])
+    # a file name of 255 bytes, the longest a file system allows: its temporary name must fit too
+    longest = os.path.join(tmp, 'g' * 251 + '.png')
+    rc, out, _ = run('grid', '--model', FORMAT1, '--out', longest, '--n', '3')
+    check(rc == 0 and read_png(longest)[0] > 0 and no_temps(tmp), '12: a 255-byte file name is written, no temporary left',
+          out[-300:])
     o = os.path.join(tmp, 'c12-limit')
     run('train', '--data', make_set(os.path.join(tmp, 'c12-big'), ntrain=512), '--out', o, '--epochs', '1', '--limit', '400',
         '--batch-size', '32')

@@ -111,7 +111,14 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
   for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
     /* unique per process and call: two processes writing the same target never share it */
     salt = salt * 1103515245u + 12345u;
-    snprintf(o->tmp, sizeof o->tmp, "%s.%ld.%u.%08x.tmp", path, (long)getpid(), counter++, salt);
+    char suffix[64];
+    int sl = snprintf(suffix, sizeof suffix, ".%ld.%u.%08x.tmp", (long)getpid(), counter++, salt);
+    /* the temporary name repeats the target's last component, cut so that it stays within
+     * NAME_MAX: a target named with up to 255 bytes is still writable */
+    const char *base = strrchr(path, '/');
+    size_t dir = base ? (size_t)(base + 1 - path) : 0, keep = strlen(path + dir);
+    if (keep + (size_t)sl > 255) keep = 255 - (size_t)sl;
+    snprintf(o->tmp, sizeof o->tmp, "%.*s%s", (int)(dir + keep), path, suffix);
     memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
     atomic_store(&temp_used[o->slot], 1); /* published after the name (sequentially consistent) */
     fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
