@@ -144,9 +144,12 @@ typedef struct epi_args {
   cl_mem panels;
 } epi_args;
 
+/* A tile without its epilogue's options: C alone. */
+static epi_args plain_args(cl_mem c) { return (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0, 0, 16, c}; }
+
 static clvae_status epi_prepare(const clvae_epilogue *ep, int M, int N, cl_mem c, epi_args *e) {
   clvae_status st;
-  *e = (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0, 0, 16, c};
+  *e = plain_args(c);
   if (!ep) return CLVAE_OK;
   if (ep->act < CLVAE_ACT_NONE || ep->act > CLVAE_ACT_SIGMOID || (ep->act != CLVAE_ACT_NONE && !ep->bias.buf))
     return clvae__fail(CLVAE_ERR_ARG, "gemm: epilogue activation %d (an activation comes with a bias)", (int)ep->act);
@@ -164,6 +167,12 @@ static clvae_status epi_prepare(const clvae_epilogue *ep, int M, int N, cl_mem c
   return CLVAE_OK;
 }
 
+/* Floats of the panels of a B of K rows and N columns for the builtin GEMM. */
+static size_t panels_floats(const gemm_state *g, int K, int N) {
+  int nr = 16 * variant_for(g, N).nv;
+  return (size_t)(N + nr - 1) / nr * (size_t)K * nr;
+}
+
 /* The panels an epilogue asks for: the builtin GEMM's layout of a B of K = M rows and N
  * columns, from the start of their buffer. */
 static clvae_status panels_prepare(gemm_state *g, const clvae_epilogue *ep, int M, int N, epi_args *e) {
@@ -172,7 +181,7 @@ static clvae_status panels_prepare(gemm_state *g, const clvae_epilogue *ep, int 
     return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue's panels are for the builtin GEMM only");
   int nr = 16 * variant_for(g, N).nv;
   cl_uint off;
-  clvae_status st = clvae__view("gemm", "epilogue panels", ep->panels, (size_t)(N + nr - 1) / nr * M * nr, 4, &off);
+  clvae_status st = clvae__view("gemm", "epilogue panels", ep->panels, panels_floats(g, M, N), 4, &off);
   if (st != CLVAE_OK) return st;
   if (off) return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue's panels start at their buffer's start");
   e->has_panels = 1, e->pnr = nr, e->panels = ep->panels.buf->mem;
@@ -186,9 +195,7 @@ int clvae__gemm_panel_width(clvae_device *dev, int N) {
 
 size_t clvae_gemm_panels_size(clvae_device *dev, int K, int N) {
   gemm_state *g = clvae__state(dev, &gemm_state_def);
-  if (!g || g->impl != CLVAE_GEMM_BUILTIN || K < 1 || N < 1) return 0;
-  int nr = 16 * variant_for(g, N).nv;
-  return (size_t)(N + nr - 1) / nr * (size_t)K * nr;
+  return g && g->impl == CLVAE_GEMM_BUILTIN && K > 0 && N > 0 ? panels_floats(g, K, N) : 0;
 }
 
 /* The tile kernel of an epilogue (e must be one that fused_epilogue accepts). */
@@ -224,37 +231,62 @@ static clvae_status tile(clvae_device *dev, gemm_state *g, int ta, int M, int N,
   return clvae__launch(dev, tile_kernel(&v, e), 2, global, local, 23, args);
 }
 
-/* C (M, N; row stride ldc) copied into the panels of a B with K = M rows (the epilogue's
- * panels when no tile kernel stores them itself). */
-static clvae_status pack_c(clvae_device *dev, gemm_state *g, int M, int N, cl_mem c, cl_uint c_off, int ldc,
-                           cl_mem panels) {
+/* The epilogue as element-wise kernels (after CLBlast, or after a tile kernel that does not
+ * apply it), in the builtin kernel's order. */
+static clvae_status epilogue_kernels(clvae_device *dev, const clvae_epilogue *ep, int M, int N, clvae_view C, int ldc) {
+  clvae_status st = CLVAE_OK;
+  if (ep && (ep->bias.buf || ep->act != CLVAE_ACT_NONE)) {
+    if (!ep->bias.buf) return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue activation without a bias");
+    st = clvae_bias_act(dev, C, ldc, ep->bias, M, N, ep->act);
+  }
+  if (st == CLVAE_OK && ep && ep->mask.buf) st = clvae_relu_backward(dev, C, ldc, C, ldc, ep->mask, ep->ldm, M, N);
+  return st;
+}
+
+/* op(B) (K×N: B at b_off, row stride ldb, transposed if tb) packed into the panels of the
+ * build that multiplies N columns (gemm_pack_b over a (k, panel) range; a local size along
+ * k keeps neighbouring rows in one work-group). */
+static clvae_status pack_b(clvae_device *dev, gemm_state *g, cl_mem dst, cl_mem b, cl_uint b_off, int ldb, int tb,
+                           int N, int K) {
   variant v = variant_for(g, N);
   const int NR = 16 * v.nv;
-  cl_int pb = (N + NR - 1) / NR, no = 0;
+  cl_int pb = (N + NR - 1) / NR, tb_ = tb;
   size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
-  size_t gb[2] = {(size_t)M, (size_t)pb};
-  karg args[] = {KARG(panels), KARG(c), KARG(c_off), KARG(ldc), KARG(no), KARG(N), KARG(M), KARG(pb)};
+  size_t gb[2] = {(size_t)K, (size_t)pb};
+  karg args[] = {KARG(dst), KARG(b), KARG(b_off), KARG(ldb), KARG(tb_), KARG(N), KARG(K), KARG(pb)};
   return clvae__launch(dev, &v.k[K_PACK_B], 2, gb, pack_local, 8, args);
+}
+
+/* What a GEMM that did not apply its epilogue leaves to do: the element-wise kernels, then
+ * the panels. */
+static clvae_status unfused_rest(clvae_device *dev, gemm_state *g, const clvae_epilogue *ep, const epi_args *e, int M,
+                                 int N, clvae_view C, cl_uint c_off, int ldc) {
+  clvae_status st = epilogue_kernels(dev, ep, M, N, C, ldc);
+  if (st == CLVAE_OK && e->has_panels) st = pack_b(dev, g, e->panels, C.buf->mem, c_off, ldc, 0, N, M);
+  return st;
+}
+
+/* The tile kernel over op(B)'s panels at bp + bp_off with the epilogue: fused where a tile
+ * kernel applies it, otherwise a plain tile and the rest after. */
+static clvae_status tile_ep(clvae_device *dev, gemm_state *g, int ta, int M, int N, int K, float alpha, cl_mem a,
+                            cl_uint a_off, int lda, cl_mem bp, cl_uint bp_off, float beta, clvae_view C, cl_uint c_off,
+                            int ldc, const clvae_epilogue *ep, const epi_args *e) {
+  if (fused_epilogue(e))
+    return tile(dev, g, ta, M, N, K, alpha, a, a_off, lda, bp, bp_off, beta, C.buf->mem, c_off, ldc, e);
+  epi_args plain = plain_args(C.buf->mem);
+  clvae_status st = tile(dev, g, ta, M, N, K, alpha, a, a_off, lda, bp, bp_off, beta, C.buf->mem, c_off, ldc, &plain);
+  return st == CLVAE_OK ? unfused_rest(dev, g, ep, e, M, N, C, c_off, ldc) : st;
 }
 
 /* op(B) is packed into the scratch panels first, then tiled. */
 static clvae_status gemm_builtin(clvae_device *dev, gemm_state *g, int ta, int tb, int M, int N, int K,
                                  float alpha, cl_mem a, cl_uint a_off, int lda, cl_mem b,
-                                 cl_uint b_off, int ldb, float beta, cl_mem c, cl_uint c_off,
-                                 int ldc, const epi_args *e) {
-  variant v = variant_for(g, N);
-  const int NR = 16 * v.nv;
-  cl_int pb = (N + NR - 1) / NR, tb_ = tb;
-  clvae_status st = ensure_pack_b(dev, g, (size_t)pb * K * NR * sizeof(float));
+                                 cl_uint b_off, int ldb, float beta, clvae_view C, cl_uint c_off,
+                                 int ldc, const clvae_epilogue *ep, const epi_args *e) {
+  clvae_status st = ensure_pack_b(dev, g, panels_floats(g, K, N) * sizeof(float));
+  if (st == CLVAE_OK) st = pack_b(dev, g, g->pack_b->mem, b, b_off, ldb, tb, N, K);
   if (st != CLVAE_OK) return st;
-  cl_mem bp = g->pack_b->mem;
-  /* (k, panel) range; a local size along k keeps neighbouring rows in one work-group */
-  size_t lk = dev->local_1d < 64 ? dev->local_1d : 64, pack_local[2] = {lk, 1};
-  size_t gb[2] = {(size_t)K, (size_t)pb};
-  karg pack_b[] = {KARG(bp), KARG(b), KARG(b_off), KARG(ldb), KARG(tb_), KARG(N), KARG(K), KARG(pb)};
-  st = clvae__launch(dev, &v.k[K_PACK_B], 2, gb, pack_local, 8, pack_b);
-  if (st != CLVAE_OK) return st;
-  return tile(dev, g, ta, M, N, K, alpha, a, a_off, lda, bp, 0, beta, c, c_off, ldc, e);
+  return tile_ep(dev, g, ta, M, N, K, alpha, a, a_off, lda, g->pack_b->mem, 0, beta, C, c_off, ldc, ep, e);
 }
 
 static clvae_status gemm_clblast(clvae_device *dev, gemm_state *g, int ta, int tb, int M, int N, int K,
@@ -288,29 +320,6 @@ static clvae_status check_ac(int trans_a, int M, int N, int K, clvae_view A, int
   return st != CLVAE_OK ? st : clvae__view("gemm", "C", C, (size_t)(M - 1) * ldc + N, 4, c_off);
 }
 
-/* A CLBlast GEMM's epilogue: the element-wise kernels, in the builtin kernel's order. */
-static clvae_status epilogue_kernels(clvae_device *dev, const clvae_epilogue *ep, int M, int N, clvae_view C, int ldc) {
-  clvae_status st = CLVAE_OK;
-  if (ep && (ep->bias.buf || ep->act != CLVAE_ACT_NONE)) {
-    if (!ep->bias.buf) return clvae__fail(CLVAE_ERR_ARG, "gemm: an epilogue activation without a bias");
-    st = clvae_bias_act(dev, C, ldc, ep->bias, M, N, ep->act);
-  }
-  if (st == CLVAE_OK && ep && ep->mask.buf) st = clvae_relu_backward(dev, C, ldc, C, ldc, ep->mask, ep->ldm, M, N);
-  return st;
-}
-
-/* A tile without its epilogue's options: C alone. */
-static epi_args plain_args(cl_mem c) { return (epi_args){0, CLVAE_ACT_NONE, 0, 0, c, c, 0, 0, 0, 16, c}; }
-
-/* What a GEMM that did not apply its epilogue leaves to do: the element-wise kernels, then
- * the panels. */
-static clvae_status unfused_rest(clvae_device *dev, gemm_state *g, const clvae_epilogue *ep, const epi_args *e, int M,
-                                 int N, clvae_view C, cl_uint c_off, int ldc) {
-  clvae_status st = epilogue_kernels(dev, ep, M, N, C, ldc);
-  if (st == CLVAE_OK && e->has_panels) st = pack_c(dev, g, M, N, C.buf->mem, c_off, ldc, e->panels);
-  return st;
-}
-
 clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha, clvae_view A,
                            int lda, clvae_view B, int ldb, float beta, clvae_view C, int ldc, const clvae_epilogue *ep) {
   cl_uint a_off, b_off, c_off;
@@ -338,14 +347,8 @@ clvae_status clvae_gemm_ex(clvae_device *dev, int trans_a, int trans_b, int M, i
                       C.buf->mem, c_off, ldc);
     return st == CLVAE_OK ? epilogue_kernels(dev, ep, M, N, C, ldc) : st;
   }
-  if (!fused_epilogue(&e)) {
-    epi_args plain = plain_args(C.buf->mem);
-    st = gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
-                      C.buf->mem, c_off, ldc, &plain);
-    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
-  }
-  return gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta,
-                      C.buf->mem, c_off, ldc, &e);
+  return gemm_builtin(dev, g, trans_a, trans_b, M, N, K, alpha, A.buf->mem, a_off, lda, B.buf->mem, b_off, ldb, beta, C,
+                      c_off, ldc, ep, &e);
 }
 
 clvae_status clvae_gemm(clvae_device *dev, int trans_a, int trans_b, int M, int N, int K, float alpha, clvae_view A,
@@ -446,14 +449,8 @@ clvae_status clvae_gemm_packed(clvae_device *dev, const clvae_gemm_plan *p, int 
       (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK || (st = panels_prepare(g, ep, M, N, &e)) != CLVAE_OK)
     return st;
   if (pk_off) return clvae__fail(CLVAE_ERR_ARG, "gemm_packed: the plan's offsets are from the packed buffer's start");
-  if (!fused_epilogue(&e)) {
-    epi_args plain = plain_args(C.buf->mem);
-    st = tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
-              C.buf->mem, c_off, ldc, &plain);
-    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
-  }
-  return tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta,
-              C.buf->mem, c_off, ldc, &e);
+  return tile_ep(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, packed.buf->mem, (cl_uint)p->dst[job], beta, C,
+                 c_off, ldc, ep, &e);
 }
 
 clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N, int K, float alpha, clvae_view A,
@@ -472,12 +469,6 @@ clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N
       (st = clvae__view("gemm_from_panels", "panels", panels, clvae_gemm_panels_size(dev, K, N), 4, &p_off)) != CLVAE_OK ||
       (st = epi_prepare(ep, M, N, C.buf->mem, &e)) != CLVAE_OK || (st = panels_prepare(g, ep, M, N, &e)) != CLVAE_OK)
     return st;
-  if (!fused_epilogue(&e)) {
-    epi_args plain = plain_args(C.buf->mem);
-    st = tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C.buf->mem, c_off,
-              ldc, &plain);
-    return st == CLVAE_OK ? unfused_rest(dev, g, ep, &e, M, N, C, c_off, ldc) : st;
-  }
-  return tile(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C.buf->mem, c_off,
-              ldc, &e);
+  return tile_ep(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C, c_off, ldc, ep,
+                 &e);
 }
