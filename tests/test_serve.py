@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from testlib import browser_missing, check, no_opencl, read_png, summary
+from testlib import browser_missing, check, no_opencl, read_png, summary, wait_for
 
 CLVAE = os.path.abspath(sys.argv[1])
 SHOTS = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else tempfile.gettempdir()
@@ -153,11 +153,14 @@ def api_checks(tmp, model):
     # the checkpoint moved away and back: the page says so, then forgets it
     moved = model + '.away'
     os.rename(model, moved)
-    time.sleep(0.4)
-    gone = json.loads(s.get('/api/state')[2])['reload_error']
+
+    def reload_error():
+        return json.loads(s.get('/api/state')[2])['reload_error']
+    wait_for(lambda: 'No such file' in reload_error(), timeout=30, poll=0.05)  # it checks at most every 0.25 s
+    gone = reload_error()
     os.rename(moved, model)
-    time.sleep(0.4)
-    back = json.loads(s.get('/api/state')[2])['reload_error']
+    wait_for(lambda: reload_error() == '', timeout=30, poll=0.05)
+    back = reload_error()
     check('No such file' in gone and back == '', 'a checkpoint moved away is reported, and forgotten once it is back',
           f'{gone!r} {back!r}')
 

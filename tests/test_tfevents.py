@@ -30,7 +30,7 @@ except ImportError:  # Debian's python3-protobuf is for Debian's python3
     sys.exit(77)
 
 sys.path.insert(0, HERE)
-from testlib import check, read_checkpoint, summary  # noqa: E402
+from testlib import check, read_checkpoint, summary, wait_for  # noqa: E402
 
 CLVAE = os.path.abspath(sys.argv[1])
 
@@ -154,14 +154,12 @@ def main(tmp, pb):
           '--resume adds a second file (the first unchanged) with loss at steps 16..23 and test_loss at epoch 3',
           p.stdout + p.stderr + str(files))
 
-    # SIGINT in the middle of an epoch: the losses up to the stop are in the log, flushed
+    # SIGINT in the middle of a run: the losses up to the stop are in the log, flushed. The run
+    # is long by construction (1000 epochs) and the signal waits for a state (epoch 1 saved).
     out2, logs2 = os.path.join(tmp, 'int'), os.path.join(tmp, 'logs2')
-    proc = subprocess.Popen([CLVAE, 'train', '--epochs', '1', '--out', out2, '--logdir', logs2, '--quiet'],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and not glob.glob(os.path.join(logs2, 'events.*')):
-        time.sleep(0.05)
-    time.sleep(1.5)
+    proc = subprocess.Popen([CLVAE, 'train', '--epochs', '1000', '--limit', '2048', '--out', out2, '--logdir', logs2,
+                             '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: read_checkpoint(os.path.join(out2, 'checkpoint.clvae'))['epoch'] >= 1, proc=proc)
     proc.send_signal(signal.SIGINT)
     o, _ = proc.communicate(timeout=60)
     try:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from testlib import check, read_checkpoint, summary
+from testlib import check, read_checkpoint, summary, wait_for
 
 CLVAE = sys.argv[1]
 HOOKS = sys.argv[sys.argv.index('--hooks') + 1] if '--hooks' in sys.argv else None
@@ -198,26 +198,40 @@ def test_resume_exact(tmp):
     ma = [r.split(',')[:5] for r in open(os.path.join(a, 'metrics.csv')).read().splitlines()]
     mb = [r.split(',')[:5] for r in open(os.path.join(b, 'metrics.csv')).read().splitlines()]
     check(ma == mb, 'same losses in metrics.csv for the straight and the resumed run', (ma, mb))
-    # SIGINT somewhere in the middle, then resume: still bitwise equal.
-    p = subprocess.Popen([CLVAE, *base, '--epochs', '4', '--out', c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    p.stdout.readline()  # "clvae: training ..." comes after the data is loaded
-    time.sleep(0.8)
+    # SIGINT somewhere in the middle, then resume: still bitwise equal. The run is long by
+    # construction (1000 epochs) and the signal waits for a state (epoch 1 saved), so the stop
+    # falls in a later epoch on any machine; the straight run to compare with is made after.
+    p = subprocess.Popen([CLVAE, *base, '--epochs', '1000', '--out', c], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    cc = os.path.join(c, 'checkpoint.clvae')
+    saved = wait_for(lambda: epoch_of(cc) >= 1, proc=p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
-    cc = os.path.join(c, 'checkpoint.clvae')
-    check(p.returncode == 130 and 'Resume with' in err and '--resume' in err, 'SIGINT: exit 130, says how to resume',
-          f'rc={p.returncode} {out} {err}')
-    rc, out = run('train', '--resume', '--epochs', '4', '--out', c)
-    check(rc == 0 and params_of(cc) == params_of(ca), 'bitwise: interrupted by SIGINT, resumed == straight', out)
+    check(saved and p.returncode == 130 and 'Resume with' in err and '--resume' in err,
+          'SIGINT: exit 130, says how to resume', f'rc={p.returncode} {out} {err}')
+    ck = read_checkpoint(cc)
+    e = ck['epoch'] + 1
+    rc, out = run('train', '--resume', '--epochs', str(e), '--out', c)
+    ce = ca if e == 4 else os.path.join(run_straight(base, e, os.path.join(tmp, f'straight{e}')), 'checkpoint.clvae')
+    check(rc == 0 and params_of(cc) == params_of(ce),
+          f"bitwise: interrupted by SIGINT (epoch {ck['epoch']} + {ck['epoch_step']} steps), resumed to {e} epochs "
+          f"== {e} straight", out)
     d = os.path.join(tmp, 'term')
-    p = subprocess.Popen([CLVAE, *base, '--epochs', '50', '--out', d], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    p.stdout.readline()
-    time.sleep(0.5)
+    cd = os.path.join(d, 'checkpoint.clvae')
+    p = subprocess.Popen([CLVAE, *base, '--epochs', '1000', '--out', d], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    saved = wait_for(lambda: epoch_of(cd) >= 1, proc=p)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
-    rc, out2 = run('eval', '--model', os.path.join(d, 'checkpoint.clvae'))
-    check(p.returncode == 143 and 'SIGTERM' in err and rc == 0, 'SIGTERM: exit 143, checkpoint loadable', err + out2)
+    rc, out2 = run('eval', '--model', cd)
+    check(saved and p.returncode == 143 and 'SIGTERM' in err and rc == 0, 'SIGTERM: exit 143, checkpoint loadable',
+          err + out2)
     return ca
+
+
+def run_straight(base, epochs, out):
+    run(*base, '--epochs', str(epochs), '--out', out)
+    return out
 
 
 def test_sigkill(tmp):
@@ -255,18 +269,16 @@ def test_second_sigint(tmp):
     ck = os.path.join(o, 'checkpoint.clvae')
     p = subprocess.Popen([HOOKS, 'train', '--limit', '512', '--epochs', '1000', '--out', o], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, env=dict(os.environ, CLVAE_TEST_SLOW_CHECKPOINT='1'))
-    deadline = time.time() + 120
-    while time.time() < deadline and not (os.path.exists(ck) and epoch_of(ck) >= 1):
-        time.sleep(0.01)
+    wait_for(lambda: epoch_of(ck) >= 1, proc=p)
     p.send_signal(signal.SIGINT)  # asks for a checkpoint after this step (a slow write here)
-    time.sleep(0.3)
+    writing = wait_for(lambda: temps(ck), proc=p)  # the write has begun
     t0 = time.time()
     p.send_signal(signal.SIGINT)  # the second one leaves at once
     p.wait(timeout=60)
     took = time.time() - t0
     rc, out = run('eval', '--model', ck)
-    check(p.returncode == 130 and took < 2 and rc == 0,
-          f'a second SIGINT exits at once ({took:.2f} s, exit {p.returncode}) and the last checkpoint loads', out)
+    check(writing and p.returncode == 130 and took < 2 and rc == 0,
+          f'a second SIGINT during the checkpoint\'s write exits at once ({took:.2f} s, exit {p.returncode}) and the last checkpoint loads', out)
 
 
 def test_disk_full(tmp):

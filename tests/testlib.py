@@ -19,6 +19,24 @@ def summary():
     return 1 if _counts['failed'] else 0
 
 
+def wait_for(cond, timeout=120, proc=None, poll=0.01):
+    """Waits for a state (a file written, a step reached): polls cond() until it is true
+    (returns True), the deadline passes or proc ends (False). Tests wait for states, never
+    for a guessed time: a faster or slower machine must not change what they see."""
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if cond():
+                return True
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False
+
+
 def no_opencl(clvae):
     """Whether clvae sees no OpenCL platform at all (the tests that need one then skip)."""
     import subprocess

@@ -48,7 +48,11 @@ function page(version, edition, url) {
       await tfvis.show.modelSummary({name: 'decoder'}, decoder);
       await tfvis.show.layer({name: 'dense2'}, decoder.getLayer('dense_Dense2'));
       await tfvis.show.layer({name: 'dense3'}, decoder.getLayer('dense_Dense3'));
-      await new Promise((r) => setTimeout(r, 300)); // the visor renders asynchronously
+      // The visor renders asynchronously: wait for the state (both layers' weights shown),
+      // up to 20 s; a page that never shows them fails on what it shows at the end.
+      const want = ['dense_Dense2/kernel', 'dense_Dense3/kernel'];
+      for (let i = 0; i < 400 && !want.every((w) => document.body.innerText.includes(w)); i++)
+        await new Promise((r) => setTimeout(r, 50));
       R.visor = document.body.innerText;
     }
     const N = ${n}, H = 28, W = 28;
