@@ -122,12 +122,17 @@ float epilogue1(float acc, float alpha, float beta, float c, int has_bias, float
  * results are never stored). op(B)'s panels start at Bp + bp_off. The epilogue's bias is
  * (N) at bias_off, its mask (M, ldm). The epilogue's options are constants of each kernel
  * below, so that each compiles to its own code: with them as run-time flags PoCL kept
- * several copies of the loop and spilled registers in the one without epilogue. */
-inline void tile(int M, int N, int K, float alpha, float beta, __global const float *A, uint a_off, int a_panel,
-                 int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, uint c_off, int ldc,
-                 __global const float *bias, uint bias_off, __global const float *mask, uint mask_off, int ldm,
-                 __global float *P, uint p_off, int pnr, const int has_bias, const int act, const int has_mask,
-                 const int has_panels) {
+ * several copies of the loop and spilled registers in the one without epilogue.
+ * Not `inline`: in OpenCL C (C99 rules) a plain inline definition emits no callable copy,
+ * and a compiler that keeps one call (clang for amdgcn, nvptx, spir64) leaves the program
+ * unlinkable; `static` is not OpenCL C 1.1. An ordinary definition, forced inline. */
+__attribute__((always_inline)) void tile(int M, int N, int K, float alpha, float beta, __global const float *A,
+                                         uint a_off, int a_panel,
+                                         int ask, int asr, __global const float *Bp, uint bp_off, __global float *C,
+                                         uint c_off, int ldc, __global const float *bias, uint bias_off,
+                                         __global const float *mask, uint mask_off, int ldm, __global float *P,
+                                         uint p_off, int pnr, const int has_bias, const int act, const int has_mask,
+                                         const int has_panels) {
   int q = (int)get_global_id(0), p = (int)get_global_id(1);
   if (q * NR >= N || p * MR >= M) return;
   __global const float *arow[MR];

@@ -74,6 +74,9 @@ clvae_status clvae__fail(clvae_status st, const char *fmt, ...)
 clvae_status clvae__cl_fail(cl_int code, const char *call, const char *what, const char *file, int line);
 #define CL_FAIL(code, call, what) clvae__cl_fail((code), (call), (what), __FILE__, __LINE__)
 
+/* The options the program is built with on this device: the OpenCL C version's -cl-std,
+ * flushed denormals, and the op's -D options. Fails for a device older than OpenCL C 1.1. */
+clvae_status clvae__build_options(clvae_device *dev, const clvae_program_def *p, char *opts, size_t n);
 /* Builds the program now (once per device); the build log is in the message on failure. */
 clvae_status clvae__build(clvae_device *dev, const clvae_program_def *p);
 /* The op's state on this device, created on first use; NULL on failure (message set). */

@@ -8,6 +8,9 @@
 extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, clvae__program_act, clvae__program_sample,
     clvae__program_loss, clvae__program_adam, clvae__program_data;
 
+/* Every program of every op, in build order. */
+const clvae_program_def *const *clvae__ops_programs(int *n);
+
 /* Work-group size of the per-row reductions (loss): 1 on CPU-style devices, where explicit
  * vectors do the work; up to 64 on GPUs. A power of two: the tree halves it. */
 int clvae__reduction_size(const clvae_device *dev);
