@@ -107,7 +107,7 @@ float epilogue1(float acc, float alpha, float beta, float c, int has_bias, float
  * that has fewer than NV vectors of real columns (N = 784 = 12·64 + 16) runs a loop over
  * those alone: padding would have been 6 % of those GEMMs' work. */
 #define K_LOOP(NVX)                                                                        \
-  for (int k = 0; k < K; k++) {                                                            \
+  for (int k = k0; k < k1; k++) {                                                          \
     float16 bv[NVX];                                                                       \
     _Pragma("unroll") for (int v = 0; v < NVX; v++) bv[v] = vload16(k * NV + v, b);       \
     _Pragma("unroll") for (int r = 0; r < MR; r++) {                                       \
@@ -131,10 +131,14 @@ __attribute__((always_inline)) void tile(int M, int N, int K, float alpha, float
                                          int ask, int asr, __global const float *Bp, uint bp_off, __global float *C,
                                          uint c_off, int ldc, __global const float *bias, uint bias_off,
                                          __global const float *mask, uint mask_off, int ldm, __global float *P,
-                                         uint p_off, int pnr, const int has_bias, const int act, const int has_mask,
-                                         const int has_panels) {
-  int q = (int)get_global_id(0), p = (int)get_global_id(1);
+                                         uint p_off, int pnr, int kz, uint c_split, const int has_bias,
+                                         const int act, const int has_mask, const int has_panels) {
+  int q = (int)get_global_id(0), p = (int)get_global_id(1), z = (int)get_global_id(2);
   if (q * NR >= N || p * MR >= M) return;
+  /* split K: work-items z take k in [z·kz, (z + 1)·kz) and store C at z·c_split (partial
+   * sums that gemm_ksum adds; kz = K and one z otherwise) */
+  int k0 = z * kz, k1 = k0 + kz < K ? k0 + kz : K;
+  C += (size_t)z * c_split;
   __global const float *arow[MR];
 #pragma unroll
   for (int r = 0; r < MR; r++) {
@@ -207,9 +211,9 @@ __attribute__((always_inline)) void tile(int M, int N, int K, float alpha, float
                      int a_panel, int ask, int asr, __global const float *Bp, uint bp_off, __global float *C, \
                      uint c_off, int ldc, __global const float *bias, uint bias_off,                         \
                      __global const float *mask, uint mask_off, int ldm, __global float *P, uint p_off,      \
-                     int pnr) {                                                                              \
+                     int pnr, int kz, uint c_split) {                                                        \
     tile(M, N, K, alpha, beta, A, a_off, a_panel, ask, asr, Bp, bp_off, C, c_off, ldc, bias, bias_off, mask,   \
-         mask_off, ldm, P, p_off, pnr, HAS_BIAS, ACT, HAS_MASK, HAS_PANELS);                                 \
+         mask_off, ldm, P, p_off, pnr, kz, c_split, HAS_BIAS, ACT, HAS_MASK, HAS_PANELS);                    \
   }
 
 TILE_KERNEL(gemm_tile, 0, ACT_NONE, 0, 0)
@@ -218,3 +222,15 @@ TILE_KERNEL(gemm_tile_bias_relu, 1, ACT_RELU, 0, 0)
 TILE_KERNEL(gemm_tile_bias_sigmoid, 1, ACT_SIGMOID, 0, 0)
 TILE_KERNEL(gemm_tile_mask, 0, ACT_NONE, 1, 0)
 TILE_KERNEL(gemm_tile_mask_panels, 0, ACT_NONE, 1, 1)
+
+/* C (M, N, rows ldc apart) = alpha·Σ_z P[z] + beta·C: the partial products of a GEMM whose K
+ * was split (P[z] (M, N) at z·M·N), added in order z = 0, 1, ... (deterministic). */
+__kernel void gemm_ksum(__global float *C, uint c_off, int ldc, __global const float *P, int M, int N, int splits,
+                        float alpha, float beta) {
+  int j = (int)get_global_id(0), i = (int)get_global_id(1);
+  if (j >= N || i >= M) return;
+  float s = 0.0f;
+  for (int z = 0; z < splits; z++) s += P[((size_t)z * M + i) * N + j];
+  __global float *c = C + c_off + (size_t)i * ldc + j;
+  *c = beta != 0.0f ? fma(beta, *c, alpha * s) : alpha * s;
+}

@@ -2,7 +2,8 @@
  * RED_LS work-items per image (1 on CPU devices, where explicit vectors do the work; 64
  * on GPUs); each work-item takes 16-pixel chunks as float16, which PoCL compiles to
  * AVX-512 and a GPU reads coalesced. Sums run in a fixed order (lanes, then a tree over
- * the work-group), so the result is deterministic. The output layer's bias is added here. */
+ * the work-group), so the result is deterministic. The output layer's bias is added here
+ * (unless has_bias is 0: a transposed conv's output comes with its bias). */
 
 /* 784·MSE terms (p − x)² and the gradient scale·2(p − x)·p(1 − p). */
 float16 mse_terms(float16 y, float16 x, float scale, float16 *g) {
@@ -37,14 +38,14 @@ void reduce_store(__local float *part, float s, __global float *out) {
   if (t == 0) *out = part[0];
 }
 
-/* loss[b] = Σ_d terms(logits[b][d] + bias[d], x[b][d]) (x rows ldx apart); dlogits (if
+/* loss[b] = Σ_d terms(logits[b][d] (+ bias[d]), x[b][d]) (x rows ldx apart); dlogits (if
  * want_grad; may alias logits) = the gradient terms, also stored in P as the GEMM's panels
  * of pnr columns read them (B rows; none if pnr = 0). The last chunk of a row that is not
  * a multiple of 16 goes through private arrays, its padding masked out. */
 #define LOSS_KERNEL(NAME, TERMS)                                                                   \
   __kernel __attribute__((reqd_work_group_size(RED_LS, 1, 1))) void NAME(                          \
       __global float *loss, uint loss_off, __global float *dlogits, uint dl_off, int want_grad,    \
-      __global const float *logits, uint lg_off, __global const float *bias, uint b_off,          \
+      __global const float *logits, uint lg_off, int has_bias, __global const float *bias, uint b_off, \
       __global const float *x, uint x_off, int ldx, int D, float scale, __global float *P, int pnr) { \
     __local float part[RED_LS];                                                                    \
     int b = (int)get_group_id(0), t = (int)get_local_id(0), chunks = (D + 15) / 16;                \
@@ -59,13 +60,14 @@ void reduce_store(__local float *part, float s, __global float *out) {
       int d = c * 16;                                                                              \
       __global float *pr = P + (size_t)(d / pw) * rows * pw + (size_t)b * pw + d % pw;            \
       if (d + 16 <= D) {                                                                           \
-        acc += TERMS(vload16(0, yr + d) + vload16(0, bs + d), vload16(0, xr + d), scale, &g);      \
+        float16 bv = has_bias ? vload16(0, bs + d) : (float16)(0.0f);                            \
+        acc += TERMS(vload16(0, yr + d) + bv, vload16(0, xr + d), scale, &g);                      \
         if (want_grad) vstore16(g, 0, gr + d);                                                     \
         if (pnr) vstore16(g, 0, pr);                                                               \
       } else {                                                                                     \
         float yy[16], xx[16], tt[16], gg[16];                                                      \
         for (int e = 0; e < 16; e++) {                                                             \
-          yy[e] = d + e < D ? yr[d + e] + bs[d + e] : 0.0f;                                        \
+          yy[e] = d + e < D ? yr[d + e] + (has_bias ? bs[d + e] : 0.0f) : 0.0f;                    \
           xx[e] = d + e < D ? xr[d + e] : 0.0f;                                                    \
         }                                                                                          \
         vstore16(TERMS(vload16(0, yy), vload16(0, xx), scale, &g), 0, tt);                         \

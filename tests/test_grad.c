@@ -1,7 +1,9 @@
 /* Gradient check of the whole VAE loss: the reference's analytic gradient against central
  * differences in double, for every parameter of every tensor of the net's table, both
  * losses, at depths 1, 2 and 3 (small sizes: 6 pixels as 2×3 grey or 1×2×3 RGB, L 5 so
- * that ε spans two Philox draws, B 4). Host only.
+ * that ε spans two Philox draws, B 4), and two small convolutional nets (every kind of
+ * layer and padding, a dense layer after a conv and a transposed conv after a reshape, a
+ * valid transposed conv back to the image). Host only.
  * Tolerance: |analytic − numeric| ≤ 1e-7 + 1e-6·|analytic| with step 1e-6 (truncation
  * error ≈ step² ≈ 1e-12, rounding ≈ 1e-16/step ≈ 1e-10). Inputs whose ReLU
  * pre-activations come within 1e-3 of zero are redrawn, so no difference crosses a kink. */
@@ -19,10 +21,10 @@ static double uni(void) {
 
 static int passed, failed;
 
-static void check_net(const clvae_net *net) {
+static void check_net(const clvae_net *net, const char *what) {
   const int B = 4;
   double *p = malloc(net->total * 8), *g = malloc(net->total * 8), minpre = 0;
-  float x[4 * 6];
+  float *x = malloc((size_t)B * net->D * sizeof *x);
   for (int tries = 0; tries < 200 && minpre < 1e-3; tries++) {
     for (size_t i = 0; i < net->total; i++) p[i] = (uni() * 2 - 1) * 0.8;
     for (int i = 0; i < B * net->D; i++) x[i] = (float)uni();
@@ -43,12 +45,28 @@ static void check_net(const clvae_net *net) {
       if (err / tol > worst) worst = err / tol;
       if (err > tol && bad++ < 3) printf("    %s[%zu]: analytic %.10g, numeric %.10g\n", tt->name, i - tt->offset, g[i], num);
     }
-    printf("%s depth %d %s loss, %-22s (%d values): worst error/tolerance %.3f\n", bad ? "FAIL" : "PASS",
-           net->cfg.depth, net->cfg.loss ? "bce" : "mse", tt->name, tt->rows * tt->cols, worst);
+    printf("%s %s %s loss, %-22s (%d values): worst error/tolerance %.3f\n", bad ? "FAIL" : "PASS", what,
+           net->cfg.loss ? "bce" : "mse", tt->name, tt->rows * tt->cols, worst);
     bad ? failed++ : passed++;
   }
   if (minpre < 1e-3) printf("FAIL: could not draw inputs away from the ReLU kink\n"), failed++;
-  free(p), free(g);
+  free(p), free(g), free(x);
+}
+
+/* A convolutional net from item lists on h×w×ch images. */
+static void conv_net(int h, int w, int ch, const char *enc, const char *dec, int loss) {
+  clvae_config c;
+  clvae_net net;
+  char what[160];
+  clvae_config_default(&c);
+  c.height = h, c.width = w, c.channels = ch, c.latent = 5, c.batch = 4, c.loss = loss, c.seed = 7;
+  if (clvae_items_parse(enc, c.enc, &c.nenc) != CLVAE_OK || clvae_items_parse(dec, c.dec, &c.ndec) != CLVAE_OK ||
+      clvae_net_build(&net, &c) != CLVAE_OK) {
+    printf("FAIL: net %s | %s: %s\n", enc, dec, clvae_error_message()), failed++;
+    return;
+  }
+  snprintf(what, sizeof what, "%dx%dx%d %s | %s", h, w, ch, enc, dec);
+  check_net(&net, what);
 }
 
 int main(void) {
@@ -65,8 +83,14 @@ int main(void) {
         printf("FAIL: net for depth %d\n", depth), failed++;
         continue;
       }
-      check_net(&net);
+      char what[32];
+      snprintf(what, sizeof what, "depth %d", depth);
+      check_net(&net, what);
     }
+  for (int loss = 0; loss < 2; loss++) {
+    conv_net(3, 3, 1, "conv:2:2:1,conv:3:3:2:valid", "reshape:1:1:5,deconv:2:3:2:valid", loss);
+    conv_net(2, 3, 3, "conv:2:2:1,dense:4", "dense:6,reshape:2:3:1,deconv:2:2:1", loss);
+  }
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

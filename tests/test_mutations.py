@@ -15,7 +15,11 @@ CLVAE, CL = sys.argv[1], sys.argv[2]
 
 # (kernel checked, file, original text, mutated text, extra selftest arguments)
 MUTATIONS = [
-    ('gemm', 'gemm.cl', 'for (int k = 0; k < K; k++) {', 'for (int k = 1; k < K; k++) {', ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'for (int k = k0; k < k1; k++) {', 'for (int k = k0 + 1; k < k1; k++) {', ['--gemm', 'builtin', '--small']),
+    # split K: the parts' ranges and their sum
+    ('gemm', 'gemm.cl', 'int k0 = z * kz, k1 = k0 + kz < K ? k0 + kz : K;', 'int k0 = z * kz, k1 = k0 + kz < K ? k0 + kz - 1 : K;',
+     ['--gemm', 'builtin', '--small']),
+    ('gemm', 'gemm.cl', 'for (int z = 0; z < splits; z++)', 'for (int z = 1; z < splits; z++)', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', 'j0 + e < N;', 'j0 + e <= N;', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', '(size_t)rr * asr;', '(size_t)rr * ask;', ['--gemm', 'builtin', '--small']),
     ('gemm', 'gemm.cl', '? B[b_off + (size_t)j * ldb + k]', '? B[b_off + (size_t)k * ldb + j]', ['--gemm', 'builtin', '--small']),
@@ -62,6 +66,26 @@ MUTATIONS = [
     ('adam', 'adam.cl', 'return p[i] - lr * (mi * c1)', 'return p[i] - lr * mi', []),
     ('gather', 'data.cl', 'convert_float16(vload16(0, src)) / 255.0f', 'convert_float16(vload16(0, src)) / 256.0f', []),
     ('gather', 'data.cl', 'dst[e] = (float)src[e] / 255.0f;', 'dst[e] = (float)src[e + 1] / 255.0f;', []),
+    # convolutions (the CPU build: a row per work-item): taps, padding, the ones column, the
+    # vector and scalar channel paths, the epilogue
+    ('conv', 'conv.cl', 'int r = (y + pt) % S;', 'int r = (y + pt + 1) % S;', ['--small']),
+    ('conv', 'conv.cl', 'int x = ox * S + kx - pl;', 'int x = ox * S + kx - pl + 1;', ['--small']),
+    ('conv', 'conv.cl', 'if (ones) dst[K * kc] = 1.0f;', 'if (ones) dst[K * kc] = 0.0f;', ['--small']),
+    ('conv', 'conv.cl', 'for (; c + 16 <= C; c += 16) vstore16(vload16(0, src + c), 0, d + c);',
+     'for (; c + 16 <= C; c += 16) vstore16(vload16(0, src + c + 1), 0, d + c);', ['--small']),
+    ('conv', 'conv.cl', 'if (n == 16) acc16 += vload16(0, src);', 'if (n == 16) acc16 += vload16(0, src + 1);', ['--small']),
+    ('conv', 'conv.cl', 'for (int e = 0; e < n; e++) acc[e] += src[e];', 'for (int e = 1; e < n; e++) acc[e] += src[e];',
+     ['--small']),
+    ('conv', 'conv.cl', 'if (has_bias) v += vload16(0, bias + b_off + c0);', 'if (has_bias) v += vload16(0, bias + b_off);',
+     ['--small']),
+    ('conv', 'conv.cl', 'if (has_mask && !(mask > 0.0f)) v = 0.0f;', 'if (has_mask && !(mask >= 0.0f)) v = 0.0f;', ['--small']),
+]
+
+# The GPU build of the convolutions (an element per work-item), run in that style.
+GPU_MUTATIONS = [
+    ('conv', 'conv.cl', 'acc += patches[p_off + (((size_t)b * Ho + oy) * Wo + ox) * ldp + (size_t)(ky * K + kx) * C + c];',
+     'acc += patches[p_off + (((size_t)b * Ho + oy) * Wo + ox) * ldp + (size_t)(ky * K + kx) * C];', ['--small']),
+    ('conv', 'conv.cl', 'for (int c = 0; c < C; c++) dst[c] = src[c];', 'for (int c = 1; c < C; c++) dst[c] = src[c];', ['--small']),
 ]
 
 
@@ -73,8 +97,10 @@ MUTATIONS = [
 GEMM_BLOCK = '2,1,1,4'
 
 
-def selftest(kdir, kernel, extra, block=GEMM_BLOCK):
+def selftest(kdir, kernel, extra, block=GEMM_BLOCK, style=None):
     env = dict(os.environ, CLVAE_KERNEL_DIR=kdir, CLVAE_GEMM_TUNE=block)
+    if style:
+        env['CLVAE_KERNEL_STYLE'] = style
     if block is None:  # the device's default block
         env.pop('CLVAE_GEMM_TUNE')
     p = subprocess.run([CLVAE, 'selftest', '--kernel', kernel, *extra],  # odd sizes reach edge paths
@@ -90,7 +116,7 @@ def main():
         print('SKIP: no OpenCL platform')
         return 77
     check(rc == 0, f'unmodified cl/ passes (gemm, block {GEMM_BLOCK})', out)
-    for kernel, fname, old, new, extra, *block in MUTATIONS:
+    for kernel, fname, old, new, extra, *block in MUTATIONS + [m + (GEMM_BLOCK, 'gpu') for m in GPU_MUTATIONS]:
         with tempfile.TemporaryDirectory() as tmp:
             for f in os.listdir(CL):
                 if f.endswith('.cl'):

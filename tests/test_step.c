@@ -1,7 +1,8 @@
 /* One OpenCL training step against the double-precision reference VAE: per-image losses
  * and every gradient tensor of the net's table, at the real shape (28×28, hidden 512,
  * latent 2, B 256), odd ones at depth 1 (3×11 grey, 17, latent 3, B 7; both losses) and
- * depths 2 and 3 (3×11, 17,9; 5×5 RGB, 20,12,7), then the Adam update moves no parameter
+ * depths 2 and 3 (3×11, 17,9; 5×5 RGB, 20,12,7), convolutional nets (small ones with every
+ * padding and stride 1-3, and the TF tutorial's at batch 16), then the Adam update moves no parameter
  * by more than lr (a property of Adam's first step: |Δp| = lr·|g|/(|g| + ε)); and a smaller
  * batch after a full one gives a fresh model's gradients.
  * Tolerances: losses 2e-5·|ref| + 1e-5; gradients 2e-5·max|ref| of their tensor + 1e-9
@@ -28,7 +29,14 @@ static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden,
   clvae_config_default(&c);
   c.height = h, c.width = w, c.channels = ch, c.latent = L, c.batch = B, c.loss = loss, c.seed = 11;
   c.depth = 0;
-  for (const char *q = hidden; *q; q += *q == ',') c.hidden[c.depth++] = (int)strtol(q, (char **)&q, 10);
+  const char *bar = strchr(hidden, '|');
+  if (bar) { /* "ENCODER|DECODER" item lists */
+    char enc[256];
+    snprintf(enc, sizeof enc, "%.*s", (int)(bar - hidden), hidden);
+    if (clvae_items_parse(enc, c.enc, &c.nenc) != CLVAE_OK || clvae_items_parse(bar + 1, c.dec, &c.ndec) != CLVAE_OK)
+      c.nenc = c.ndec = 0;
+  } else
+    for (const char *q = hidden; *q; q += *q == ',') c.hidden[c.depth++] = (int)strtol(q, (char **)&q, 10);
   if (clvae_net_build(&net, &c) != CLVAE_OK) {
     printf("FAIL %s\n", clvae_error_message());
     failed++;
@@ -168,16 +176,29 @@ static void smaller_batch(clvae_device *dev) {
   free(p), free(g1), free(g2), free(img);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   clvae_device *dev;
   clvae_status st = clvae_device_open(&dev, getenv("CLVAE_PLATFORM"), getenv("CLVAE_DEVICE"), NULL);
   if (st == CLVAE_ERR_NO_PLATFORM) return printf("SKIP: %s\n", clvae_error_message()), 77;
   if (st != CLVAE_OK) return printf("FAIL: %s\n", clvae_error_message()), 1;
+  if (argc == 3 && !strcmp(argv[1], "--gemm")) { /* the whole step through the other GEMM */
+    int g = clvae_gemm_impl_parse(argv[2]);
+    if (g < 0 || clvae_gemm_set_impl(dev, (clvae_gemm_impl)g) != CLVAE_OK)
+      return printf("FAIL: --gemm %s\n", argv[2]), clvae_device_free(dev), 2;
+    printf("GEMM: %s\n", argv[2]);
+  }
   run_case(dev, 3, 11, 1, "17", 3, 7, 0);
   run_case(dev, 3, 11, 1, "17", 3, 7, 1);
   run_case(dev, 3, 11, 1, "17,9", 3, 7, 0);
   run_case(dev, 5, 5, 3, "20,12,7", 4, 9, 1);
   run_case(dev, 28, 28, 1, "512", 2, 256, 0);
+  /* convolutions: every padding, strides 1, 2, 3, a 1x1 kernel, K < S, a dense layer after a
+   * conv, a transposed conv straight after z, RGB, the tutorial's model at a small batch */
+  run_case(dev, 8, 6, 1, "conv:4:3:2,conv:3:2:1:valid|dense:12,reshape:4:3:1,deconv:3:3:2", 3, 5, 0);
+  run_case(dev, 7, 7, 3, "conv:5:3:2:valid,dense:6|dense:18,reshape:3:3:2,deconv:4:3:2:valid", 2, 3, 1);
+  run_case(dev, 6, 6, 1, "conv:3:1:1,conv:2:3:3|reshape:1:1:3,deconv:4:2:3:valid,deconv:2:3:2", 3, 4, 0);
+  run_case(dev, 28, 28, 1, "conv:32:3:2:valid,conv:64:3:2:valid|dense:1568,reshape:7:7:32,deconv:64:3:2,deconv:32:3:2",
+           2, 16, 0);
   smaller_batch(dev);
   clvae_device_free(dev);
   printf("%d passed, %d failed\n", passed, failed);

@@ -60,14 +60,29 @@ def browser_missing(tfjs_dir, packages):
     return ''
 
 
+ITEM_KINDS = {1: 'dense', 2: 'conv', 3: 'deconv', 4: 'reshape'}
+
+
+def item_text(f):
+    """An item record (8 ints) as the command line writes it."""
+    kind, units, size, stride, valid, h, w, c = f
+    if kind == 1:
+        return f'dense:{units}'
+    if kind in (2, 3):
+        return f"{ITEM_KINDS[kind]}:{units}:{size}:{stride}:{'valid' if valid else 'same'}"
+    return f'reshape:{h}:{w}:{c}'
+
+
 def read_checkpoint(path):
-    """A clvae checkpoint (format 2, see src/io/checkpoint.c) read independently: the header
-    fields, the layer records and the float arrays. Raises ValueError if it is not one."""
+    """A clvae checkpoint (format 2 or 3, see src/io/checkpoint.c) read independently: the
+    header fields, the layer records, format 3's extension records (items, data paths) and
+    the float arrays. Raises ValueError if it is not one."""
     import struct
     import zlib
     b = open(path, 'rb').read()
-    if b[:8] != b'CLVAECKP' or struct.unpack('<I', b[8:12])[0] != 2:
-        raise ValueError(f'{path}: not a format-2 clvae checkpoint')
+    version = struct.unpack('<I', b[8:12])[0] if len(b) >= 12 else 0
+    if b[:8] != b'CLVAECKP' or version not in (2, 3):
+        raise ValueError(f'{path}: not a format-2 or -3 clvae checkpoint')
     hdr, = struct.unpack('<I', b[12:16])
     h, w, c, depth, latent, loss, batch = struct.unpack('<7i', b[16:44])
     step, = struct.unpack('<q', b[68:76])
@@ -78,12 +93,22 @@ def read_checkpoint(path):
     layers = [struct.unpack('<4I2Q', b[152 + 32 * i:184 + 32 * i]) for i in range(nlayers)]
     if len(b) != hdr + 12 * n + 4 or struct.unpack('<I', b[-4:])[0] != zlib.crc32(b[:-4]):
         raise ValueError(f'{path}: size or CRC does not match')
-    return {'height': h, 'width': w, 'channels': c, 'depth': depth, 'hidden': hidden, 'latent': latent,
-            'loss': loss, 'batch': batch, 'step': step, 'epoch': epoch, 'epoch_step': epoch_step, 'limit': limit,
-            'n': n, 'header': hdr, 'state': b[hdr:-4],  # parameters, Adam m and v
+    ext, at = {}, 152 + 32 * nlayers
+    while version == 3:
+        tag, length = struct.unpack('<II', b[at:at + 8])
+        if tag == 0:
+            break
+        ext[tag] = b[at + 8:at + 8 + length]
+        at += 8 + length
+    items = {side: [item_text(struct.unpack('<8i', v[i:i + 32])) for i in range(0, len(v), 32)]
+             for side, v in (('encoder', ext.get(1, b'')), ('decoder', ext.get(2, b'')))}
+    return {'version': version, 'height': h, 'width': w, 'channels': c, 'depth': depth, 'hidden': hidden,
+            'latent': latent, 'loss': loss, 'batch': batch, 'step': step, 'epoch': epoch, 'epoch_step': epoch_step,
+            'limit': limit, 'n': n, 'header': hdr, 'state': b[hdr:-4],  # parameters, Adam m and v
             'params': struct.unpack('<%df' % n, b[hdr:hdr + 4 * n]),
-            # (kind 0 dense / 1 sample / 2 output, act, in, out, kernel offset, bias offset)
-            'layers': layers}
+            # (kind 0 dense / 1 sample / 2 output / 3 conv / 4 deconv, act, in, out, kernel offset, bias offset)
+            'layers': layers, 'encoder': items['encoder'], 'decoder': items['decoder'],
+            'data': ext.get(3, b'').decode(), 'data_abs': ext.get(4, b'').decode()}
 
 
 def write_png(path, width, height, pixels, color_type=0, bit_depth=8, palette=None, interlace=False):

@@ -2,7 +2,8 @@
  * and through OpenBLAS's cblas_sgemm, interleaved: each repetition runs one after the
  * other, and the ratio reported is the median of the per-repetition ratios, which cancels
  * the machine's slow and fast phases (they last longer than one pair). Median times too.
- * usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]   ($CLVAE_PLATFORM/$CLVAE_DEVICE) */
+ * usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto] [--encoder LIST --decoder LIST]
+ *        ($CLVAE_PLATFORM/$CLVAE_DEVICE); a conv model's GEMMs are those of its im2col form. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,11 +14,20 @@
 #include "clvae/model.h"
 #include "util/timing.h"
 
+#define TOOL "gemm_bench"
 int main(int argc, char **argv) {
   int reps = 100;
   clvae_gemm_impl gemm = CLVAE_GEMM_AUTO;
+  clvae_config cfg;
+  clvae_config_default(&cfg);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if ((!strcmp(argv[i], "--encoder") || !strcmp(argv[i], "--decoder")) && i + 1 < argc) {
+      int enc = argv[i][2] == 'e';
+      if (clvae_items_parse(argv[i + 1], enc ? cfg.enc : cfg.dec, enc ? &cfg.nenc : &cfg.ndec) != CLVAE_OK)
+        return fprintf(stderr, "%s: %s '%s': %s\n", TOOL, argv[i], argv[i + 1], clvae_error_message()), 2;
+      i++;
+    }
     else if (!strcmp(argv[i], "--gemm") && i + 1 < argc && clvae_gemm_impl_parse(argv[i + 1]) >= 0)
       gemm = (clvae_gemm_impl)clvae_gemm_impl_parse(argv[++i]);
     else return fprintf(stderr, "usage: gemm_bench [--reps N] [--gemm builtin|clblast|auto]\n"), 2;
@@ -26,11 +36,11 @@ int main(int argc, char **argv) {
   setenv("POCL_AFFINITY", "1", 0); /* as the clvae command does (src/cli/main.c) */
   /* The big GEMMs of a step of the default model (at least a tenth of the largest one's
    * work): five for the TF.js example's model. */
-  clvae_config cfg;
   clvae_net net;
   clvae_gemm_shape all_g[4 * CLVAE_MAX_LAYERS], g[4 * CLVAE_MAX_LAYERS];
-  clvae_config_default(&cfg);
-  clvae_net_build(&net, &cfg);
+  if (!cfg.nenc != !cfg.ndec) return fprintf(stderr, "gemm_bench: --encoder and --decoder go together\n"), 2;
+  if (cfg.nenc) cfg.depth = 0;
+  if (clvae_net_build(&net, &cfg) != CLVAE_OK) return fprintf(stderr, "gemm_bench: %s\n", clvae_error_message()), 2;
   int ng = clvae_net_step_gemms(&net, cfg.batch, all_g, 4 * CLVAE_MAX_LAYERS), nbig = 0;
   double most = 0;
   for (int i = 0; i < ng; i++) most = fmax(most, (double)all_g[i].M * all_g[i].N * all_g[i].K);

@@ -3,6 +3,7 @@
  * simple: the eleven GEMMs through BLAS, element-wise work in loops the compiler
  * vectorizes, denormals flushed to zero. Prints ms per step (median, p10, p90).
  * usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json] [--core]
+ *                    [--encoder LIST --decoder LIST]   (dense items only: conv models exit 2)
  * (--core: the CPU core OpenBLAS chose; bench-vs-blas.sh sets OPENBLAS_CORETYPE when it guesses wrong) */
 #include <cblas.h>
 #include <math.h>
@@ -123,9 +124,12 @@ static double train_step(trainer *t, const clvae_images *im, const uint32_t *idx
   return loss / B;
 }
 
+#define TOOL "ref_trainer"
 int main(int argc, char **argv) {
   int steps = 50, warmup = 5, B = 256, json = 0;
   const char *data = CLVAE_DEFAULT_DATA_DIR;
+  clvae_config c;
+  clvae_config_default(&c);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
@@ -133,6 +137,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
     else if (!strcmp(argv[i], "--json")) json = 1;
     else if (!strcmp(argv[i], "--core")) return printf("%s\n", openblas_get_corename()), 0;
+    else if ((!strcmp(argv[i], "--encoder") || !strcmp(argv[i], "--decoder")) && i + 1 < argc) {
+      int enc = argv[i][2] == 'e';
+      if (clvae_items_parse(argv[i + 1], enc ? c.enc : c.dec, enc ? &c.nenc : &c.ndec) != CLVAE_OK)
+        return fprintf(stderr, "%s: %s '%s': %s\n", TOOL, argv[i], argv[i + 1], clvae_error_message()), 2;
+      i++;
+    }
     else return fprintf(stderr, "usage: ref_trainer [--steps N] [--warmup N] [--batch-size B] [--data DIR] [--json] [--core]\n"), 2;
   }
   if (steps < 10 || B < 1 || warmup < 0) return fprintf(stderr, "ref_trainer: bad --steps/--batch-size/--warmup\n"), 2;
@@ -141,10 +151,13 @@ int main(int argc, char **argv) {
   if (clvae_images_load(&im, data, "train", NULL, NULL, NULL) != CLVAE_OK)
     return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
   static trainer n;
-  clvae_config c;
-  clvae_config_default(&c);
+  if (!c.nenc != !c.ndec) return fprintf(stderr, "ref_trainer: --encoder and --decoder go together\n"), 2;
+  if (c.nenc) c.depth = 0;
   c.batch = B, c.height = im.height, c.width = im.width, c.channels = im.channels;
   if (clvae_net_build(&n.net, &c) != CLVAE_OK) return fprintf(stderr, "ref_trainer: %s\n", clvae_error_message()), 2;
+  if (clvae_net_has_conv(&n.net))
+    return fprintf(stderr, "ref_trainer: convolutional layers are not supported: this OpenBLAS trainer has dense layers "
+                           "only (`clvae bench --encoder ... --decoder ...` times a conv model)\n"), 2;
   float **arenas[] = {&n.p, &n.g, &n.m, &n.v};
   for (int i = 0; i < 4; i++)
     if (!(*arenas[i] = calloc(n.net.total, 4))) return fprintf(stderr, "ref_trainer: out of memory\n"), 1;

@@ -4,7 +4,7 @@
  * phases last longer, so the per-step ratios to the first setting compare settings far more
  * precisely than whole runs one after the other. Synthetic images (the data does not
  * change the time of a step).
- *   usage: step_ab [--steps N] SETTING...
+ *   usage: step_ab [--steps N] [--encoder LIST --decoder LIST] SETTING...
  *   SETTING: "-" for the environment as it is, or NAME=VALUE[;NAME=VALUE...] set (then put back) while
  *   that model's device and model are created (CLVAE_GEMM_TUNE is read then), e.g.
  *   step_ab - 'CLVAE_GEMM_TUNE=8,2,2,4'   ($CLVAE_PLATFORM/$CLVAE_DEVICE choose the device) */
@@ -52,21 +52,30 @@ static int apply(const char *setting, int set) {
   return 1;
 }
 
+#define TOOL "step_ab"
 int main(int argc, char **argv) {
   int steps = 200, n = 0;
   const char *settings[MAX_SETTINGS];
+  clvae_config c;
+  clvae_config_default(&c);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
+    else if ((!strcmp(argv[i], "--encoder") || !strcmp(argv[i], "--decoder")) && i + 1 < argc) {
+      int enc = argv[i][2] == 'e';
+      if (clvae_items_parse(argv[i + 1], enc ? c.enc : c.dec, enc ? &c.nenc : &c.ndec) != CLVAE_OK)
+        return fprintf(stderr, "%s: %s '%s': %s\n", TOOL, argv[i], argv[i + 1], clvae_error_message()), 2;
+      i++;
+    }
     else if ((argv[i][0] == '-' && strcmp(argv[i], "-") != 0) || n == MAX_SETTINGS)
       return fprintf(stderr, "usage: step_ab [--steps N] SETTING... (at most %d; '-' or NAME=VALUE[;...])\n", MAX_SETTINGS), 2;
     else settings[n++] = argv[i];
   }
   if (n < 1 || steps < 10) return fprintf(stderr, "usage: step_ab [--steps N >= 10] SETTING...\n"), 2;
   setenv("POCL_AFFINITY", "1", 0); /* as the clvae command does */
-  clvae_config c;
   clvae_net net;
-  clvae_config_default(&c);
-  if (clvae_net_build(&net, &c) != CLVAE_OK) return fprintf(stderr, "step_ab: %s\n", clvae_error_message()), 1;
+  if (!c.nenc != !c.ndec) return fprintf(stderr, "step_ab: --encoder and --decoder go together\n"), 2;
+  if (c.nenc) c.depth = 0;
+  if (clvae_net_build(&net, &c) != CLVAE_OK) return fprintf(stderr, "step_ab: %s\n", clvae_error_message()), 2;
   const int B = c.batch, D = net.D;
   uint8_t *img = malloc((size_t)IMAGES * D);
   uint32_t *idx = malloc(IMAGES * sizeof *idx);

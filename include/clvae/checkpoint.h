@@ -9,9 +9,10 @@
 extern "C" {
 #endif
 
-/* Version 2 records the image shape and the layer list; version 1 (square grey images,
- * one hidden layer) is still read. */
-#define CLVAE_CHECKPOINT_VERSION 2
+/* Version 3 adds a tagged extension area (the layer items, the training data's path) to
+ * version 2, which records the image shape and the layer list; versions 1 (square grey
+ * images, one hidden layer) and 2 are still read. */
+#define CLVAE_CHECKPOINT_VERSION 3
 
 typedef struct clvae_checkpoint {
   clvae_config cfg;
@@ -19,6 +20,8 @@ typedef struct clvae_checkpoint {
   clvae_train_state train;   /* epochs done, and the position in the unfinished one */
   int32_t train_limit;       /* training images used (the first N), 0: all */
   int32_t train_count;       /* how many that was (0: not recorded, format 1) */
+  char data[4096];           /* the training data as `--data` named it ("": not recorded) */
+  char data_abs[4096];       /* and as an absolute path */
   size_t n;                  /* parameters: the net's total for cfg */
   float *params, *adam_m, *adam_v;
 } clvae_checkpoint;

@@ -15,11 +15,41 @@ extern "C" {
 #define CLVAE_MAX_SIDE 16384 /* image height or width */
 #define CLVAE_MAX_WIDTH 65536 /* units of a hidden layer */
 #define CLVAE_MAX_LATENT 1024
+#define CLVAE_MAX_ITEMS 16   /* items a side, reshapes included (at most CLVAE_MAX_DEPTH layers) */
+#define CLVAE_MAX_FILTERS 4096
+#define CLVAE_MAX_KERNEL 15
+#define CLVAE_MAX_STRIDE 8
+
+/* One item of --encoder / --decoder: a hidden layer (with ReLU) or a reshape. */
+typedef enum clvae_item_kind {
+  CLVAE_ITEM_DENSE = 1,      /* dense:N; after a spatial activation it flattens it (row, column, channel) */
+  CLVAE_ITEM_CONV,           /* conv:F:K:S[:same|valid], Conv2D with F filters, K×K, stride S */
+  CLVAE_ITEM_DECONV,         /* deconv:F:K:S[:same|valid], Conv2DTranspose */
+  CLVAE_ITEM_RESHAPE         /* reshape:H:W:C of a vector of H·W·C */
+} clvae_item_kind;
+
+typedef struct clvae_item {
+  int kind;                  /* clvae_item_kind */
+  int units;                 /* DENSE: N; CONV, DECONV: filters F */
+  int size, stride, valid;   /* CONV, DECONV: K, S, padding 'valid' (1) or 'same' (0) */
+  int h, w, c;               /* RESHAPE */
+} clvae_item;
+
+/* "conv:32:3:2:valid": an item as the command line writes it (at least 48 bytes). */
+CLVAE_API void clvae_item_format(const clvae_item *it, char *buf, size_t n);
+/* Parses a comma-separated list; on failure the message names the bad item. */
+CLVAE_API clvae_status clvae_items_parse(const char *list, clvae_item *items, int *count);
 
 typedef struct clvae_config {
   int height, width, channels; /* image shape; channels 1 (grey) or 3 (RGB), stored H, W, C */
-  int depth;                 /* hidden layers on each side, 1..CLVAE_MAX_DEPTH */
+  /* The layers, either as `depth` dense widths from the image side that the decoder mirrors
+   * (--hidden), or as item lists (nenc, ndec > 0). clvae_net_build's net->cfg has both
+   * filled in: the items always, depth and hidden where the items are such a mirror of
+   * dense layers (else depth 0), so that equal models have equal configurations. */
+  int depth;                 /* hidden layers on each side, 0..CLVAE_MAX_DEPTH */
   int hidden[CLVAE_MAX_DEPTH]; /* encoder widths from the image side; the decoder mirrors them */
+  int nenc, ndec;
+  clvae_item enc[CLVAE_MAX_ITEMS], dec[CLVAE_MAX_ITEMS];
   int latent;                /* L */
   int loss;                  /* clvae_loss_kind */
   int batch;                 /* B */
@@ -36,7 +66,9 @@ CLVAE_API int clvae_config_pixels(const clvae_config *c);
 typedef enum clvae_layer_kind {
   CLVAE_LAYER_DENSE,         /* y = act(x·W + b), act NONE or RELU */
   CLVAE_LAYER_SAMPLE,        /* x = [μ | logσ²] (B, 2L) → z = μ + exp(logσ²/2)·ε (B, L), and the KL term */
-  CLVAE_LAYER_OUTPUT         /* y = x·W + b, the logits; sigmoid and the reconstruction loss follow */
+  CLVAE_LAYER_OUTPUT,        /* y = x·W + b, the logits; sigmoid and the reconstruction loss follow */
+  CLVAE_LAYER_CONV,          /* y = act(patches(x)·W + b), NHWC (see clvae_conv_geom) */
+  CLVAE_LAYER_DECONV         /* y = act(col2im(x·Wᵀ) + b); as the last layer, the logits (SIGMOID) */
 } clvae_layer_kind;
 
 /* A parameter tensor: a (rows, cols) row-major view into each arena (a bias has one row). */
@@ -45,26 +77,31 @@ typedef struct clvae_tensor {
   int rows, cols;
   size_t offset;             /* floats from the arena's start */
   int glorot_parts;          /* 0: zeros; n ≥ 1: Glorot-normal, the columns in n blocks each
-                              * drawn as its own (rows, cols/n) Dense kernel, in order */
+                              * drawn as its own (rows, cols/n) kernel, in order */
+  int fans;                  /* fan_in + fan_out of one block (σ = √(2/fans)): rows + cols/n for a
+                              * dense kernel, K²·(C + F) for a conv or transposed conv's */
 } clvae_tensor;
 
 typedef struct clvae_activation {
   char name[32];
   int width;                 /* columns; the rows are the batch */
-  int stride;                /* columns as stored: for the input of a dense layer, width + 1
-                              * rounded up to 16: column `width` holds ones, so that the GEMM of
-                              * its weight gradient also yields the bias gradient (the row
-                              * after the kernel's in the arena) */
+  int h, w, c;               /* a spatial activation's shape (width = h·w·c, stored NHWC); h = 0: a vector */
+  int stride;                /* columns as stored: for the input of a dense layer that is not
+                              * spatial, width + 1 rounded up to 16: column `width` holds ones,
+                              * so that the GEMM of its weight gradient also yields the bias
+                              * gradient (the row after the kernel's in the arena) */
 } clvae_activation;
 
 typedef struct clvae_layer {
   clvae_layer_kind kind;
   char name[32];
-  clvae_act act;             /* DENSE: NONE or RELU; OUTPUT: SIGMOID */
-  int in, out;               /* widths of its input and output */
+  clvae_act act;             /* DENSE, CONV, DECONV: NONE or RELU; the last layer: SIGMOID */
+  int in, out;               /* widths of its input and output (per image, flattened) */
   int kernel, bias;          /* tensor indices (-1 for SAMPLE) */
   int x, y;                  /* activation indices of its input and output */
   int eps;                   /* SAMPLE: the activation that keeps ε for backward; else -1 */
+  clvae_conv_geom geom;      /* CONV, DECONV: the geometry for one image (B = 1) */
+  int valid;                 /* CONV, DECONV: padding 'valid' */
 } clvae_layer;
 
 #define CLVAE_MAX_LAYERS (2 * CLVAE_MAX_DEPTH + 3)
@@ -73,7 +110,9 @@ typedef struct clvae_layer {
  * the arena layout, initialization, buffers and memory estimate, the forward list and
  * its mirror backward, the double reference, the checkpoint, the export and the GEMM
  * shapes the benchmarks and kernel checks use. Layers run in order: the encoder
- * (DENSE…, DENSE heads), SAMPLE, the decoder (DENSE…, OUTPUT); backward runs them reversed. */
+ * (DENSE/CONV/DECONV…, DENSE heads), SAMPLE, the decoder (DENSE/CONV/DECONV…, then OUTPUT
+ * or, after a spatial decoder, a DECONV to the image's channels); backward runs them
+ * reversed. The last layer is the output layer, whatever its kind. */
 typedef struct clvae_net {
   clvae_config cfg;
   int D, L;
@@ -85,8 +124,23 @@ typedef struct clvae_net {
   size_t total;              /* floats in each arena */
 } clvae_net;
 
-/* Validates c (every size, the ranges the CLI accepts, overflow) and derives the net. */
+/* Validates c (every size, the ranges the CLI accepts, overflow) and derives the net; a
+ * refusal names the item ("--encoder item 2 (conv:64:3:2:valid): ..."). */
 CLVAE_API clvae_status clvae_net_build(clvae_net *net, const clvae_config *c);
+/* Whether any layer is a convolution (CONV or DECONV). */
+CLVAE_API int clvae_net_has_conv(const clvae_net *net);
+/* One line describing layer i: kind, shapes, parameters ("conv 3x3/2 valid  28x28x1 -> 13x13x32  320"). */
+CLVAE_API void clvae_net_describe(const clvae_net *net, int i, char *buf, size_t n);
+/* Floats of the patch workspace a layer needs per image row of its batch (0: none), and its
+ * row stride: a CONV keeps its patches (with the ones column) from forward to backward; the
+ * DECONVs share one scratch. */
+CLVAE_API int clvae_net_work_stride(const clvae_net *net, int layer);
+/* Multiply-adds of layer i's forward pass for one image: the useful ones (a convolution's
+ * taps that fall in the padding are not counted; a transposed conv inserts no zeros). */
+CLVAE_API double clvae_net_layer_macs(const clvae_net *net, int i);
+/* Useful FLOP of a training step at batch B: 2 per multiply-add, forward and both backward
+ * products of every layer (the first layer's input gradient is not computed). */
+CLVAE_API double clvae_net_step_flop(const clvae_net *net, int B);
 /* Device memory for batches of B rows: all buffers together, and the largest one. */
 CLVAE_API void clvae_net_memory(const clvae_net *net, int B, uint64_t *total, uint64_t *largest);
 

@@ -99,6 +99,70 @@ CLVAE_API clvae_status clvae_gemm_packed(clvae_device *dev, const clvae_gemm_pla
                                          float alpha, clvae_view A, int lda, clvae_view packed, float beta, clvae_view C,
                                          int ldc, const clvae_epilogue *ep);
 
+/* A layer's weight matrix W (rows, cols), row-major in the parameter arena, as GEMMs read
+ * it: in place, or (builtin GEMM) from a plan's packed copies of W and of Wᵀ. */
+typedef struct clvae_weights {
+  clvae_view w;
+  int rows, cols;
+  const clvae_gemm_plan *plan; /* NULL: W is read in place (packed per call, or by CLBlast) */
+  clvae_view packed;         /* the plan's packed buffer */
+  int job, job_t;            /* the plan's matrices holding W and Wᵀ */
+} clvae_weights;
+
+/* C (M, N) = ep(op(A)·op(W)) with op(W) = W (N = cols) or, if trans_w, Wᵀ (N = rows). */
+CLVAE_API clvae_status clvae_gemm_weights(clvae_device *dev, int trans_a, int trans_w, int M, clvae_view A, int lda,
+                                          const clvae_weights *w, clvae_view C, int ldc, const clvae_epilogue *ep);
+
+/* ---- convolutions (NHWC), as GEMMs over patches (ops/conv.c, cl/conv.cl) ----
+ * The "image" side of a convolution is a conv's input and a transposed conv's output,
+ * (B, H, W, C); the "grid" side is the other, (B, Ho, Wo, F). Patches are K×K with stride
+ * S, pt rows of padding at the top and pl columns at the left. Row p = (b, oy, ox) of the
+ * patch matrix (B·Ho·Wo rows, K·K·C columns (ky, kx, c)) holds image pixel (oy·S + ky − pt,
+ * ox·S + kx − pl), channel c, or 0 in the padding. A conv's kernel and a transposed conv's
+ * are both W (K·K·C, F): TF's Conv2D [K, K, Cin, Cout] and Conv2DTranspose [K, K, Cout, Cin].
+ * Conv: y = patches(x)·W; transposed conv: y = col2im(x·Wᵀ), its exact transpose. */
+typedef struct clvae_conv_geom {
+  int B, H, W, C;            /* image side */
+  int Ho, Wo, F;             /* grid side */
+  int K, S, pt, pl;
+} clvae_conv_geom;
+
+/* Checks a geometry: sizes ≥ 1, padding < K, and every grid position's patch within the
+ * padded image. */
+CLVAE_API clvae_status clvae_conv_geom_check(const clvae_conv_geom *g);
+/* patches (B·Ho·Wo, ldp) from img (B·H·W, C); with `ones`, column K·K·C is set to 1
+ * (ldp > K·K·C) so that a GEMM over [patches | 1] yields the bias gradient too. */
+CLVAE_API clvae_status clvae_im2col(clvae_device *dev, const clvae_conv_geom *g, clvae_view img, clvae_view patches,
+                                    int ldp, int ones);
+/* img (B·H·W, C) = ep(the sum over the patch values that cover each pixel), the epilogue
+ * (bias (C), activation, mask (B·H·W, C)) as clvae_gemm_ex's; summed in a fixed order. */
+CLVAE_API clvae_status clvae_col2im(clvae_device *dev, const clvae_conv_geom *g, clvae_view patches, int ldp,
+                                    clvae_view img, const clvae_epilogue *ep);
+
+/* Conv2D: y (B·Ho·Wo, F) = act(patches(x)·W + bias), x (B·H·W, C). `work` (B·Ho·Wo rows,
+ * ldw ≥ K·K·C + 1) receives the patches, with the ones column, for the backward pass. */
+CLVAE_API clvae_status clvae_conv_forward(clvae_device *dev, const clvae_conv_geom *g, clvae_view x,
+                                          const clvae_weights *w, clvae_view bias, clvae_act act, clvae_view y,
+                                          clvae_view work, int ldw);
+/* Conv2D backward from dy (B·Ho·Wo, F) (already through this layer's activation) and
+ * forward's `work`: [dW; db] = [patches | 1]ᵀ·dy into dwb (the kernel's K·K·C rows, then
+ * the bias row after them; `dy_panels`, if not NULL, holds dy as the builtin GEMM's panels);
+ * then, if dx.buf, dx (B·H·W, C) = col2im(dy·Wᵀ) masked where `mask` (the stored input,
+ * if its layer had a ReLU) is not positive. `work` is overwritten by dy·Wᵀ. */
+CLVAE_API clvae_status clvae_conv_backward(clvae_device *dev, const clvae_conv_geom *g, clvae_view dy,
+                                           clvae_view dy_panels, const clvae_weights *w, clvae_view dwb,
+                                           clvae_view work, int ldw, clvae_view dx, clvae_view mask);
+/* Conv2DTranspose: y (B·H·W, C) = act(col2im(x·Wᵀ) + bias), x (B·Ho·Wo, F); work
+ * (B·Ho·Wo, ldw ≥ K·K·C) is scratch. */
+CLVAE_API clvae_status clvae_deconv_forward(clvae_device *dev, const clvae_conv_geom *g, clvae_view x,
+                                            const clvae_weights *w, clvae_view bias, clvae_act act, clvae_view y,
+                                            clvae_view work, int ldw);
+/* Conv2DTranspose backward from dy (B·H·W, C): P = patches(dy) into work; dW (K·K·C, F) =
+ * Pᵀ·x; db (C) = the column sums of dy; then, if dx.buf, dx (B·Ho·Wo, F) = P·W, masked. */
+CLVAE_API clvae_status clvae_deconv_backward(clvae_device *dev, const clvae_conv_geom *g, clvae_view x,
+                                             clvae_view dy, const clvae_weights *w, clvae_view dw, clvae_view db,
+                                             clvae_view work, int ldw, clvae_view dx, clvae_view mask);
+
 /* y = act(y + bias) in place.  y (B, N) with row stride ldy, bias (N). */
 CLVAE_API clvae_status clvae_bias_act(clvae_device *dev, clvae_view y, int ldy, clvae_view bias, int B, int N,
                                       clvae_act act);
@@ -125,7 +189,7 @@ CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusi
 typedef enum clvae_loss_kind { CLVAE_LOSS_MSE = 0, CLVAE_LOSS_BCE = 1 } clvae_loss_kind;
 
 /* Sigmoid output fused with the reconstruction loss. logits (B, D) are the raw GEMM
- * output, bias (D) is added here, x (B, D) are the targets with row stride ldx. loss (B)
+ * output, bias (D) is added here (a NULL buf: none), x (B, D) are the targets with row stride ldx. loss (B)
  * per image: MSE: Σ_d (p − x)² (= D·mean), BCE: Σ_d −x·log p − (1−x)·log(1−p), computed
  * stably from the logits. If dlogits.buf is not NULL it receives
  * grad_scale · ∂loss_b/∂logits (B, D); it may be the logits buffer itself. If dpanels.buf

@@ -67,17 +67,31 @@ int cli_status(clvae_status st);
 /* A failed allocation in the CLI itself: prints it, returns EXIT_FAIL. */
 int cli_oom(void);
 
+enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT, CFG_ENCODER, CFG_DECODER, CFG_COUNT };
+
 /* Arguments of `clvae train` (set[] marks configuration flags given explicitly). */
 typedef struct train_args {
   cli_device_opts dev;
   clvae_config cfg;
-  int set[8];                /* which config flags were given: see CFG_* */
+  int set[CFG_COUNT];        /* which config flags were given: see CFG_* */
   long epochs, limit, report_every;
   const char *out, *data, *logdir;
   int resume, quiet, preview;
 } train_args;
 
-enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT };
+
+/* --hidden, --encoder, --decoder at argv[*i] (cli/layers.c): 1 taken, 0 not one of them,
+ * -1 refused (printed). set[CFG_*] marks which were given. */
+int cli_layer_option(int argc, char **argv, int *i, clvae_config *c, int *set);
+/* After all flags: refuses --hidden with --encoder/--decoder, and one of those without the
+ * other (exit 2, printed); -1 to go on. */
+int cli_layer_flags_done(clvae_config *c, const int *set);
+/* The layers as flags: "--hidden 512" or "--encoder ... --decoder ...". */
+const char *cli_layers_text(const clvae_config *c, char *buf, size_t n);
+/* With --resume: whether layer flags say other than the checkpoint (-1, printed). */
+int cli_layers_conflict(const clvae_config *flags, const int *set, const clvae_config *ck, const char *path);
+/* One line per layer (kind, shapes, parameters), then the total. */
+void cli_print_layers(const clvae_config *c);
 
 /* Arguments of the picture and export commands. */
 typedef struct image_args {

@@ -20,6 +20,8 @@ static int cmp_kernel(const void *a, const void *b) {
 typedef struct bench_result {
   clvae_gemm_impl gemm;
   double median, p10, p90, gemm_ms, gemm_gflop;
+  double useful_gflop;       /* per step: 2 FLOP per useful multiply-add (clvae_net_step_flop) */
+  double peak;               /* --fma-peak GFLOP/s, 0: not given */
   int gemms;                 /* GEMMs per step */
   clvae_kernel_time k[32];
   int nk;
@@ -87,6 +89,12 @@ static void print_text(const clvae_device_info *in, const bench_result *r, int B
          r->median * per_epoch * 1e-3);
   printf("  GEMMs     %.2f ms per step alone (%d GEMMs, %.3f GFLOP): %.1f GFLOP/s\n", r->gemm_ms, r->gemms,
          r->gemm_gflop, r->gemm_gflop / r->gemm_ms * 1e3);
+  printf("  useful    %.3f GFLOP per step (2 per useful multiply-add): %.1f GFLOP/s in the step", r->useful_gflop,
+         r->useful_gflop / r->median * 1e3);
+  if (r->peak > 0)
+    printf(", %.1f %% of the %.0f GFLOP/s FMA peak (the step's limit %.2f ms)", 100 * r->useful_gflop / r->median * 1e3 / r->peak,
+           r->peak, r->useful_gflop / r->peak * 1e3);
+  printf("\n");
   double total = 0;
   for (int i = 0; i < r->nk; i++) total += r->k[i].ms;
   printf("  %-18s %8s %10s %10s %7s\n", "kernel", "launches", "total ms", "ms/step", "share");
@@ -105,9 +113,11 @@ static void print_json(const clvae_device_info *in, const bench_result *r, int B
   cli_json_string(in->driver);
   printf(", \"gemm\": \"%s\", \"batch_size\": %d, \"steps\": %d, "
          "\"ms_per_step\": %.4f, \"ms_p10\": %.4f, \"ms_p90\": %.4f, \"samples_per_sec\": %.1f, \"epoch_seconds\": %.3f, "
-         "\"gemm_ms_per_step\": %.4f, \"gemm_gflops\": %.2f, ",
+         "\"gemm_ms_per_step\": %.4f, \"gemm_gflops\": %.2f, \"useful_gflop_per_step\": %.4f, \"useful_gflops\": %.2f, ",
          clvae_gemm_impl_name(r->gemm), B, steps, r->median, r->p10, r->p90, B / r->median * 1e3,
-         r->median * per_epoch * 1e-3, r->gemm_ms, r->gemm_gflop / r->gemm_ms * 1e3);
+         r->median * per_epoch * 1e-3, r->gemm_ms, r->gemm_gflop / r->gemm_ms * 1e3, r->useful_gflop,
+         r->useful_gflop / r->median * 1e3);
+  if (r->peak > 0) printf("\"fma_peak_gflops\": %.1f, \"fma_peak_fraction\": %.4f, ", r->peak, r->useful_gflop / r->median * 1e3 / r->peak);
   printf("\"startup\": {\"platform_context_s\": %.4f, \"program_build_s\": %.4f, \"data_upload_s\": %.4f, "
          "\"first_step_s\": %.4f, \"total_s\": %.4f}, \"kernels\": [",
          startup[0], startup[1], startup[2], startup[3], startup[0] + startup[1] + startup[2] + startup[3]);
@@ -119,10 +129,13 @@ static void print_json(const clvae_device_info *in, const bench_result *r, int B
 
 static void bench_usage(void) {
   printf("usage: clvae bench [--steps N] [--warmup N] [--batch-size B] [--json] [--data DIR]\n"
-         "                   [--gemm auto|builtin|clblast|all]... [--platform P] [--device D]\n\n"
-         "Times N training steps on the real data after a warm-up, each step ended by a wait:\n"
-         "ms per step (median, p10, p90), samples/s, projected epoch time; the step's eleven GEMMs\n"
-         "alone (GFLOP/s); device time per kernel from OpenCL profiling events; and the start-up\n"
+         "                   [--hidden N,.. | --encoder LIST --decoder LIST] [--latent-dim N]\n"
+         "                   [--fma-peak GFLOPS] [--gemm auto|builtin|clblast|all]... [--platform P] [--device D]\n\n"
+         "Times N training steps of the model (the default, or the layers given as for `train`) on\n"
+         "the real data after a warm-up, each step ended by a wait: ms per step (median, p10, p90),\n"
+         "samples/s, projected epoch time; the useful GFLOP/s of the step (2 per multiply-add, no\n"
+         "padding), and with --fma-peak (tools/fma_peak's figure) its share of the FMA peak; the\n"
+         "step's GEMMs alone (GFLOP/s); device time per kernel from OpenCL profiling events; and the start-up\n"
          "split (platform + context, program build, data upload, first step). --gemm may be given\n"
          "several times, or 'all', to compare implementations in one run. --json prints one object\n"
          "per implementation (an array when there are several).\n\n"
@@ -138,6 +151,9 @@ typedef struct bench_args {
   int nimpl, json, no_overlap;
   long steps, warmup, B;
   const char *data;
+  clvae_config cfg;          /* the layers and latent dimension (the rest: the defaults) */
+  int set[CFG_COUNT];
+  double peak;
 } bench_args;
 
 static int parse_bench(int argc, char **argv, void *arg) {
@@ -161,11 +177,25 @@ static int parse_bench(int argc, char **argv, void *arg) {
       if (r < 0 || !cli_int("--warmup", v, 0, 100000, &a->warmup)) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--batch-size", &v))) {
       if (r < 0 || !cli_int("--batch-size", v, 1, 60000, &a->B)) return EXIT_USAGE;
+    } else if ((r = cli_layer_option(argc, argv, &i, &a->cfg, a->set))) {
+      if (r < 0) return EXIT_USAGE;
+    } else if ((r = cli_value(argc, argv, &i, "--latent-dim", &v))) {
+      long x;
+      if (r < 0 || !cli_int("--latent-dim", v, 1, CLVAE_MAX_LATENT, &x)) return EXIT_USAGE;
+      a->cfg.latent = (int)x;
+    } else if ((r = cli_value(argc, argv, &i, "--fma-peak", &v))) {
+      char *end;
+      if (r < 0) return EXIT_USAGE;
+      a->peak = strtod(v, &end);
+      if (end == v || *end || !(a->peak > 0 && a->peak < 1e9)) {
+        fprintf(stderr, "clvae: --fma-peak '%s' is not a rate in GFLOP/s (tools/fma_peak measures it)\n", v);
+        return EXIT_USAGE;
+      }
     } else if (!strcmp(argv[i], "--json")) a->json = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(), EXIT_OK;
     else return cli_unknown("bench", argv[i]);
   }
-  return -1;
+  return cli_layer_flags_done(&a->cfg, a->set);
 }
 
 /* Median, p10 and p90 of n timings (sorted in place). */
@@ -220,7 +250,7 @@ static int bench_dist(const bench_args *a) {
   double alone[3] = {0, 0, 0}, reduce[3] = {0, 0, 0};
   clvae_status st = CLVAE_OK;
   o.gemm = a->nimpl ? a->impls[0] : CLVAE_GEMM_AUTO;
-  clvae_config_default(&c);
+  c = a->cfg;
   c.batch = B; /* every replica can hold the whole batch: the one-device reference runs it */
   int rc = t ? cli_open_device(&o, 0, &dev) : cli_oom();
   if (rc == EXIT_OK && (st = clvae_ops_build_all(dev)) != CLVAE_OK) rc = EXIT_FAIL;
@@ -309,6 +339,7 @@ int cmd_bench(int argc, char **argv) {
   bench_args ba = {.steps = 50, .warmup = 5, .B = 256, .data = CLVAE_DEFAULT_DATA_DIR};
   double t_start = clvae_now(), startup[4];
   cli_device_defaults(&ba.o);
+  clvae_config_default(&ba.cfg);
   int r = cli_parse_agreed(parse_bench, argc, argv, &ba);
   if (r >= 0) return r;
   if (clvae_comm_size(cli_comm) > 1) {
@@ -334,8 +365,7 @@ int cmd_bench(int argc, char **argv) {
   clvae_dataset *d = NULL;
   cli_loader ld;
   clvae_buffer *rk = NULL, *sa = NULL, *sb = NULL, *so = NULL;
-  clvae_config c;
-  clvae_config_default(&c);
+  clvae_config c = ba.cfg;
   c.batch = (int)B;
   int rc = EXIT_FAIL;
   o.gemm = impls[0];
@@ -359,7 +389,12 @@ int cmd_bench(int argc, char **argv) {
   }
   c.height = train.height, c.width = train.width, c.channels = train.channels;
   clvae_net net;
-  if (clvae_net_build(&net, &c) != CLVAE_OK || clvae_dataset_create(&d, dev, &train, 0) != CLVAE_OK) goto dev_fail;
+  if (clvae_net_build(&net, &c) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train.source);
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  if (clvae_dataset_create(&d, dev, &train, 0) != CLVAE_OK) goto dev_fail;
   startup[2] = clvae_now() - t, t = clvae_now();
   float *params = malloc(net.total * 4);
   size_t big = 0; /* floats of the largest GEMM operand */
@@ -388,6 +423,7 @@ int cmd_bench(int argc, char **argv) {
   else if (nimpl > 1) printf("[");
   for (int i = 0; i < nimpl; i++) {
     bench_result res = {0};
+    res.useful_gflop = clvae_net_step_flop(&net, (int)B) * 1e-9, res.peak = ba.peak;
     if (clvae_gemm_set_impl(dev, impls[i]) != CLVAE_OK) goto dev_fail;
     res.gemm = clvae_gemm_get_impl(dev);
     if (!measure(dev, m, d, rk, sa, sb, so, (int)steps, (int)warmup, (int)B, &res)) goto dev_fail;

@@ -148,9 +148,11 @@ static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const ch
 
 /* ---- the model and the checkpoint file ---- */
 
+/* Configurations as clvae_net_build makes them canonical: the same layers, however given. */
 static int same_net(const clvae_config *a, const clvae_config *b) {
-  return a->height == b->height && a->width == b->width && a->channels == b->channels && a->depth == b->depth &&
-         !memcmp(a->hidden, b->hidden, sizeof a->hidden) && a->latent == b->latent;
+  return a->height == b->height && a->width == b->width && a->channels == b->channels && a->nenc == b->nenc &&
+         a->ndec == b->ndec && !memcmp(a->enc, b->enc, sizeof a->enc) && !memcmp(a->dec, b->dec, sizeof a->dec) &&
+         a->latent == b->latent;
 }
 
 /* The test set's encodings under the current parameters (none when the shapes differ). */
@@ -267,7 +269,10 @@ static enum MHD_Result api_info(server *s, struct MHD_Connection *c) {
   put(&b, "{\"height\": %d, \"width\": %d, \"channels\": %d, \"latent\": %d, \"hidden\": [", cfg->height, cfg->width,
       cfg->channels, cfg->latent);
   for (int i = 0; i < cfg->depth; i++) put(&b, "%s%d", i ? ", " : "", cfg->hidden[i]);
-  put(&b, "], \"epoch\": %d, \"step\": %lld, \"version\": %d, \"checkpoint\": ", s->ck.train.epoch,
+  char layers[2100];
+  put(&b, "], \"layers\": ");
+  put_json_string(&b, cli_layers_text(cfg, layers, sizeof layers));
+  put(&b, ", \"epoch\": %d, \"step\": %lld, \"version\": %d, \"checkpoint\": ", s->ck.train.epoch,
       (long long)s->ck.step, s->version);
   put_json_string(&b, s->model_path);
   put(&b, ", \"test_images\": %d, \"scatter\": %s, \"max_n\": %d, \"reload_error\": ", s->mu ? s->test.count : 0,

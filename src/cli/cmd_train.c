@@ -77,6 +77,15 @@ static void train_usage(void) {
          "                   DIR/train/ and DIR/test/, optionally one sub-folder per class\n"
          "                   (default %s)\n"
          "  --hidden N[,N..] hidden layer widths from the image side; the decoder mirrors them (512)\n"
+         "  --encoder LIST   the encoder's layers from the image, comma-separated items: dense:N,\n"
+         "                   conv:C:K:S[:same|valid] (Conv2D: C filters, KxK, stride S; default same),\n"
+         "                   deconv:C:K:S[:same|valid] (Conv2DTranspose), reshape:H:W:C; ReLU after each\n"
+         "                   layer, at most 8 a side; a spatial encoder is flattened before (mu, logvar)\n"
+         "  --decoder LIST   the decoder's, from z; the output layer is added: a dense of H*W*C units,\n"
+         "                   or after a spatial decoder deconv:C:3:1:same to the image's channels, then\n"
+         "                   the sigmoid. E.g. the TF tutorial's convolutional VAE:\n"
+         "                     --encoder conv:32:3:2:valid,conv:64:3:2:valid\n"
+         "                     --decoder dense:1568,reshape:7:7:32,deconv:64:3:2,deconv:32:3:2\n"
          "  --latent-dim N   latent dimensions (2)\n"
          "  --loss K         mse (D*MSE) or bce      --lr X           Adam learning rate (0.001)\n"
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
@@ -91,37 +100,6 @@ static void train_usage(void) {
          "Exit: 0 done, 1 failure (OpenCL error, NaN loss), 2 bad usage or data,\n"
          "130/143 interrupted by SIGINT/SIGTERM (checkpoint saved; resume with --resume).\n",
          DEFAULT_EPOCHS, CLVAE_DEFAULT_DATA_DIR);
-}
-
-/* "1024,512" → depth 2, hidden {1024, 512}. */
-static int parse_hidden(const char *s, clvae_config *c) {
-  int depth = 0, w[CLVAE_MAX_DEPTH];
-  const char *p = s;
-  for (;;) {
-    char *end;
-    errno = 0;
-    long v = strtol(p, &end, 10);
-    if (end == p || errno || v < 1 || v > CLVAE_MAX_WIDTH || depth == CLVAE_MAX_DEPTH || (*end && *end != ',')) {
-      fprintf(stderr, "clvae: --hidden '%s' is not a list of 1 to %d layer widths from 1 to %d (e.g. 1024,512)\n", s,
-              CLVAE_MAX_DEPTH, CLVAE_MAX_WIDTH);
-      return 0;
-    }
-    w[depth++] = (int)v;
-    if (!*end) break;
-    p = end + 1;
-  }
-  c->depth = depth;
-  memset(c->hidden, 0, sizeof c->hidden);
-  memcpy(c->hidden, w, (size_t)depth * sizeof *w);
-  return 1;
-}
-
-/* "512" or "1024,512". */
-static const char *hidden_str(const clvae_config *c, char *buf, size_t n) {
-  size_t used = 0;
-  buf[0] = '\0';
-  for (int i = 0; i < c->depth && used < n; i++) used += (size_t)snprintf(buf + used, n - used, "%s%d", i ? "," : "", c->hidden[i]);
-  return buf;
 }
 
 int cli_parse_train(int argc, char **argv, train_args *a) {
@@ -140,9 +118,8 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
       if (r < 0) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--epochs", &v))) {
       if (r < 0 || !cli_int("--epochs", v, 0, 100000, &a->epochs)) return EXIT_USAGE;
-    } else if ((r = cli_value(argc, argv, &i, "--hidden", &v))) {
-      if (r < 0 || !parse_hidden(v, &a->cfg)) return EXIT_USAGE;
-      a->set[CFG_HIDDEN] = 1;
+    } else if ((r = cli_layer_option(argc, argv, &i, &a->cfg, a->set))) {
+      if (r < 0) return EXIT_USAGE;
     } else if ((r = cli_value(argc, argv, &i, "--latent-dim", &v))) {
       if (r < 0 || !cli_int("--latent-dim", v, 1, 1024, &x)) return EXIT_USAGE;
       a->cfg.latent = (int)x, a->set[CFG_LATENT] = 1;
@@ -176,18 +153,13 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
       a->cfg.lr = (float)lr, a->set[CFG_LR] = 1;
     } else return cli_unknown("train", argv[i]);
   }
-  return -1;
+  return cli_layer_flags_done(&a->cfg, a->set);
 }
 
 /* With --resume the checkpoint's configuration wins; a flag that says otherwise is an error. */
 static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, const char *path) {
   const clvae_config *c = &ck->cfg, *f = &a->cfg;
-  char mine[128], theirs[128];
-  if (a->set[CFG_HIDDEN] && (f->depth != c->depth || memcmp(f->hidden, c->hidden, sizeof f->hidden))) {
-    fprintf(stderr, "clvae: --hidden %s conflicts with %s, which was trained with %s; drop the flag to resume\n",
-            hidden_str(f, mine, sizeof mine), path, hidden_str(c, theirs, sizeof theirs));
-    return -1;
-  }
+  if (cli_layers_conflict(f, a->set, c, path) != 0) return -1;
   struct { int set, same; const char *flag; double mine, theirs; } t[] = {
     {a->set[CFG_LATENT], f->latent == c->latent, "--latent-dim", f->latent, c->latent},
     {a->set[CFG_LOSS], f->loss == c->loss, "--loss (0 mse, 1 bce)", f->loss, c->loss},
@@ -539,6 +511,16 @@ static int same_data_as_lead(const clvae_images *train, const clvae_images *test
 
 static int parse_train(int argc, char **argv, void *a) { return cli_parse_train(argc, argv, a); }
 
+/* FNV-1a of the item lists, as a double that holds it exactly (53 bits). */
+static double items_hash(const clvae_config *c) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const int *f[] = {&c->nenc, &c->ndec};
+  for (int k = 0; k < 2; k++) h = (h ^ (uint64_t)*f[k]) * 0x100000001b3ull;
+  const unsigned char *p = (const unsigned char *)c->enc;
+  for (size_t i = 0; i < sizeof c->enc + sizeof c->dec; i++) h = (h ^ p[i]) * 0x100000001b3ull; /* enc, then dec */
+  return (double)(h >> 11);
+}
+
 int cmd_train(int argc, char **argv) {
   train_args a = {0};
   char path[4200] = "", outbuf[64];
@@ -563,11 +545,12 @@ int cmd_train(int argc, char **argv) {
                                         "--latent-dim", "--loss (0 mse, 1 bce)", "--lr", "--batch-size", "--seed",
                                         "--hidden (layers)", "--hidden (width 1)", "--hidden (width 2)",
                                         "--hidden (width 3)", "--hidden (width 4)", "--hidden (width 5)",
-                                        "--hidden (width 6)", "--hidden (width 7)", "--hidden (width 8)"};
+                                        "--hidden (width 6)", "--hidden (width 7)", "--hidden (width 8)",
+                                        "--encoder/--decoder (a hash of the items)"};
     double v[] = {(double)a.epochs, (double)a.report_every, a.resume, a.preview, (double)a.limit, a.cfg.latent,
                   a.cfg.loss, a.cfg.lr, a.cfg.batch, (double)a.cfg.seed, a.cfg.depth, a.cfg.hidden[0],
                   a.cfg.hidden[1], a.cfg.hidden[2], a.cfg.hidden[3], a.cfg.hidden[4], a.cfg.hidden[5],
-                  a.cfg.hidden[6], a.cfg.hidden[7]};
+                  a.cfg.hidden[6], a.cfg.hidden[7], items_hash(&a.cfg)};
     if ((rc = cli_same_as_lead(names, v, (int)(sizeof v / sizeof v[0]))) >= 0) return rc;
   }
   rc = -1;
@@ -633,12 +616,13 @@ int cmd_train(int argc, char **argv) {
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
   if (!a.quiet) {
-    char shape[64], hidden[128];
-    printf("clvae: training a VAE of %s images, hidden %s, latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
-           "output in %s\n", clvae_images_shape(&train, shape, sizeof shape), hidden_str(&ck.cfg, hidden, sizeof hidden),
+    char shape[64], layers[2100];
+    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
+           "output in %s\n", clvae_images_shape(&train, shape, sizeof shape), cli_layers_text(&ck.cfg, layers, sizeof layers),
            ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+    cli_print_layers(&ck.cfg);
     if (size > 1)
       printf("clvae: %d ranks, each computing %d or %d rows of every batch of %d; gradients summed over MPI\n", size,
              ck.cfg.batch / size, (ck.cfg.batch + size - 1) / size, ck.cfg.batch);

@@ -183,9 +183,8 @@ async function refresh() {
       for (let i = 0; i < L; i++) sel.add(new Option(String(i), String(i), false, i === def));
     }
   }
-  const hidden = S.info.hidden.join(', ');
   $('model').textContent = `${S.info.checkpoint}: ${S.info.height}×${S.info.width}×${S.info.channels} images, ` +
-    `hidden ${hidden}, latent ${L}`;
+    `${S.info.layers}, latent ${L}`;
   $('status').textContent = `epoch ${S.info.epoch}, step ${S.info.step}` +
     (S.info.reload_error ? ` (${S.info.reload_error})` : '');
   await loadScatter();

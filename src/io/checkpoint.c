@@ -1,11 +1,19 @@
 /* Checkpoint file: a header, then parameters, Adam m and v (float32), then a CRC-32 of
- * everything before it. All fields little-endian. Version 2 (written):
+ * everything before it. All fields little-endian. Version 3 (written):
  *   0 "CLVAECKP"   8 u32 version   12 u32 header bytes (where the parameters start)
  *  16 i32 height, width, channels, depth, latent, loss, batch   44 f32 lr, beta1, beta2, eps
  *  60 u64 seed   68 i64 step   76 i32 epoch, epoch_step, train_limit   88 f64 epoch_loss_sum
  *  96 f64 epoch_seconds   104 u64 n   112 i32 hidden[8]   144 u32 layers   148 i32 train_count
  * 152 per layer, 32 bytes: u32 kind, act, in, out; u64 kernel and bias offsets (~0: none)
- *     ... zero padding to a multiple of 16.
+ *     then the extension area: records of u32 tag, u32 length, `length` bytes, up to a
+ *     record of tag 0 (the end); then zero padding to a multiple of 16. Tags:
+ *       1, 2  the encoder's, the decoder's items: 8 i32 each (kind, units, size, stride,
+ *             valid, h, w, c; see clvae_item)
+ *       3, 4  the training data's path as given, and absolute (UTF-8, no NUL)
+ *     A reader refuses a tag below 0x8000 that it does not know (it changes what the file
+ *     means) and skips others. depth and hidden hold the dense mirror the items describe
+ *     (depth 0 when they describe another net).
+ * Version 2 (read): the same without the extension area; depth 1..8 dense layers a side.
  * Version 1 (read only): a 128-byte header; 16 i32 input, hidden, latent, loss, batch
  *  36 f32 lr, beta1, beta2, eps   52 u64 seed   60 i64 step   68 i32 epoch, epoch_step,
  *  train_limit   80 f64 epoch_loss_sum   88 u64 n   96 f64 epoch_seconds; square grey
@@ -13,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +54,38 @@ static float getf(const unsigned char *p) { uint32_t u = get32(p); float f; memc
 static void putd(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); put64(p, u); }
 static double getd(const unsigned char *p) { uint64_t u = get64(p); double d; memcpy(&d, &u, 8); return d; }
 
-static size_t header_bytes(int nlayers) { return (LAYERS_AT + (size_t)LAYER_BYTES * nlayers + 15) / 16 * 16; }
+enum { TAG_END = 0, TAG_ENCODER = 1, TAG_DECODER = 2, TAG_DATA = 3, TAG_DATA_ABS = 4, TAG_OPTIONAL = 0x8000 };
+#define ITEM_BYTES 32
+#define MAX_HEADER (1u << 20)
+
+/* The extension area's records, written into b (NULL: only counted); returns its bytes. */
+static size_t put_extension(unsigned char *b, const clvae_checkpoint *c) {
+  size_t at = 0;
+  const clvae_config *g = &c->cfg;
+  const struct { uint32_t tag; const clvae_item *items; int n; const char *text; } rec[] = {
+      {TAG_ENCODER, g->enc, g->nenc, NULL}, {TAG_DECODER, g->dec, g->ndec, NULL},
+      {TAG_DATA, NULL, 0, c->data}, {TAG_DATA_ABS, NULL, 0, c->data_abs}};
+  for (size_t r = 0; r < sizeof rec / sizeof rec[0]; r++) {
+    size_t len = rec[r].items ? (size_t)rec[r].n * ITEM_BYTES : strlen(rec[r].text);
+    if (!rec[r].items && !len) continue; /* no data recorded */
+    if (b) {
+      put32(b + at, rec[r].tag), put32(b + at + 4, (uint32_t)len);
+      for (int i = 0; rec[r].items && i < rec[r].n; i++) {
+        const clvae_item *it = &rec[r].items[i];
+        const int f[8] = {it->kind, it->units, it->size, it->stride, it->valid, it->h, it->w, it->c};
+        for (int k = 0; k < 8; k++) put32(b + at + 8 + (size_t)i * ITEM_BYTES + 4 * (size_t)k, (uint32_t)f[k]);
+      }
+      if (rec[r].text) memcpy(b + at + 8, rec[r].text, len);
+    }
+    at += 8 + len;
+  }
+  if (b) put32(b + at, TAG_END), put32(b + at + 4, 0);
+  return at + 8;
+}
+
+static size_t header_bytes(int nlayers, size_t extension) {
+  return (LAYERS_AT + (size_t)LAYER_BYTES * nlayers + extension + 15) / 16 * 16;
+}
 
 clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg) {
   clvae_net net;
@@ -83,12 +123,15 @@ static void put_layers(unsigned char *b, const clvae_net *net) {
 static unsigned char *serialize(const clvae_checkpoint *c, size_t *size) {
   clvae_net net;
   if (clvae_net_build(&net, &c->cfg) != CLVAE_OK || net.total != c->n) return NULL;
-  size_t n = c->n, hdr = header_bytes(net.nlayers), total = hdr + 3 * n * 4 + 4;
+  clvae_checkpoint canon = *c; /* (shallow) with the canonical configuration: its items */
+  canon.cfg = net.cfg;
+  size_t ext = put_extension(NULL, &canon), n = c->n, hdr = header_bytes(net.nlayers, ext), total = hdr + 3 * n * 4 + 4;
   unsigned char *b = calloc(1, total);
   if (!b) return NULL;
+  put_extension(b + LAYERS_AT + (size_t)LAYER_BYTES * net.nlayers, &canon);
   memcpy(b, MAGIC, 8);
   put32(b + 8, CLVAE_CHECKPOINT_VERSION), put32(b + 12, (uint32_t)hdr);
-  const clvae_config *g = &c->cfg;
+  const clvae_config *g = &net.cfg; /* canonical: the items, and depth/hidden when they are a dense mirror */
   const int ints[7] = {g->height, g->width, g->channels, g->depth, g->latent, g->loss, g->batch};
   for (int i = 0; i < 7; i++) put32(b + 16 + 4 * i, (uint32_t)ints[i]);
   putf(b + 44, g->lr), putf(b + 48, g->beta1), putf(b + 52, g->beta2), putf(b + 56, g->eps);
@@ -151,8 +194,59 @@ clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c) 
   return clvae_output_commit(&out, 1);
 }
 
-/* The configuration and position of a version-2 header; `hdr` bytes are present. */
-static clvae_status parse_v2(const char *path, const unsigned char *b, clvae_checkpoint *c) {
+static clvae_status damaged(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static clvae_status damaged(const char *path, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: %s", path, msg);
+}
+
+/* A text record (a path): no NUL, shorter than the field. */
+static clvae_status get_text(const char *path, const unsigned char *v, uint32_t len, char *out, size_t cap,
+                             const char *what) {
+  if (len >= cap || memchr(v, 0, len)) return damaged(path, "%s: a record of %u bytes", what, len);
+  memcpy(out, v, len);
+  out[len] = '\0';
+  return CLVAE_OK;
+}
+
+/* The item lists of a version-3 extension area (from `at` to the header's end `hdr`). */
+static clvae_status parse_extension(const char *path, const unsigned char *b, size_t at, size_t hdr, clvae_checkpoint *c) {
+  clvae_config *g = &c->cfg;
+  for (;;) {
+    if (at + 8 > hdr) return damaged(path, "its extension area runs past the header (%zu bytes)", hdr);
+    uint32_t tag = get32(b + at), len = get32(b + at + 4);
+    const unsigned char *v = b + at + 8;
+    if (tag == TAG_END) return CLVAE_OK;
+    if (len > hdr - at - 8) return damaged(path, "extension record %u of %u bytes runs past the header", tag, len);
+    if (tag == TAG_ENCODER || tag == TAG_DECODER) {
+      clvae_item *items = tag == TAG_ENCODER ? g->enc : g->dec;
+      int *n = tag == TAG_ENCODER ? &g->nenc : &g->ndec;
+      if (len % ITEM_BYTES || len / ITEM_BYTES < 1 || len / ITEM_BYTES > CLVAE_MAX_ITEMS)
+        return damaged(path, "%s items: a record of %u bytes", tag == TAG_ENCODER ? "encoder" : "decoder", len);
+      *n = (int)(len / ITEM_BYTES);
+      for (int i = 0; i < *n; i++) {
+        int f[8];
+        for (int k = 0; k < 8; k++) f[k] = (int32_t)get32(v + (size_t)i * ITEM_BYTES + 4 * (size_t)k);
+        items[i] = (clvae_item){f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+      }
+    } else if (tag == TAG_DATA || tag == TAG_DATA_ABS) {
+      clvae_status st = tag == TAG_DATA ? get_text(path, v, len, c->data, sizeof c->data, "data path")
+                                        : get_text(path, v, len, c->data_abs, sizeof c->data_abs, "absolute data path");
+      if (st != CLVAE_OK) return st;
+    } else if (tag < TAG_OPTIONAL)
+      return clvae__fail(CLVAE_ERR_FORMAT, "%s: the checkpoint has a record (tag %u) this clvae does not know: written "
+                         "by a newer clvae, or damaged", path, tag);
+    at += 8 + (size_t)len;
+  }
+}
+
+/* The configuration and position of a version-2 or -3 header; `hdr` bytes are present. */
+static clvae_status parse_v2(const char *path, const unsigned char *b, uint32_t version, size_t hdr,
+                             clvae_checkpoint *c) {
   clvae_config *g = &c->cfg;
   memset(g, 0, sizeof *g);
   int *ints[7] = {&g->height, &g->width, &g->channels, &g->depth, &g->latent, &g->loss, &g->batch};
@@ -162,10 +256,15 @@ static clvae_status parse_v2(const char *path, const unsigned char *b, clvae_che
   c->train.epoch = (int32_t)get32(b + 76), c->train.epoch_step = (int32_t)get32(b + 80);
   c->train_limit = (int32_t)get32(b + 84), c->train_count = (int32_t)get32(b + 148);
   c->train.epoch_loss_sum = getd(b + 88), c->train.epoch_seconds = getd(b + 96);
-  if (g->depth < 1 || g->depth > CLVAE_MAX_DEPTH)
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: %d hidden layers (1..%d)", path, g->depth, CLVAE_MAX_DEPTH);
+  uint32_t nlayers = get32(b + 144);
+  if (g->depth < (version == 2) || g->depth > CLVAE_MAX_DEPTH)
+    return damaged(path, "%d hidden layers (%d..%d)", g->depth, version == 2, CLVAE_MAX_DEPTH);
   for (int i = 0; i < CLVAE_MAX_DEPTH; i++) g->hidden[i] = i < g->depth ? (int)get32(b + 112 + 4 * i) : 0;
-  return CLVAE_OK;
+  if (version == 2) return CLVAE_OK;
+  if (nlayers > CLVAE_MAX_LAYERS) return damaged(path, "%u layers (at most %d)", nlayers, CLVAE_MAX_LAYERS);
+  clvae_status st = parse_extension(path, b, LAYERS_AT + (size_t)LAYER_BYTES * nlayers, hdr, c);
+  if (st == CLVAE_OK && (g->nenc == 0 || g->ndec == 0)) st = damaged(path, "no %s items", g->nenc ? "decoder" : "encoder");
+  return st;
 }
 
 /* Version 1: one hidden layer, and images of `input` pixels taken as a grey square. */
@@ -197,18 +296,29 @@ static clvae_status check_fields(const char *path, const unsigned char *b, uint3
   if (version >= 2) {
     unsigned char want[LAYERS_AT + LAYER_BYTES * CLVAE_MAX_LAYERS] = {0};
     put_layers(want, net);
-    if (get32(b + 12) != header_bytes(net->nlayers) || get32(b + 144) != (uint32_t)net->nlayers ||
+    if (get32(b + 144) != (uint32_t)net->nlayers ||
+        (version == 2 && get32(b + 12) != header_bytes(net->nlayers, 0)) ||
         memcmp(b + LAYERS_AT, want + LAYERS_AT, (size_t)LAYER_BYTES * net->nlayers) != 0)
-      return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: its layer list is not the one its configuration "
-                         "describes (%d layers expected)", path, net->nlayers);
+      return damaged(path, "its layer list is not the one its configuration describes (%d layers expected)",
+                     net->nlayers);
   }
+  if (version == 3 && (c->cfg.depth != net->cfg.depth || memcmp(c->cfg.hidden, net->cfg.hidden, sizeof c->cfg.hidden)))
+    return damaged(path, "depth %d and hidden widths do not match its items", c->cfg.depth);
+  c->cfg = net->cfg; /* canonical */
   const clvae_train_state *t = &c->train;
-  if (c->step < 0 || t->epoch < 0 || t->epoch > 100000 || t->epoch_step < 0 || c->train_limit < 0 || c->train_count < 0 ||
+  if (c->step < 0 || c->step > ((int64_t)1 << 53))
+    return damaged(path, "step %lld (0..2^53)", (long long)c->step);
+  if (t->epoch < 0 || t->epoch > 100000 || t->epoch_step < 0 || c->train_limit < 0 || c->train_count < 0 ||
       (c->train_limit && c->train_count > c->train_limit) ||
       !isfinite(t->epoch_loss_sum) || !(t->epoch_seconds >= 0 && t->epoch_seconds < 1e12))
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: training position step %lld, epoch %d, epoch step "
-                       "%d, limit %d, images %d, loss sum %g, seconds %g", path, (long long)c->step, t->epoch,
-                       t->epoch_step, c->train_limit, c->train_count, t->epoch_loss_sum, t->epoch_seconds);
+    return damaged(path, "training position epoch %d, epoch step %d, limit %d, images %d, loss sum %g, seconds %g",
+                   t->epoch, t->epoch_step, c->train_limit, c->train_count, t->epoch_loss_sum, t->epoch_seconds);
+  if (c->train_count > 0) { /* every step is one batch: the step follows from the epoch and the position in it */
+    int64_t per_epoch = (c->train_count + c->cfg.batch - 1) / c->cfg.batch;
+    if (t->epoch_step >= per_epoch || c->step != (int64_t)t->epoch * per_epoch + t->epoch_step)
+      return damaged(path, "step %lld is not epoch %d x %lld steps + %d (%d training images, batch %d)",
+                     (long long)c->step, t->epoch, (long long)per_epoch, t->epoch_step, c->train_count, c->cfg.batch);
+  }
   return CLVAE_OK;
 }
 
@@ -248,12 +358,16 @@ clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
     clvae__fail(st, "%s: not a clvae checkpoint (bad magic)", path);
     goto done;
   }
-  if ((version != 1 && version != 2) || (version == 1 && get32(b + 12) != V1_HEADER)) {
-    clvae__fail(st, "%s: checkpoint format version %u; this clvae reads versions 1 and 2", path, version);
+  if (version < 1 || version > 3) {
+    clvae__fail(st, "%s: checkpoint format version %u; this clvae reads versions 1 to 3", path, version);
     goto done;
   }
-  if (version == 2 && (hdr < LAYERS_AT || hdr > header_bytes(CLVAE_MAX_LAYERS))) {
-    clvae__fail(st, "%s: damaged checkpoint: header of %llu bytes", path, (unsigned long long)hdr);
+  if (version == 1 && get32(b + 12) != V1_HEADER) { /* a later format's header with its version field changed */
+    damaged(path, "format version 1, but a header of %u bytes (a format-1 header has 128)", get32(b + 12));
+    goto done;
+  }
+  if (version >= 2 && (hdr < LAYERS_AT + 16 || hdr % 16 || hdr > (version == 2 ? header_bytes(CLVAE_MAX_LAYERS, 0) : MAX_HEADER))) {
+    damaged(path, "a header of %llu bytes", (unsigned long long)hdr);
     goto done;
   }
   if (n == 0 || n > 0x7fffffffu || size != hdr + 3 * n * 4 + 4) {
@@ -265,11 +379,12 @@ clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
     clvae__fail(st, "%s: checksum mismatch: the file is damaged", path);
     goto done;
   }
-  if ((version == 1 ? parse_v1(path, b, c) : parse_v2(path, b, c)) != CLVAE_OK) goto done;
+  if ((version == 1 ? parse_v1(path, b, c) : parse_v2(path, b, version, (size_t)hdr, c)) != CLVAE_OK) goto done;
   if (check_fields(path, b, version, c, n, &net) != CLVAE_OK) goto done;
   clvae_checkpoint tmp = *c;
   if ((st = clvae_checkpoint_alloc(c, &tmp.cfg)) != CLVAE_OK) goto done;
   c->step = tmp.step, c->train = tmp.train, c->train_limit = tmp.train_limit, c->train_count = tmp.train_count;
+  memcpy(c->data, tmp.data, sizeof c->data), memcpy(c->data_abs, tmp.data_abs, sizeof c->data_abs);
   float *arrays[3] = {c->params, c->adam_m, c->adam_v};
   static const char *const names[3] = {"parameter", "Adam first moment", "Adam second moment"};
   for (int a = 0; a < 3; a++)

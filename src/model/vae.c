@@ -9,7 +9,9 @@
  * packed for the builtin GEMM once per optimizer step, in one launch, for both the
  * forward and the backward GEMMs that read them. A layer's output gradient, the B of its
  * weight-gradient GEMM, is stored in that GEMM's panels by whatever writes it (the loss,
- * the masked GEMM of the next layer), not packed by a launch of its own. */
+ * the masked GEMM of the next layer), not packed by a launch of its own.
+ * Convolutions (CONV, DECONV) are NHWC: activation a of a spatial layer is (B·h·w, c)
+ * as well as (B, h·w·c); their patch matrices live in `work` (see ops/conv.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,8 @@ struct clvae_model {
   /* with the builtin GEMM: each layer's output gradient as its weight-gradient GEMM reads
    * it (NULL until needed, and for the layer before sampling: sample_backward writes it) */
   clvae_buffer *dpanels[CLVAE_MAX_LAYERS];
+  clvae_buffer *work[CLVAE_MAX_LAYERS]; /* a CONV's patches (batch·Ho·Wo, work stride), kept for backward */
+  clvae_buffer *deconv_work; /* the DECONVs' scratch, the largest of theirs */
   float *zrows;              /* (batch, stride of z) staging for decode, with its ones column */
   /* the batch part being computed, and the copies of each layer's gradients to the host */
   clvae_batch_part part;
@@ -98,6 +102,16 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
     if (st == CLVAE_OK && a != 0 && a != net.layers[net.sample].eps)
       st = clvae_buffer_create(dev, B * (size_t)net.acts[a].width * 4, &m->dact[a]);
   }
+  for (int i = 0; i < net.nlayers && st == CLVAE_OK; i++) {
+    const clvae_layer *l = &net.layers[i];
+    size_t bytes = B * (size_t)l->geom.Ho * l->geom.Wo * (size_t)clvae_net_work_stride(&net, i) * 4;
+    if (l->kind == CLVAE_LAYER_CONV) st = clvae_buffer_create(dev, bytes, &m->work[i]);
+    if (l->kind == CLVAE_LAYER_DECONV && (!m->deconv_work || clvae_buffer_size(m->deconv_work) < bytes)) {
+      clvae_buffer_free(m->deconv_work);
+      m->deconv_work = NULL;
+      st = clvae_buffer_create(dev, bytes, &m->deconv_work);
+    }
+  }
   const int zs = net.acts[net.layers[net.sample].y].stride;
   if (st == CLVAE_OK && !(m->zrows = calloc(B * (size_t)zs, sizeof *m->zrows)))
     st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
@@ -117,7 +131,8 @@ void clvae_model_free(clvae_model *m) {
   for (int a = 0; a < m->net.nacts; a++) clvae_buffer_free(m->act[a]), clvae_buffer_free(m->dact[a]);
   clvae_gemm_plan_free(m->plan);
   clvae_buffer_free(m->packed);
-  for (int i = 0; i < m->net.nlayers; i++) clvae_buffer_free(m->dpanels[i]);
+  for (int i = 0; i < m->net.nlayers; i++) clvae_buffer_free(m->dpanels[i]), clvae_buffer_free(m->work[i]);
+  clvae_buffer_free(m->deconv_work);
   free(m->zrows);
   free(m);
 }
@@ -168,9 +183,12 @@ static clvae_status weights_packed(clvae_model *m, int *use) {
         jobs[2 * i] = jobs[2 * i + 1] = none;
         continue;
       }
-      size_t w = m->net.tensors[l->kernel].offset;
-      jobs[2 * i] = (clvae_pack_job){w, l->out, 0, l->in, l->out};                  /* forward: W (in, out) */
-      jobs[2 * i + 1] = l->x ? (clvae_pack_job){w, l->out, 1, l->out, l->in} : none; /* backward: Wᵀ (out, in) */
+      const clvae_tensor *t = &m->net.tensors[l->kernel];
+      const clvae_pack_job w = {t->offset, t->cols, 0, t->rows, t->cols}, wt = {t->offset, t->cols, 1, t->cols, t->rows};
+      /* forward reads W (a transposed conv: Wᵀ), backward the other (none for the first layer) */
+      int deconv = l->kind == CLVAE_LAYER_DECONV;
+      jobs[2 * i] = deconv ? wt : w;
+      jobs[2 * i + 1] = !l->x ? none : deconv ? w : wt;
     }
     TRY(clvae_gemm_plan_create(&m->plan, m->dev, jobs, 2 * m->net.nlayers));
     TRY(clvae_buffer_create(m->dev, clvae_gemm_plan_size(m->plan) * 4, &m->packed));
@@ -180,13 +198,25 @@ static clvae_status weights_packed(clvae_model *m, int *use) {
   return CLVAE_OK;
 }
 
-/* Where layer l's output gradient is also stored for its weight-gradient GEMM: its panels
- * with the builtin GEMM (made on first use), none with another GEMM or where the sampling
- * layer writes that gradient. A NULL view means none. */
+static int dense_kind(const clvae_layer *l) { return l->kind == CLVAE_LAYER_DENSE || l->kind == CLVAE_LAYER_OUTPUT; }
+static const clvae_layer *last_layer(const clvae_model *m) { return &m->net.layers[m->net.nlayers - 1]; }
+
+/* The layer that reads activation a, or NULL (the output's logits). */
+static const clvae_layer *consumer(const clvae_model *m, int a) {
+  for (int i = 0; i < m->net.nlayers; i++)
+    if (m->net.layers[i].x == a) return &m->net.layers[i];
+  return NULL;
+}
+
+/* Where a dense layer's output gradient is also stored for its weight-gradient GEMM: its
+ * panels with the builtin GEMM (made on first use), when what writes that gradient stores
+ * them: the loss, or the masked GEMM of a dense layer after it (not the sampling layer, nor
+ * a convolution, whose gradients have another matrix shape). A NULL view means none. */
 static clvae_status dy_panels(clvae_model *m, const clvae_layer *l, clvae_view *v) {
   *v = clvae_at(NULL, 0);
   int li = (int)(l - m->net.layers);
-  if (l->kind == CLVAE_LAYER_SAMPLE || l->y == m->net.layers[m->net.sample].x) return CLVAE_OK;
+  const clvae_layer *next = consumer(m, l->y);
+  if (!dense_kind(l) || (next && !dense_kind(next))) return CLVAE_OK;
   size_t n = clvae_gemm_panels_size(m->dev, m->net.cfg.batch, l->out);
   if (!n) return CLVAE_OK;
   if (!m->dpanels[li]) {
@@ -198,17 +228,39 @@ static clvae_status dy_panels(clvae_model *m, const clvae_layer *l, clvae_view *
   return CLVAE_OK;
 }
 
-/* C = ep(op·W) for layer l: its weights as the forward GEMM reads them (bwd 0: C (M, out)
- * = A (M, in)·W) or the backward one (bwd 1: C (M, in) = A (M, out)·Wᵀ). */
-static clvae_status mm_weights(clvae_model *m, const clvae_layer *l, int bwd, int M, clvae_view a, int lda, clvae_view c,
-                               int ldc, const clvae_epilogue *ep) {
-  int packed;
+/* Layer l's kernel as the GEMMs read it: packed ahead with the builtin GEMM (matrix 2i is
+ * what forward reads, 2i + 1 what backward reads), in place otherwise. */
+static clvae_status weights_of(clvae_model *m, const clvae_layer *l, clvae_weights *w) {
+  int packed, li = (int)(l - m->net.layers), deconv = l->kind == CLVAE_LAYER_DECONV;
+  const clvae_tensor *t = &m->net.tensors[l->kernel];
   TRY(weights_packed(m, &packed));
-  int li = (int)(l - m->net.layers);
-  if (packed)
-    return clvae_gemm_packed(m->dev, m->plan, 2 * li + bwd, 0, M, 1.0f, a, lda, clvae_at(m->packed, 0), 0.0f, c, ldc, ep);
-  return clvae_gemm_ex(m->dev, 0, bwd, M, bwd ? l->in : l->out, bwd ? l->out : l->in, 1.0f, a, lda, P(m, l->kernel),
-                       l->out, 0.0f, c, ldc, ep);
+  *w = (clvae_weights){P(m, l->kernel), t->rows, t->cols, packed ? m->plan : NULL, clvae_at(m->packed, 0),
+                       deconv ? 2 * li + 1 : 2 * li, deconv ? 2 * li : 2 * li + 1};
+  return CLVAE_OK;
+}
+
+/* The layer that made activation a (its ReLU's mask is a's stored value), or NULL. */
+static const clvae_layer *producer(const clvae_model *m, int a) {
+  for (int i = 0; i < m->net.nlayers; i++)
+    if (m->net.layers[i].y == a) return &m->net.layers[i];
+  return NULL;
+}
+
+/* The mask of the ReLU that made layer l's input: its stored output, or none. */
+static clvae_view input_mask(const clvae_model *m, const clvae_layer *l) {
+  const clvae_layer *prev = producer(m, l->x);
+  return prev && prev->act == CLVAE_ACT_RELU ? A(m, l->x) : clvae_at(NULL, 0);
+}
+
+/* Layer l's gradients are complete: on their way to the host now (data-parallel steps). */
+static clvae_status grads_done(clvae_model *m, const clvae_layer *l) {
+  if (!m->part.grads) return CLVAE_OK;
+  struct grad_copy *c = &m->copies[m->ncopies];
+  const clvae_tensor *w = &m->net.tensors[l->kernel], *b = &m->net.tensors[l->bias];
+  c->offset = w->offset, c->count = (size_t)w->rows * w->cols + (size_t)b->cols; /* the bias follows the kernel */
+  TRY(clvae_buffer_read_async(m->dev, m->grads, c->offset * 4, c->count * 4, m->part.grads + c->offset, &c->done));
+  m->ncopies++;
+  return CLVAE_OK;
 }
 
 /* ---- one function per layer kind and direction ---- */
@@ -217,42 +269,76 @@ static clvae_status mm_weights(clvae_model *m, const clvae_layer *l, int bwd, in
  * finish, unless `probabilities` asks for sigmoid(x·W + b) (decoding). */
 static clvae_status dense_forward(clvae_model *m, const clvae_layer *l, int B, int probabilities) {
   clvae_epilogue ep = {P(m, l->bias), l->act, clvae_at(NULL, 0), 0, clvae_at(NULL, 0)};
+  clvae_weights w;
   if (l->kind == CLVAE_LAYER_OUTPUT && !probabilities) ep.bias = clvae_at(NULL, 0), ep.act = CLVAE_ACT_NONE;
-  return mm_weights(m, l, 0, B, A(m, l->x), S(m, l->x), A(m, l->y), S(m, l->y), &ep);
-}
-
-/* The layer whose output is activation a, or NULL (the image). */
-static const clvae_layer *producer(const clvae_model *m, int a) {
-  for (int i = 0; i < m->net.nlayers; i++)
-    if (m->net.layers[i].y == a) return &m->net.layers[i];
-  return NULL;
+  TRY(weights_of(m, l, &w));
+  return clvae_gemm_weights(m->dev, 0, 0, B, A(m, l->x), S(m, l->x), &w, A(m, l->y), S(m, l->y), &ep);
 }
 
 /* From dy (B, out), already through this layer's ReLU: [dW; db] = [x | 1]ᵀ·dy in one GEMM
- * (written, β = 0: the kernel's rows, then the bias row that follows it in the arena), and
- * dx = dy·Wᵀ unless x is the image, through the ReLU of the layer that made x (its stored
- * output is the mask). */
+ * (written, β = 0: the kernel's rows, then the bias row that follows it in the arena) when
+ * x has the ones column, else dW = xᵀ·dy and db = the column sums of dy (x written by a
+ * convolution); then dx = dy·Wᵀ unless x is the image, through the ReLU of the layer that
+ * made x (its stored output is the mask). */
 static clvae_status dense_backward(clvae_model *m, const clvae_layer *l, int B) {
   clvae_view dy = dA(m, l->y), pan;
+  const int ones = S(m, l->x) > m->net.acts[l->x].width;
   TRY(dy_panels(m, l, &pan));
   if (pan.buf) /* dy is in its panels already: stored there by whatever wrote it */
-    TRY(clvae_gemm_from_panels(m->dev, 1, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), pan, 0.0f,
+    TRY(clvae_gemm_from_panels(m->dev, 1, l->in + ones, l->out, B, 1.0f, A(m, l->x), S(m, l->x), pan, 0.0f,
                                dP(m, l->kernel), l->out, NULL));
   else
-    TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + 1, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
+    TRY(clvae_gemm_ex(m->dev, 1, 0, l->in + ones, l->out, B, 1.0f, A(m, l->x), S(m, l->x), dy, l->out, 0.0f,
                       dP(m, l->kernel), l->out, NULL));
-  if (m->part.grads) { /* this layer's gradients are complete: on their way to the host now */
-    struct grad_copy *c = &m->copies[m->ncopies];
-    c->offset = m->net.tensors[l->kernel].offset, c->count = (size_t)(l->in + 1) * l->out;
-    TRY(clvae_buffer_read_async(m->dev, m->grads, c->offset * 4, c->count * 4, m->part.grads + c->offset, &c->done));
-    m->ncopies++;
-  }
+  if (!ones) TRY(clvae_colsum(m->dev, dP(m, l->bias), dy, B, l->out));
+  TRY(grads_done(m, l));
   if (l->x == 0) return CLVAE_OK;
   const clvae_layer *prev = producer(m, l->x);
-  clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, clvae_at(NULL, 0), 0, clvae_at(NULL, 0)};
-  if (prev && prev->act == CLVAE_ACT_RELU) ep.mask = A(m, l->x), ep.ldm = S(m, l->x);
+  clvae_epilogue ep = {clvae_at(NULL, 0), CLVAE_ACT_NONE, input_mask(m, l), S(m, l->x), clvae_at(NULL, 0)};
+  clvae_weights w;
   if (prev) TRY(dy_panels(m, prev, &ep.panels));
-  return mm_weights(m, l, 1, B, dy, l->out, dA(m, l->x), l->in, &ep);
+  TRY(weights_of(m, l, &w));
+  return clvae_gemm_weights(m->dev, 0, 1, B, dy, l->out, &w, dA(m, l->x), l->in, &ep);
+}
+
+/* The geometry of layer l for B images. */
+static clvae_conv_geom geom(const clvae_layer *l, int B) {
+  clvae_conv_geom g = l->geom;
+  g.B = B;
+  return g;
+}
+
+/* A convolution's forward pass: y = act(conv(x) + b). The output layer (a transposed
+ * conv after a spatial decoder) leaves logits with their bias for the loss, unless
+ * `probabilities` asks for the sigmoid (decoding). */
+static clvae_status conv_forward(clvae_model *m, const clvae_layer *l, int B, int probabilities) {
+  clvae_conv_geom g = geom(l, B);
+  clvae_weights w;
+  clvae_act act = l == last_layer(m) && !probabilities ? CLVAE_ACT_NONE : l->act;
+  int li = (int)(l - m->net.layers), ldw = clvae_net_work_stride(&m->net, li);
+  TRY(weights_of(m, l, &w));
+  if (l->kind == CLVAE_LAYER_CONV)
+    return clvae_conv_forward(m->dev, &g, A(m, l->x), &w, P(m, l->bias), act, A(m, l->y), clvae_at(m->work[li], 0), ldw);
+  return clvae_deconv_forward(m->dev, &g, A(m, l->x), &w, P(m, l->bias), act, A(m, l->y), clvae_at(m->deconv_work, 0),
+                              ldw);
+}
+
+/* From dy, already through this layer's ReLU: the kernel's and bias's gradients, then dx
+ * (unless x is the image) through the ReLU of the layer that made x. */
+static clvae_status conv_backward(clvae_model *m, const clvae_layer *l, int B) {
+  clvae_conv_geom g = geom(l, B);
+  clvae_weights w;
+  int li = (int)(l - m->net.layers), ldw = clvae_net_work_stride(&m->net, li);
+  clvae_view dx = l->x ? dA(m, l->x) : clvae_at(NULL, 0), none = clvae_at(NULL, 0);
+  TRY(weights_of(m, l, &w));
+  if (l->kind == CLVAE_LAYER_CONV)
+    TRY(clvae_conv_backward(m->dev, &g, dA(m, l->y), none, &w, dP(m, l->kernel), clvae_at(m->work[li], 0), ldw, dx,
+                            input_mask(m, l)));
+  else
+    TRY(clvae_deconv_backward(m->dev, &g, A(m, l->x), dA(m, l->y), &w, dP(m, l->kernel), dP(m, l->bias),
+                              clvae_at(m->deconv_work, 0), ldw, dx, input_mask(m, l)));
+  /* (the op computes dx with dW: the copies follow both) */
+  return grads_done(m, l);
 }
 
 static clvae_status sample_forward(clvae_model *m, const clvae_layer *l, int B, clvae_view kl, uint64_t noise_step) {
@@ -268,20 +354,23 @@ static clvae_status sample_backward(clvae_model *m, const clvae_layer *l, int B)
 
 /* ---- the passes ---- */
 
-static const clvae_layer *output_layer(const clvae_model *m) { return &m->net.layers[m->net.nlayers - 1]; }
+/* One layer forward (SAMPLE aside). */
+static clvae_status layer_forward(clvae_model *m, const clvae_layer *l, int B, int probabilities) {
+  return dense_kind(l) ? dense_forward(m, l, B, probabilities) : conv_forward(m, l, B, probabilities);
+}
 
 /* The batch x and the encoder layers, up to [μ | logσ²]. */
 static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, int B) {
   if (B < 1 || B > m->net.cfg.batch)
     return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->net.cfg.batch);
   TRY(clvae_gather(m->dev, A(m, 0), S(m, 0), images, idx, B, m->net.D));
-  for (int i = 0; i < m->net.sample; i++) TRY(dense_forward(m, &m->net.layers[i], B, 0));
+  for (int i = 0; i < m->net.sample; i++) TRY(layer_forward(m, &m->net.layers[i], B, 0));
   return CLVAE_OK;
 }
 
 /* The layers after sampling, from z to the logits (or the probabilities). */
 static clvae_status decoder(clvae_model *m, int B, int probabilities) {
-  for (int i = m->net.sample + 1; i < m->net.nlayers; i++) TRY(dense_forward(m, &m->net.layers[i], B, probabilities));
+  for (int i = m->net.sample + 1; i < m->net.nlayers; i++) TRY(layer_forward(m, &m->net.layers[i], B, probabilities));
   return CLVAE_OK;
 }
 
@@ -289,21 +378,24 @@ static clvae_status decoder(clvae_model *m, int B, int probabilities) {
  * writes the logits' gradient when `grad`. */
 static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B, clvae_view recon,
                             clvae_view kl, uint64_t noise_step, int grad) {
-  const clvae_layer *out = output_layer(m);
+  const clvae_layer *out = last_layer(m);
   TRY(encoder(m, images, idx, B));
   TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
   TRY(decoder(m, B, 0));
   clvae_view pan = clvae_at(NULL, 0);
   if (grad) TRY(dy_panels(m, out, &pan));
+  clvae_view bias = dense_kind(out) ? P(m, out->bias) : clvae_at(NULL, 0); /* a transposed conv added its own */
   return clvae_loss_sigmoid(m->dev, (clvae_loss_kind)m->net.cfg.loss, recon, grad ? dA(m, out->y) : clvae_at(NULL, 0),
-                            pan, A(m, out->y), P(m, out->bias), A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)m->part.rows);
+                            pan, A(m, out->y), bias, A(m, 0), S(m, 0), B, m->net.D, 1.0f / (float)m->part.rows);
 }
 
 /* The mirror of forward: every layer from the output back to the image. */
 static clvae_status backward(clvae_model *m, int B) {
   for (int i = m->net.nlayers - 1; i >= 0; i--) {
     const clvae_layer *l = &m->net.layers[i];
-    TRY(l->kind == CLVAE_LAYER_SAMPLE ? sample_backward(m, l, B) : dense_backward(m, l, B));
+    TRY(l->kind == CLVAE_LAYER_SAMPLE ? sample_backward(m, l, B)
+        : dense_kind(l)                ? dense_backward(m, l, B)
+                                       : conv_backward(m, l, B));
   }
   return CLVAE_OK;
 }
@@ -357,7 +449,7 @@ clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view i
 
 clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
   const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L, zi = m->net.layers[m->net.sample].y, zs = S(m, zi);
-  const clvae_layer *o = output_layer(m);
+  const clvae_layer *o = last_layer(m);
   for (int r0 = 0; r0 < n; r0 += B) {
     int nb = n - r0 < B ? n - r0 : B;
     for (int r = 0; r < nb; r++) memcpy(m->zrows + (size_t)r * zs, z + (size_t)(r0 + r) * L, (size_t)L * 4);

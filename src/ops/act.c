@@ -49,6 +49,26 @@ clvae_status clvae_relu_backward(clvae_device *dev, clvae_view dx, int ldx, clva
   return clvae__launch(dev, &k_relu_backward, 2, global, local, 11, args);
 }
 
+/* The column sums' scratch for tall matrices (see clvae_colsum). */
+typedef struct colsum_state {
+  clvae_buffer *partial;
+} colsum_state;
+
+static void colsum_release(clvae_device *dev, void *p) {
+  (void)dev;
+  clvae_buffer_free(((colsum_state *)p)->partial);
+}
+
+static const clvae_state_def colsum_state_def = {sizeof(colsum_state), NULL, colsum_release};
+
+/* One launch: out (N) = the column sums of x (B, N) at x_off. */
+static clvae_status colsum_launch(clvae_device *dev, cl_mem out, cl_uint o_off, cl_mem x, cl_uint x_off, int B, int N) {
+  size_t w = (size_t)colsum_width(dev), global = ((size_t)N + w - 1) / w;
+  size_t local = w > 1 && dev->local_1d > 16 ? 16 : dev->local_1d;
+  karg args[] = {KARG(out), KARG(o_off), KARG(x), KARG(x_off), KARG(B), KARG(N)};
+  return clvae__launch(dev, &k_colsum, 1, &global, &local, 6, args);
+}
+
 clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B, int N) {
   cl_uint o_off, x_off;
   clvae_status st;
@@ -56,8 +76,20 @@ clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B
   if ((st = clvae__view("colsum", "out", out, (size_t)N, 4, &o_off)) != CLVAE_OK ||
       (st = clvae__view("colsum", "x", x, (size_t)B * N, 4, &x_off)) != CLVAE_OK)
     return st;
-  size_t w = (size_t)colsum_width(dev), global = ((size_t)N + w - 1) / w;
-  size_t local = w > 1 && dev->local_1d > 16 ? 16 : dev->local_1d;
-  karg args[] = {KARG(out.buf->mem), KARG(o_off), KARG(x.buf->mem), KARG(x_off), KARG(B), KARG(N)};
-  return clvae__launch(dev, &k_colsum, 1, &global, &local, 6, args);
+  /* A tall, narrow matrix (a transposed conv's bias gradient: B·H·W rows of C) would give
+   * a work-item or two all the rows: read as (B/k, k·N) it has k·N columns, whose sums are
+   * the partial sums over the rows ≡ i (mod k); a second pass adds those k rows in order. */
+  int k = 1;
+  while (B >= 4096 && (long)k * 2 * N <= 1024 && B % (k * 2) == 0) k *= 2;
+  if (k == 1 || N == 0) return colsum_launch(dev, out.buf->mem, o_off, x.buf->mem, x_off, B, N);
+  colsum_state *cs = clvae__state(dev, &colsum_state_def);
+  if (!cs) return CLVAE_ERR_NOMEM;
+  size_t bytes = (size_t)k * N * 4;
+  if (!cs->partial || clvae_buffer_size(cs->partial) < bytes) {
+    clvae_buffer_free(cs->partial);
+    cs->partial = NULL;
+    if ((st = clvae_buffer_create(dev, bytes, &cs->partial)) != CLVAE_OK) return st;
+  }
+  if ((st = colsum_launch(dev, cs->partial->mem, 0, x.buf->mem, x_off, B / k, k * N)) != CLVAE_OK) return st;
+  return colsum_launch(dev, out.buf->mem, o_off, cs->partial->mem, 0, k, N);
 }

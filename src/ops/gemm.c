@@ -17,6 +17,7 @@ typedef struct gemm_state {
   int mr, nv;                /* builtin block: MR rows × 16·NV columns per work-item */
   int lx, ly;                /* its work-group: lx column panels × ly row panels */
   clvae_buffer *pack_b;      /* the packed op(B), grown on demand */
+  clvae_buffer *partial;     /* split-K partial products, grown on demand */
   int clblast_used;          /* CLBlast caches programs for this context */
 } gemm_state;
 
@@ -56,6 +57,7 @@ static void state_release(clvae_device *dev, void *p) {
   /* CLBlast caches programs per context; drop them before the context goes. */
   if (g->clblast_used) CLBlastClearCache();
   clvae_buffer_free(g->pack_b);
+  clvae_buffer_free(g->partial);
 }
 
 static const clvae_state_def gemm_state_def = {sizeof(gemm_state), state_init, state_release};
@@ -73,9 +75,20 @@ static void narrow_defines(clvae_device *dev, char *buf, size_t n) {
   snprintf(buf, n, "-DMR=%d -DNV=1", MR_NARROW);
 }
 
+/* And for 16 < N ≤ 32 where the wide block has more than 32 columns (a convolution's 32
+ * channels): MR_MEDIUM × 32, 24 accumulators as the CPU's 6 × 64. A B of exactly one such
+ * panel's width is then its own panels: read in place, not packed. */
+#define MR_MEDIUM 12
+static void medium_defines(clvae_device *dev, char *buf, size_t n) {
+  (void)dev;
+  snprintf(buf, n, "-DMR=%d -DNV=2", MR_MEDIUM);
+}
+
 const clvae_program_def clvae__program_gemm = {"gemm", gemm_defines, NULL};
 const clvae_program_def clvae__program_gemm_narrow = {"gemm_narrow", narrow_defines, "gemm"};
+const clvae_program_def clvae__program_gemm_medium = {"gemm_medium", medium_defines, "gemm"};
 static const clvae_kernel_def k_pack_many = {&clvae__program_gemm, "gemm_pack_many"};
+static const clvae_kernel_def k_ksum = {&clvae__program_gemm, "gemm_ksum"};
 
 /* Each build's packing kernel and its tile kernels, one per epilogue (see cl/gemm.cl);
  * other epilogues combine a tile kernel and bias_act. */
@@ -85,6 +98,7 @@ enum { K_PACK_B, K_TILE, K_TILE_BIAS, K_TILE_BIAS_RELU, K_TILE_BIAS_SIGMOID, K_T
    {P, "gemm_tile_bias_sigmoid"}, {P, "gemm_tile_mask"}, {P, "gemm_tile_mask_panels"}}
 static const clvae_kernel_def k_wide[K_COUNT] = GEMM_KERNELS(&clvae__program_gemm);
 static const clvae_kernel_def k_narrow[K_COUNT] = GEMM_KERNELS(&clvae__program_gemm_narrow);
+static const clvae_kernel_def k_medium[K_COUNT] = GEMM_KERNELS(&clvae__program_gemm_medium);
 
 /* The build a GEMM with N columns uses, and its block. */
 typedef struct variant {
@@ -94,6 +108,7 @@ typedef struct variant {
 
 static variant variant_for(const gemm_state *g, int N) {
   if (g->nv > 1 && N <= 16) return (variant){k_narrow, MR_NARROW, 1};
+  if (g->nv > 2 && N <= 32) return (variant){k_medium, MR_MEDIUM, 2};
   return (variant){k_wide, g->mr, g->nv};
 }
 
@@ -212,23 +227,61 @@ static int fused_epilogue(const epi_args *e) {
   return !(e->has_mask && e->has_bias) && (!e->has_panels || (e->has_mask && !e->has_bias && e->act == CLVAE_ACT_NONE));
 }
 
+/* Into how many parts K is split: where C has too few blocks to keep the device's compute
+ * units busy and K is long (a conv's weight gradient: a few rows of C summed over every
+ * pixel of the batch), each part on its own work-items, then gemm_ksum adds them. */
+static int k_splits(const clvae_device *dev, const variant *v, int M, int N, int K) {
+  long blocks = (long)((M + v->mr - 1) / v->mr) * ((N + 16 * v->nv - 1) / (16 * v->nv));
+  long want = 8L * (dev->info.compute_units ? (long)dev->info.compute_units : 1L), s;
+  if (blocks >= want || K < 2048) return 1;
+  s = (want + blocks - 1) / blocks;
+  if (s > K / 512) s = K / 512;
+  return s > 64 ? 64 : s < 2 ? 1 : (int)s;
+}
+
 /* The tile kernel over op(B) packed at bp (panels of NR columns); A is read in place
- * through its strides. */
+ * through its strides. With `splits` > 1 (no epilogue, beta 0) each K part stores its
+ * partial C at c + z·c_split. */
+static clvae_status tile_launch(clvae_device *dev, gemm_state *g, int ta, int M, int N, int K, float alpha, cl_mem a,
+                                cl_uint a_off, int lda, cl_mem bp, cl_uint bp_off, float beta, cl_mem c, cl_uint c_off,
+                                int ldc, const epi_args *e, int splits, cl_uint c_split) {
+  variant v = variant_for(g, N);
+  const int MR = v.mr, NR = 16 * v.nv;
+  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR, kz = (K + splits - 1) / splits;
+  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
+  cl_uint zero = 0;
+  size_t global[3] = {(size_t)pb, (size_t)pa, (size_t)splits};
+  size_t local[3] = {(size_t)g->lx, (size_t)g->ly, 1};
+  karg args[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
+                 KARG(ask), KARG(asr), KARG(bp), KARG(bp_off), KARG(c), KARG(c_off), KARG(ldc), KARG(e->bias),
+                 KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm), KARG(e->panels), KARG(zero),
+                 KARG(e->pnr), KARG(kz), KARG(c_split)};
+  return clvae__launch(dev, tile_kernel(&v, e), 3, global, local, 25, args);
+}
+
 static clvae_status tile(clvae_device *dev, gemm_state *g, int ta, int M, int N, int K, float alpha, cl_mem a,
                          cl_uint a_off, int lda, cl_mem bp, cl_uint bp_off, float beta, cl_mem c, cl_uint c_off, int ldc,
                          const epi_args *e) {
   variant v = variant_for(g, N);
-  const int MR = v.mr, NR = 16 * v.nv;
-  cl_int pa = (M + MR - 1) / MR, pb = (N + NR - 1) / NR;
-  cl_int a_panel = ta ? MR : MR * lda, ask = ta ? lda : 1, asr = ta ? 1 : lda;
-  cl_uint zero = 0;
-  size_t global[2] = {(size_t)pb, (size_t)pa};
-  size_t local[2] = {(size_t)g->lx, (size_t)g->ly};
-  karg args[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
-                 KARG(ask), KARG(asr), KARG(bp), KARG(bp_off), KARG(c), KARG(c_off), KARG(ldc), KARG(e->bias),
-                 KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm), KARG(e->panels), KARG(zero),
-                 KARG(e->pnr)};
-  return clvae__launch(dev, tile_kernel(&v, e), 2, global, local, 23, args);
+  int splits = e->has_bias || e->has_mask || e->has_panels || e->act ? 1 : k_splits(dev, &v, M, N, K);
+  if (splits == 1) return tile_launch(dev, g, ta, M, N, K, alpha, a, a_off, lda, bp, bp_off, beta, c, c_off, ldc, e, 1, 0);
+  size_t mn = (size_t)M * N, bytes = mn * (size_t)splits * sizeof(float);
+  clvae_status st = CLVAE_OK;
+  if (mn > 0x7fffffffu / (size_t)splits) return clvae__fail(CLVAE_ERR_LIMIT, "gemm: split-K scratch too large");
+  if (!g->partial || g->partial->size < bytes) { /* enqueued commands keep the old one alive */
+    clvae_buffer_free(g->partial);
+    g->partial = NULL;
+    if ((st = clvae_buffer_create(dev, bytes, &g->partial)) != CLVAE_OK) return st;
+  }
+  epi_args plain = plain_args(g->partial->mem);
+  st = tile_launch(dev, g, ta, M, N, K, 1.0f, a, a_off, lda, bp, bp_off, 0.0f, g->partial->mem, 0, N, &plain, splits,
+                   (cl_uint)mn);
+  if (st != CLVAE_OK) return st;
+  cl_int nsplit = splits;
+  size_t global[2] = {(size_t)N, (size_t)M}, local[2] = {dev->local_1d < 64 ? dev->local_1d : 64, 1};
+  karg args[] = {KARG(c), KARG(c_off), KARG(ldc), KARG(g->partial->mem), KARG(M), KARG(N), KARG(nsplit), KARG(alpha),
+                 KARG(beta)};
+  return clvae__launch(dev, &k_ksum, 2, global, local, 9, args);
 }
 
 /* The epilogue as element-wise kernels (after CLBlast, or after a tile kernel that does not
@@ -283,6 +336,8 @@ static clvae_status gemm_builtin(clvae_device *dev, gemm_state *g, int ta, int t
                                  float alpha, cl_mem a, cl_uint a_off, int lda, cl_mem b,
                                  cl_uint b_off, int ldb, float beta, clvae_view C, cl_uint c_off,
                                  int ldc, const clvae_epilogue *ep, const epi_args *e) {
+  if (!tb && N == 16 * variant_for(g, N).nv && ldb == N) /* one panel, stored as one: B is its own panels */
+    return tile_ep(dev, g, ta, M, N, K, alpha, a, a_off, lda, b, b_off, beta, C, c_off, ldc, ep, e);
   clvae_status st = ensure_pack_b(dev, g, panels_floats(g, K, N) * sizeof(float));
   if (st == CLVAE_OK) st = pack_b(dev, g, g->pack_b->mem, b, b_off, ldb, tb, N, K);
   if (st != CLVAE_OK) return st;
@@ -471,4 +526,13 @@ clvae_status clvae_gemm_from_panels(clvae_device *dev, int trans_a, int M, int N
     return st;
   return tile_ep(dev, g, trans_a, M, N, K, alpha, A.buf->mem, a_off, lda, panels.buf->mem, p_off, beta, C, c_off, ldc, ep,
                  &e);
+}
+
+clvae_status clvae_gemm_weights(clvae_device *dev, int trans_a, int trans_w, int M, clvae_view A, int lda,
+                                const clvae_weights *w, clvae_view C, int ldc, const clvae_epilogue *ep) {
+  int job = trans_w ? w->job_t : w->job;
+  if (w->plan && job >= 0 && clvae_gemm_get_impl(dev) == CLVAE_GEMM_BUILTIN)
+    return clvae_gemm_packed(dev, w->plan, job, trans_a, M, 1.0f, A, lda, w->packed, 0.0f, C, ldc, ep);
+  return clvae_gemm_ex(dev, trans_a, trans_w, M, trans_w ? w->rows : w->cols, trans_w ? w->cols : w->rows, 1.0f, A, lda,
+                       w->w, w->cols, 0.0f, C, ldc, ep);
 }

@@ -20,7 +20,7 @@ static const clvae_kernel_def k_bce = {&clvae__program_loss, "loss_sigmoid_bce"}
 clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_view loss,
                                 clvae_view dlogits, clvae_view dpanels, clvae_view logits, clvae_view bias,
                                 clvae_view x, int ldx, int B, int D, float grad_scale) {
-  cl_uint l_off, dl_off = 0, lg_off, b_off, x_off, p_off = 0;
+  cl_uint l_off, dl_off = 0, lg_off, b_off = 0, x_off, p_off = 0;
   clvae_status st;
   if (B < 0 || D < 1 || ldx < D || (kind != CLVAE_LOSS_MSE && kind != CLVAE_LOSS_BCE))
     return clvae__fail(CLVAE_ERR_ARG, "loss_sigmoid: bad arguments B=%d D=%d ldx=%d kind=%d", B, D, ldx, (int)kind);
@@ -28,7 +28,7 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
   cl_int want_grad = dlogits.buf != NULL;
   if ((st = clvae__view("loss_sigmoid", "loss", loss, (size_t)B, 4, &l_off)) != CLVAE_OK ||
       (st = clvae__view("loss_sigmoid", "logits", logits, n, 4, &lg_off)) != CLVAE_OK ||
-      (st = clvae__view("loss_sigmoid", "bias", bias, (size_t)D, 4, &b_off)) != CLVAE_OK ||
+      (bias.buf && (st = clvae__view("loss_sigmoid", "bias", bias, (size_t)D, 4, &b_off)) != CLVAE_OK) ||
       (st = clvae__view("loss_sigmoid", "x", x, B ? (size_t)(B - 1) * ldx + D : 0, 4, &x_off)) != CLVAE_OK ||
       (want_grad && (st = clvae__view("loss_sigmoid", "dlogits", dlogits, n, 4, &dl_off)) != CLVAE_OK))
     return st;
@@ -44,8 +44,10 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
   cl_mem dl = want_grad ? dlogits.buf->mem : logits.buf->mem; /* any valid buffer if unused */
   cl_mem pm = pnr ? dpanels.buf->mem : dl;
   size_t local = (size_t)clvae__reduction_size(dev), global = (size_t)B * local;
+  cl_int has_bias = bias.buf != NULL;
+  cl_mem bm = has_bias ? bias.buf->mem : logits.buf->mem;
   karg args[] = {KARG(loss.buf->mem), KARG(l_off), KARG(dl), KARG(dl_off), KARG(want_grad),
-                 KARG(logits.buf->mem), KARG(lg_off), KARG(bias.buf->mem), KARG(b_off),
+                 KARG(logits.buf->mem), KARG(lg_off), KARG(has_bias), KARG(bm), KARG(b_off),
                  KARG(x.buf->mem), KARG(x_off), KARG(ldx), KARG(D), KARG(grad_scale), KARG(pm), KARG(pnr)};
-  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce, 1, &global, &local, 16, args);
+  return clvae__launch(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce, 1, &global, &local, 17, args);
 }

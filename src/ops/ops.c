@@ -4,8 +4,8 @@
 #include "ops/registry.h"
 
 static const clvae_program_def *const all_programs[] = {
-    &clvae__program_gemm, &clvae__program_gemm_narrow, &clvae__program_act, &clvae__program_sample,
-    &clvae__program_loss, &clvae__program_adam,        &clvae__program_data};
+    &clvae__program_gemm, &clvae__program_gemm_narrow, &clvae__program_gemm_medium, &clvae__program_act, &clvae__program_sample,
+    &clvae__program_loss, &clvae__program_adam,        &clvae__program_data, &clvae__program_conv};
 
 const clvae_program_def *const *clvae__ops_programs(int *n) {
   *n = (int)(sizeof all_programs / sizeof all_programs[0]);

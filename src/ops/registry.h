@@ -5,8 +5,8 @@
 
 #include "device/internal.h"
 
-extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, clvae__program_act, clvae__program_sample,
-    clvae__program_loss, clvae__program_adam, clvae__program_data;
+extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, clvae__program_gemm_medium, clvae__program_act, clvae__program_sample,
+    clvae__program_loss, clvae__program_adam, clvae__program_data, clvae__program_conv;
 
 /* Every program of every op, in build order. */
 const clvae_program_def *const *clvae__ops_programs(int *n);

@@ -2,6 +2,7 @@
  * by guard bytes that must come back untouched, so out-of-bounds writes fail too.
  * Tolerances are stated next to each check and derived from float32 rounding. */
 #include "ref/check.h"
+#include "ref/check_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -17,37 +18,31 @@
 
 const char *const check_kernels[] = {"gemm", "bias_act", "relu_backward", "colsum",
                                      "sample_forward", "sample_backward", "rng",
-                                     "loss_mse", "loss_bce", "adam", "gather", NULL};
+                                     "loss_mse", "loss_bce", "adam", "gather", "conv", NULL};
 
 /* ---- small helpers: random numbers, device buffers with guards, comparison ---- */
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+uint64_t chk_rng_next(uint64_t *s) { /* splitmix64 */
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
 
-static float rng_uniform(uint64_t *s, float lo, float hi) {
-  return lo + (hi - lo) * (float)((rng_next(s) >> 40) * (1.0 / 16777216.0));
+float chk_rng_uniform(uint64_t *s, float lo, float hi) {
+  return lo + (hi - lo) * (float)((chk_rng_next(s) >> 40) * (1.0 / 16777216.0));
 }
 
-static float *rand_floats(size_t n, uint64_t *s, float lo, float hi) {
+float *chk_rand_floats(size_t n, uint64_t *s, float lo, float hi) {
   float *p = malloc((n ? n : 1) * sizeof *p);
   if (p)
-    for (size_t i = 0; i < n; i++) p[i] = rng_uniform(s, lo, hi);
+    for (size_t i = 0; i < n; i++) p[i] = chk_rng_uniform(s, lo, hi);
   return p;
 }
 
-typedef struct dbuf {
-  clvae_buffer *b;
-  size_t off;                /* data offset in elements */
-  size_t bytes;              /* data size */
-  size_t elem;
-} dbuf;
 
 /* A buffer holding `n` elements at element offset `off_elems`, with guards, filled from host. */
-static int dput(clvae_device *dev, check_result *r, dbuf *d, const void *host, size_t n,
+int chk_dput(clvae_device *dev, check_result *r, dbuf *d, const void *host, size_t n,
                 size_t elem, size_t off_elems) {
   size_t pre = off_elems * elem + GUARD, total = pre + n * elem + GUARD;
   d->off = off_elems + GUARD / elem;
@@ -65,7 +60,7 @@ static int dput(clvae_device *dev, check_result *r, dbuf *d, const void *host, s
 }
 
 /* Reads the data back into `host` and verifies the guards. */
-static int dget(clvae_device *dev, check_result *r, dbuf *d, void *host, const char *name) {
+int chk_dget(clvae_device *dev, check_result *r, dbuf *d, void *host, const char *name) {
   size_t total = clvae_buffer_size(d->b);
   unsigned char *img = malloc(total);
   if (!img) { snprintf(r->detail, sizeof r->detail, "out of host memory"); return 0; }
@@ -88,16 +83,16 @@ static int dget(clvae_device *dev, check_result *r, dbuf *d, void *host, const c
   return 1;
 }
 
-static void dfree(dbuf *d) {
+void chk_dfree(dbuf *d) {
   clvae_buffer_free(d->b);
   d->b = NULL;
 }
 
-static clvae_view dv(const dbuf *d) { return clvae_at(d->b, d->off); }
+clvae_view chk_dv(const dbuf *d) { return clvae_at(d->b, d->off); }
 
 /* Compares n outputs: passes where |got − want| ≤ atol + rtol·scale (scale: |want| when
  * NULL). Notes the first three mismatches. */
-static void compare(check_result *r, const char *what, const float *got, const float *want,
+void chk_compare(check_result *r, const char *what, const float *got, const float *want,
                     const double *scale, size_t n, double atol, double rtol) {
   for (size_t i = 0; i < n; i++) {
     double g = got[i], w = want[i], err = fabs(g - w);
@@ -124,7 +119,7 @@ static void compare(check_result *r, const char *what, const float *got, const f
 #ifdef __GNUC__
 __attribute__((format(printf, 3, 4)))
 #endif
-static void begin(check_result *r, const char *kernel, const char *fmt, ...) {
+void chk_begin(check_result *r, const char *kernel, const char *fmt, ...) {
   memset(r, 0, sizeof *r);
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
   va_list ap;
@@ -133,7 +128,7 @@ static void begin(check_result *r, const char *kernel, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void finish(check_result *r, int ok) {
+void chk_finish(check_result *r, int ok) {
   if (!ok && r->bad == 0) r->bad = 1; /* a device error or broken guard */
   r->pass = ok && r->bad == 0 && r->checked > 0;
 }
@@ -163,7 +158,7 @@ static void unstride(check_result *r, const char *what, float *dst, const float 
     }
 }
 
-static void device_error(check_result *r) {
+void chk_device_error(check_result *r) {
   snprintf(r->detail, sizeof r->detail, "%s", clvae_error_message());
 }
 
@@ -175,14 +170,14 @@ static void device_error(check_result *r) {
  * padding must come back unchanged. */
 void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K,
                 float alpha, float beta, size_t off, uint64_t seed) {
-  begin(r, "gemm", "%s%s M=%d N=%d K=%d alpha=%g beta=%g off=%zu [%s]", ta ? "T" : "N",
+  chk_begin(r, "gemm", "%s%s M=%d N=%d K=%d alpha=%g beta=%g off=%zu [%s]", ta ? "T" : "N",
         tb ? "T" : "N", M, N, K, alpha, beta, off, clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
   int pad = off ? 3 : 0;
   int lda = (ta ? M : (K > 0 ? K : 1)) + pad, ldb = (tb ? (K > 0 ? K : 1) : N) + pad, ldc = N + pad;
   size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * ldc;
   uint64_t s = seed;
-  float *A = rand_floats(an, &s, -1, 1), *B = rand_floats(bn, &s, -1, 1);
-  float *C0 = rand_floats(cn, &s, -1, 1), *want = malloc(cn * 4), *got = malloc(cn * 4);
+  float *A = chk_rand_floats(an, &s, -1, 1), *B = chk_rand_floats(bn, &s, -1, 1);
+  float *C0 = chk_rand_floats(cn, &s, -1, 1), *want = malloc(cn * 4), *got = malloc(cn * 4);
   double *scale = calloc(cn ? cn : 1, sizeof *scale);
   dbuf da = {0}, db = {0}, dc = {0};
   int ok = 0;
@@ -200,19 +195,19 @@ void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N
       size_t c = (size_t)i * ldc + j;
       scale[c] = fabs(alpha) * t + (beta != 0.0f ? fabs(beta * C0[c]) : 0.0);
     }
-  if (!dput(dev, r, &da, A, an, 4, off) || !dput(dev, r, &db, B, bn, 4, off + 1) ||
-      !dput(dev, r, &dc, C0, cn, 4, off))
+  if (!chk_dput(dev, r, &da, A, an, 4, off) || !chk_dput(dev, r, &db, B, bn, 4, off + 1) ||
+      !chk_dput(dev, r, &dc, C0, cn, 4, off))
     goto done;
-  if (clvae_gemm(dev, ta, tb, M, N, K, alpha, dv(&da), lda, dv(&db), ldb, beta, dv(&dc), ldc) != CLVAE_OK) {
-    device_error(r);
+  if (clvae_gemm(dev, ta, tb, M, N, K, alpha, chk_dv(&da), lda, chk_dv(&db), ldb, beta, chk_dv(&dc), ldc) != CLVAE_OK) {
+    chk_device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dc, got, "C")) goto done;
-  compare(r, "C", got, want, scale, cn, 1e-6, 1e-4);
+  if (!chk_dget(dev, r, &dc, got, "C")) goto done;
+  chk_compare(r, "C", got, want, scale, cn, 1e-6, 1e-4);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&da), dfree(&db), dfree(&dc);
+  chk_finish(r, ok);
+  chk_dfree(&da), chk_dfree(&db), chk_dfree(&dc);
   free(A), free(B), free(C0), free(want), free(got), free(scale);
 }
 
@@ -237,13 +232,13 @@ static int panels_hold(clvae_device *dev, check_result *r, clvae_buffer *panels,
   int ok = 0;
   if (!eye || !back) goto done;
   for (int i = 0; i < K; i++) eye[(size_t)i * K + i] = 1.0f;
-  if (!dput(dev, r, &de, eye, (size_t)K * K, 4, 0) || !dput(dev, r, &dc, NULL, (size_t)K * N, 4, 1)) goto done;
-  if (clvae_gemm_from_panels(dev, 0, K, N, K, 1.0f, dv(&de), K, clvae_at(panels, 0), 0.0f, dv(&dc), N, NULL) !=
+  if (!chk_dput(dev, r, &de, eye, (size_t)K * K, 4, 0) || !chk_dput(dev, r, &dc, NULL, (size_t)K * N, 4, 1)) goto done;
+  if (clvae_gemm_from_panels(dev, 0, K, N, K, 1.0f, chk_dv(&de), K, clvae_at(panels, 0), 0.0f, chk_dv(&dc), N, NULL) !=
       CLVAE_OK) {
-    device_error(r);
+    chk_device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dc, back, "panels")) goto done;
+  if (!chk_dget(dev, r, &dc, back, "panels")) goto done;
   ok = 1;
   for (size_t i = 0; i < (size_t)K * N && ok; i++)
     if (!(back[i] == rows[i])) {
@@ -254,7 +249,7 @@ static int panels_hold(clvae_device *dev, check_result *r, clvae_buffer *panels,
       ok = 2;
     }
 done:
-  dfree(&de), dfree(&dc);
+  chk_dfree(&de), chk_dfree(&dc);
   free(eye), free(back);
   return ok;
 }
@@ -269,15 +264,15 @@ done:
 static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K, int has_bias,
                              clvae_act act, int has_mask, int packed, int panels, uint64_t seed) {
   static const char *acts[] = {"", "+relu", "+sigmoid"};
-  begin(r, "gemm", "%s%s M=%d N=%d K=%d epilogue%s%s%s%s%s [%s]", ta ? "T" : "N", tb ? "T" : "N", M, N, K,
+  chk_begin(r, "gemm", "%s%s M=%d N=%d K=%d epilogue%s%s%s%s%s [%s]", ta ? "T" : "N", tb ? "T" : "N", M, N, K,
         has_bias ? " bias" : "", acts[act], has_mask ? " mask" : "", panels ? " panels" : "",
         packed ? ", B packed ahead" : "", clvae_gemm_impl_name(clvae_gemm_get_impl(dev)));
   clvae_buffer *pan = NULL;
   const int lda = ta ? M : K, ldb = (tb ? K : N) + 2, ldm = N + 1, off = 3; /* B at an offset in its buffer */
   size_t an = (size_t)(ta ? K : M) * lda, bn = (size_t)(tb ? N : K) * ldb, cn = (size_t)M * N;
   uint64_t s = seed;
-  float *A = rand_floats(an, &s, -1, 1), *B = rand_floats(bn + off, &s, -1, 1), *bias = rand_floats((size_t)N, &s, -2, 2);
-  float *mask = rand_floats((size_t)M * ldm, &s, -1, 1), *want = calloc(cn + 1, 4), *got = malloc(cn * 4 + 4);
+  float *A = chk_rand_floats(an, &s, -1, 1), *B = chk_rand_floats(bn + off, &s, -1, 1), *bias = chk_rand_floats((size_t)N, &s, -2, 2);
+  float *mask = chk_rand_floats((size_t)M * ldm, &s, -1, 1), *want = calloc(cn + 1, 4), *got = malloc(cn * 4 + 4);
   double *scale = calloc(cn + 1, sizeof *scale);
   dbuf da = {0}, db = {0}, dc = {0}, dbias = {0}, dm = {0}, dp = {0};
   clvae_gemm_plan *plan = NULL;
@@ -293,15 +288,15 @@ static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb,
         t += fabs((ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * (tb ? B[off + (size_t)j * ldb + k] : B[off + (size_t)k * ldb + j]));
       scale[(size_t)i * N + j] = t;
     }
-  if (!dput(dev, r, &da, A, an, 4, 0) || !dput(dev, r, &db, B, bn + off, 4, 0) || !dput(dev, r, &dc, NULL, cn, 4, 2) ||
-      !dput(dev, r, &dbias, bias, (size_t)N, 4, 1) || !dput(dev, r, &dm, mask, (size_t)M * ldm, 4, 4))
+  if (!chk_dput(dev, r, &da, A, an, 4, 0) || !chk_dput(dev, r, &db, B, bn + off, 4, 0) || !chk_dput(dev, r, &dc, NULL, cn, 4, 2) ||
+      !chk_dput(dev, r, &dbias, bias, (size_t)N, 4, 1) || !chk_dput(dev, r, &dm, mask, (size_t)M * ldm, 4, 4))
     goto done;
-  clvae_epilogue ep = {has_bias ? dv(&dbias) : clvae_at(NULL, 0), act, has_mask ? dv(&dm) : clvae_at(NULL, 0), ldm,
+  clvae_epilogue ep = {has_bias ? chk_dv(&dbias) : clvae_at(NULL, 0), act, has_mask ? chk_dv(&dm) : clvae_at(NULL, 0), ldm,
                        clvae_at(NULL, 0)};
   clvae_status st = CLVAE_OK;
   if (panels) {
     st = clvae_buffer_create(dev, clvae_gemm_panels_size(dev, M, N) * 4 + 4, &pan);
-    if (st != CLVAE_OK) { device_error(r); goto done; }
+    if (st != CLVAE_OK) { chk_device_error(r); goto done; }
     ep.panels = clvae_at(pan, 0);
   }
   if (packed) {
@@ -319,20 +314,20 @@ static void check_gemm_fused(clvae_device *dev, check_result *r, int ta, int tb,
       free(zero);
     }
     if (st == CLVAE_OK) st = clvae_gemm_pack(dev, plan, clvae_at(db.b, 0), clvae_at(dp.b, 0));
-    if (st == CLVAE_OK) st = clvae_gemm_packed(dev, plan, 1, ta, M, 1.0f, dv(&da), lda, clvae_at(dp.b, 0), 0.0f, dv(&dc), N, &ep);
+    if (st == CLVAE_OK) st = clvae_gemm_packed(dev, plan, 1, ta, M, 1.0f, chk_dv(&da), lda, clvae_at(dp.b, 0), 0.0f, chk_dv(&dc), N, &ep);
   } else {
-    st = clvae_gemm_ex(dev, ta, tb, M, N, K, 1.0f, dv(&da), lda, clvae_at(db.b, db.off + off), ldb, 0.0f, dv(&dc), N, &ep);
+    st = clvae_gemm_ex(dev, ta, tb, M, N, K, 1.0f, chk_dv(&da), lda, clvae_at(db.b, db.off + off), ldb, 0.0f, chk_dv(&dc), N, &ep);
   }
-  if (st != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, &dc, got, "C")) goto done;
-  compare(r, "C", got, want, scale, cn, act == CLVAE_ACT_SIGMOID ? 2e-6 : 1e-6, 1e-4);
+  if (st != CLVAE_OK) { chk_device_error(r); goto done; }
+  if (!chk_dget(dev, r, &dc, got, "C")) goto done;
+  chk_compare(r, "C", got, want, scale, cn, act == CLVAE_ACT_SIGMOID ? 2e-6 : 1e-6, 1e-4);
   if (pan && !panels_hold(dev, r, pan, M, N, got)) goto done;
   ok = 1;
 done:
-  finish(r, ok);
+  chk_finish(r, ok);
   clvae_buffer_free(pan);
   clvae_gemm_plan_free(plan);
-  dfree(&da), dfree(&db), dfree(&dc), dfree(&dbias), dfree(&dm), dfree(&dp);
+  chk_dfree(&da), chk_dfree(&db), chk_dfree(&dc), chk_dfree(&dbias), chk_dfree(&dm), chk_dfree(&dp);
   free(A), free(B), free(bias), free(mask), free(want), free(got), free(scale);
 }
 
@@ -340,26 +335,26 @@ done:
  * a padding column (row stride N + 1), which must stay as it was. */
 static void check_bias_act(clvae_device *dev, check_result *r, int B, int N, clvae_act act, uint64_t seed) {
   static const char *names[] = {"none", "relu", "sigmoid"};
-  begin(r, "bias_act", "B=%d N=%d act=%s", B, N, names[act]);
+  chk_begin(r, "bias_act", "B=%d N=%d act=%s", B, N, names[act]);
   uint64_t s = seed;
   size_t n = (size_t)B * N;
   const int ld = N + 1;
-  float *y = rand_floats(n, &s, -4, 4), *bias = rand_floats((size_t)N, &s, -1, 1), *ys = strided(y, B, N, ld, 1.0f);
+  float *y = chk_rand_floats(n, &s, -4, 4), *bias = chk_rand_floats((size_t)N, &s, -1, 1), *ys = strided(y, B, N, ld, 1.0f);
   float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4), *gs = malloc((size_t)B * ld * 4 + 4);
   dbuf dy = {0}, dbias = {0};
   int ok = 0;
   if (!y || !bias || !ys || !want || !got || !gs) goto done;
   memcpy(want, y, n * 4);
   ref_bias_act(want, bias, B, N, (int)act);
-  if (!dput(dev, r, &dy, ys, (size_t)B * ld, 4, 3) || !dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
-  if (clvae_bias_act(dev, dv(&dy), ld, dv(&dbias), B, N, act) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, &dy, gs, "y")) goto done;
+  if (!chk_dput(dev, r, &dy, ys, (size_t)B * ld, 4, 3) || !chk_dput(dev, r, &dbias, bias, (size_t)N, 4, 1)) goto done;
+  if (clvae_bias_act(dev, chk_dv(&dy), ld, chk_dv(&dbias), B, N, act) != CLVAE_OK) { chk_device_error(r); goto done; }
+  if (!chk_dget(dev, r, &dy, gs, "y")) goto done;
   unstride(r, "y", got, gs, B, N, ld, 1.0f);
-  compare(r, "y", got, want, NULL, n, 1e-6, 2e-6);
+  chk_compare(r, "y", got, want, NULL, n, 1e-6, 2e-6);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dy), dfree(&dbias);
+  chk_finish(r, ok);
+  chk_dfree(&dy), chk_dfree(&dbias);
   free(y), free(bias), free(ys), free(want), free(got), free(gs);
 }
 
@@ -367,11 +362,11 @@ done:
  * column (row stride N + 1) as the model stores it. In place (dx = dy) when `inplace`, as
  * the step runs it after CLBlast; otherwise dx has a padded stride that must stay as it was. */
 static void check_relu_backward(clvae_device *dev, check_result *r, int B, int N, int inplace, uint64_t seed) {
-  begin(r, "relu_backward", "B=%d N=%d%s", B, N, inplace ? " in-place" : "");
+  chk_begin(r, "relu_backward", "B=%d N=%d%s", B, N, inplace ? " in-place" : "");
   uint64_t s = seed;
   size_t n = (size_t)B * N;
   const int ldy = N + 1, ldx = inplace ? N : N + 2;
-  float *y = rand_floats(n, &s, -1, 1), *dy = rand_floats(n, &s, -2, 2), *ys = NULL, *xs = NULL;
+  float *y = chk_rand_floats(n, &s, -1, 1), *dy = chk_rand_floats(n, &s, -2, 2), *ys = NULL, *xs = NULL;
   float *want = malloc(n * 4 + 4), *got = malloc(n * 4 + 4);
   dbuf dby = {0}, dbdy = {0}, dbdx = {0};
   int ok = 0;
@@ -379,59 +374,59 @@ static void check_relu_backward(clvae_device *dev, check_result *r, int B, int N
   for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
   ref_relu_backward(want, dy, y, (int)n);
   if (!(ys = strided(y, B, N, ldy, 1.0f)) || !(xs = malloc((size_t)B * ldx * 4 + 4))) goto done;
-  if (!dput(dev, r, &dby, ys, (size_t)B * ldy, 4, 2) || !dput(dev, r, &dbdy, dy, n, 4, 5)) goto done;
+  if (!chk_dput(dev, r, &dby, ys, (size_t)B * ldy, 4, 2) || !chk_dput(dev, r, &dbdy, dy, n, 4, 5)) goto done;
   float *init = inplace ? NULL : strided(NULL, B, 0, ldx, -3.0f);
-  int put = inplace || (init && dput(dev, r, &dbdx, init, (size_t)B * ldx, 4, 1));
+  int put = inplace || (init && chk_dput(dev, r, &dbdx, init, (size_t)B * ldx, 4, 1));
   free(init);
   if (!put) goto done;
   dbuf *out = inplace ? &dbdy : &dbdx;
-  if (clvae_relu_backward(dev, dv(out), ldx, dv(&dbdy), N, dv(&dby), ldy, B, N) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, out, xs, "dx")) goto done;
+  if (clvae_relu_backward(dev, chk_dv(out), ldx, chk_dv(&dbdy), N, chk_dv(&dby), ldy, B, N) != CLVAE_OK) { chk_device_error(r); goto done; }
+  if (!chk_dget(dev, r, out, xs, "dx")) goto done;
   unstride(r, "dx", got, xs, B, N, ldx, -3.0f);
-  compare(r, "dx", got, want, NULL, n, 0.0, 0.0);
+  chk_compare(r, "dx", got, want, NULL, n, 0.0, 0.0);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dby), dfree(&dbdy), dfree(&dbdx);
+  chk_finish(r, ok);
+  chk_dfree(&dby), chk_dfree(&dbdy), chk_dfree(&dbdx);
   free(y), free(dy), free(ys), free(xs), free(want), free(got);
 }
 
 /* Tolerance 1e-7 + (B+1)·2⁻²⁴·Σ_b|x|: the bound of a sequential float sum. */
 static void check_colsum(clvae_device *dev, check_result *r, int B, int N, uint64_t seed) {
-  begin(r, "colsum", "B=%d N=%d", B, N);
+  chk_begin(r, "colsum", "B=%d N=%d", B, N);
   uint64_t s = seed;
   size_t n = (size_t)B * N;
-  float *x = rand_floats(n, &s, -1, 1), *want = malloc((size_t)N * 4), *got = malloc((size_t)N * 4);
+  float *x = chk_rand_floats(n, &s, -1, 1), *want = malloc((size_t)N * 4), *got = malloc((size_t)N * 4);
   double *scale = calloc((size_t)N, sizeof *scale);
   dbuf dx = {0}, dout = {0};
   int ok = 0;
   if (!x || !want || !got || !scale) goto done;
   ref_colsum(want, x, B, N);
   for (size_t i = 0; i < n; i++) scale[i % (size_t)N] += fabs(x[i]);
-  if (!dput(dev, r, &dx, x, n, 4, 7) || !dput(dev, r, &dout, NULL, (size_t)N, 4, 2)) goto done;
-  if (clvae_colsum(dev, dv(&dout), dv(&dx), B, N) != CLVAE_OK) { device_error(r); goto done; }
-  if (!dget(dev, r, &dout, got, "out")) goto done;
-  compare(r, "out", got, want, scale, (size_t)N, 1e-7, (B + 1) / 16777216.0);
+  if (!chk_dput(dev, r, &dx, x, n, 4, 7) || !chk_dput(dev, r, &dout, NULL, (size_t)N, 4, 2)) goto done;
+  if (clvae_colsum(dev, chk_dv(&dout), chk_dv(&dx), B, N) != CLVAE_OK) { chk_device_error(r); goto done; }
+  if (!chk_dget(dev, r, &dout, got, "out")) goto done;
+  chk_compare(r, "out", got, want, scale, (size_t)N, 1e-7, (B + 1) / 16777216.0);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dx), dfree(&dout);
+  chk_finish(r, ok);
+  chk_dfree(&dx), chk_dfree(&dout);
   free(x), free(want), free(got), free(scale);
 }
 
 /* ε and z: 1e-5 absolute + 1e-5 relative (float log/sqrt/cos/sin/exp against double);
  * kl: 1e-5 + 1e-5·Σ|terms|. */
 static void check_sample_forward(clvae_device *dev, check_result *r, int B, int L, uint32_t row0, uint64_t seed) {
-  begin(r, "sample_forward", "B=%d L=%d first row %u", B, L, row0);
+  chk_begin(r, "sample_forward", "B=%d L=%d first row %u", B, L, row0);
   uint64_t s = seed;
   size_t n = (size_t)B * L;
-  float *musig = rand_floats(2 * n, &s, -2, 2);
+  float *musig = chk_rand_floats(2 * n, &s, -2, 2);
   float *z = malloc(n * 4), *eps = malloc(n * 4), *kl = malloc((size_t)B * 4 + 4);
   float *gz = malloc(n * 4), *geps = malloc(n * 4), *gkl = malloc((size_t)B * 4 + 4);
   double *sz = malloc(n * sizeof(double)), *skl = calloc((size_t)B + 1, sizeof(double));
   dbuf dm = {0}, dz = {0}, de = {0}, dk = {0};
   int ok = 0;
-  uint64_t rseed = rng_next(&s), step = rng_next(&s) >> 20;
+  uint64_t rseed = chk_rng_next(&s), step = chk_rng_next(&s) >> 20;
   if (!musig || !z || !eps || !kl || !gz || !geps || !gkl || !sz || !skl) goto done;
   ref_sample_forward(z, eps, kl, musig, B, L, rseed, step, row0);
   for (int b = 0; b < B; b++)
@@ -442,57 +437,57 @@ static void check_sample_forward(clvae_device *dev, check_result *r, int B, int 
     }
   /* z with its ones column (row stride L + 1), as the decoder's input is stored */
   float *zs = strided(NULL, B, 0, L + 1, 1.0f), *zg = malloc((size_t)B * (L + 1) * 4 + 4);
-  int put = zs && zg && dput(dev, r, &dm, musig, 2 * n, 4, 1) && dput(dev, r, &dz, zs, (size_t)B * (L + 1), 4, 2) &&
-            dput(dev, r, &de, NULL, n, 4, 3) && dput(dev, r, &dk, NULL, (size_t)B, 4, 4);
+  int put = zs && zg && chk_dput(dev, r, &dm, musig, 2 * n, 4, 1) && chk_dput(dev, r, &dz, zs, (size_t)B * (L + 1), 4, 2) &&
+            chk_dput(dev, r, &de, NULL, n, 4, 3) && chk_dput(dev, r, &dk, NULL, (size_t)B, 4, 4);
   free(zs);
   if (!put) {
     free(zg);
     goto done;
   }
-  if (clvae_sample_forward(dev, dv(&dz), L + 1, dv(&de), dv(&dk), dv(&dm), B, L, rseed, step, row0) != CLVAE_OK) {
+  if (clvae_sample_forward(dev, chk_dv(&dz), L + 1, chk_dv(&de), chk_dv(&dk), chk_dv(&dm), B, L, rseed, step, row0) != CLVAE_OK) {
     free(zg);
-    device_error(r);
+    chk_device_error(r);
     goto done;
   }
-  int got_all = dget(dev, r, &dz, zg, "z") && dget(dev, r, &de, geps, "eps") && dget(dev, r, &dk, gkl, "kl");
+  int got_all = chk_dget(dev, r, &dz, zg, "z") && chk_dget(dev, r, &de, geps, "eps") && chk_dget(dev, r, &dk, gkl, "kl");
   if (got_all) unstride(r, "z", gz, zg, B, L, L + 1, 1.0f);
   free(zg);
   if (!got_all) goto done;
-  compare(r, "eps", geps, eps, NULL, n, 1e-5, 1e-5);
-  compare(r, "z", gz, z, sz, n, 1e-5, 1e-5);
-  compare(r, "kl", gkl, kl, skl, (size_t)B, 1e-5, 1e-5);
+  chk_compare(r, "eps", geps, eps, NULL, n, 1e-5, 1e-5);
+  chk_compare(r, "z", gz, z, sz, n, 1e-5, 1e-5);
+  chk_compare(r, "kl", gkl, kl, skl, (size_t)B, 1e-5, 1e-5);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dm), dfree(&dz), dfree(&de), dfree(&dk);
+  chk_finish(r, ok);
+  chk_dfree(&dm), chk_dfree(&dz), chk_dfree(&de), chk_dfree(&dk);
   free(musig), free(z), free(eps), free(kl), free(gz), free(geps), free(gkl), free(sz), free(skl);
 }
 
 /* 1e-6 absolute + 1e-5 relative (float exp within 3 ulp). */
 static void check_sample_backward(clvae_device *dev, check_result *r, int B, int L, uint64_t seed) {
-  begin(r, "sample_backward", "B=%d L=%d", B, L);
+  chk_begin(r, "sample_backward", "B=%d L=%d", B, L);
   uint64_t s = seed;
   size_t n = (size_t)B * L;
-  float *musig = rand_floats(2 * n, &s, -2, 2), *dz = rand_floats(n, &s, -1, 1);
-  float *eps = rand_floats(n, &s, -3, 3), *want = malloc(2 * n * 4), *got = malloc(2 * n * 4);
+  float *musig = chk_rand_floats(2 * n, &s, -2, 2), *dz = chk_rand_floats(n, &s, -1, 1);
+  float *eps = chk_rand_floats(n, &s, -3, 3), *want = malloc(2 * n * 4), *got = malloc(2 * n * 4);
   float kl_scale = 1.0f / (float)(B > 0 ? B : 1);
   dbuf dm = {0}, ddz = {0}, de = {0}, dout = {0};
   int ok = 0;
   if (!musig || !dz || !eps || !want || !got) goto done;
   ref_sample_backward(want, dz, eps, musig, B, L, kl_scale);
-  if (!dput(dev, r, &dm, musig, 2 * n, 4, 1) || !dput(dev, r, &ddz, dz, n, 4, 2) ||
-      !dput(dev, r, &de, eps, n, 4, 3) || !dput(dev, r, &dout, NULL, 2 * n, 4, 4))
+  if (!chk_dput(dev, r, &dm, musig, 2 * n, 4, 1) || !chk_dput(dev, r, &ddz, dz, n, 4, 2) ||
+      !chk_dput(dev, r, &de, eps, n, 4, 3) || !chk_dput(dev, r, &dout, NULL, 2 * n, 4, 4))
     goto done;
-  if (clvae_sample_backward(dev, dv(&dout), dv(&ddz), dv(&de), dv(&dm), B, L, kl_scale) != CLVAE_OK) {
-    device_error(r);
+  if (clvae_sample_backward(dev, chk_dv(&dout), chk_dv(&ddz), chk_dv(&de), chk_dv(&dm), B, L, kl_scale) != CLVAE_OK) {
+    chk_device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dout, got, "dmusig")) goto done;
-  compare(r, "dmusig", got, want, NULL, 2 * n, 1e-6, 1e-5);
+  if (!chk_dget(dev, r, &dout, got, "dmusig")) goto done;
+  chk_compare(r, "dmusig", got, want, NULL, 2 * n, 1e-6, 1e-5);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dm), dfree(&ddz), dfree(&de), dfree(&dout);
+  chk_finish(r, ok);
+  chk_dfree(&dm), chk_dfree(&ddz), chk_dfree(&de), chk_dfree(&dout);
   free(musig), free(dz), free(eps), free(want), free(got);
 }
 
@@ -502,27 +497,27 @@ done:
 void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
   int L = 4, B = count / L;
   size_t n = (size_t)B * L;
-  begin(r, "rng", "%zu normals, seed %llu", n, (unsigned long long)seed);
+  chk_begin(r, "rng", "%zu normals, seed %llu", n, (unsigned long long)seed);
   float *musig = calloc(2 * n, 4), *z = malloc(n * 4), *eps = malloc(n * 4), *kl = malloc((size_t)B * 4);
   float *g1 = malloc(n * 4), *g2 = malloc(n * 4), *g3 = malloc(n * 4);
   dbuf dm = {0}, dz = {0}, de = {0}, dk = {0};
   int ok = 0;
   if (!musig || !z || !eps || !kl || !g1 || !g2 || !g3 || B < 1) goto done;
   ref_sample_forward(z, eps, kl, musig, B, L, seed, 7, 0);
-  if (!dput(dev, r, &dm, musig, 2 * n, 4, 0) || !dput(dev, r, &dz, NULL, n, 4, 0) ||
-      !dput(dev, r, &de, NULL, n, 4, 0) || !dput(dev, r, &dk, NULL, (size_t)B, 4, 0))
+  if (!chk_dput(dev, r, &dm, musig, 2 * n, 4, 0) || !chk_dput(dev, r, &dz, NULL, n, 4, 0) ||
+      !chk_dput(dev, r, &de, NULL, n, 4, 0) || !chk_dput(dev, r, &dk, NULL, (size_t)B, 4, 0))
     goto done;
   float *outs[3] = {g1, g2, g3};
   size_t locals[3] = {1, 64, 0};
   uint64_t seeds[3] = {seed, seed, seed + 1};
   for (int run = 0; run < 3; run++) {
     clvae_device_set_local_size(dev, locals[run]);
-    clvae_status st = clvae_sample_forward(dev, dv(&dz), L, dv(&de), dv(&dk), dv(&dm), B, L, seeds[run], 7, 0);
+    clvae_status st = clvae_sample_forward(dev, chk_dv(&dz), L, chk_dv(&de), chk_dv(&dk), chk_dv(&dm), B, L, seeds[run], 7, 0);
     clvae_device_set_local_size(dev, 0);
-    if (st != CLVAE_OK) { device_error(r); goto done; }
-    if (!dget(dev, r, &de, outs[run], "eps")) goto done;
+    if (st != CLVAE_OK) { chk_device_error(r); goto done; }
+    if (!chk_dget(dev, r, &de, outs[run], "eps")) goto done;
   }
-  compare(r, "eps", g1, eps, NULL, n, 1e-5, 1e-5);
+  chk_compare(r, "eps", g1, eps, NULL, n, 1e-5, 1e-5);
   double mean = 0, var = 0;
   size_t same_other_seed = 0;
   for (size_t i = 0; i < n; i++) mean += g1[i];
@@ -545,8 +540,8 @@ void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed) {
   }
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dm), dfree(&dz), dfree(&de), dfree(&dk);
+  chk_finish(r, ok);
+  chk_dfree(&dm), chk_dfree(&dz), chk_dfree(&de), chk_dfree(&dk);
   free(musig), free(z), free(eps), free(kl), free(g1), free(g2), free(g3);
 }
 
@@ -554,12 +549,12 @@ done:
  * Targets include exact 0 and 1, as real images do. */
 static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind, int B, int D,
                        int inplace, uint64_t seed) {
-  begin(r, kind == CLVAE_LOSS_MSE ? "loss_mse" : "loss_bce", "B=%d D=%d%s", B, D, inplace ? " in-place" : "");
+  chk_begin(r, kind == CLVAE_LOSS_MSE ? "loss_mse" : "loss_bce", "B=%d D=%d%s", B, D, inplace ? " in-place" : "");
   uint64_t s = seed;
   size_t n = (size_t)B * D;
   float scale = 1.0f / (float)(B > 0 ? B : 1);
-  float *lg = rand_floats(n, &s, -8, 8), *bias = rand_floats((size_t)D, &s, -1, 1);
-  float *x = rand_floats(n, &s, -0.3f, 1.3f), *wl = malloc((size_t)B * 4 + 4), *wg = malloc(n * 4 + 4);
+  float *lg = chk_rand_floats(n, &s, -8, 8), *bias = chk_rand_floats((size_t)D, &s, -1, 1);
+  float *x = chk_rand_floats(n, &s, -0.3f, 1.3f), *wl = malloc((size_t)B * 4 + 4), *wg = malloc(n * 4 + 4);
   float *gl = malloc((size_t)B * 4 + 4), *gg = malloc(n * 4 + 4);
   dbuf dl = {0}, dg = {0}, dlg = {0}, db = {0}, dx = {0};
   clvae_buffer *pan = NULL;
@@ -568,42 +563,42 @@ static void check_loss(clvae_device *dev, check_result *r, clvae_loss_kind kind,
   for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0.0f : x[i] > 1 ? 1.0f : x[i];
   ref_loss_sigmoid((int)kind, wl, wg, lg, bias, x, B, D, scale);
   float *xs = strided(x, B, D, D + 1, 1.0f); /* the targets as the model stores its input */
-  int put = xs && dput(dev, r, &dl, NULL, (size_t)B, 4, 1) && dput(dev, r, &dlg, lg, n, 4, 2) &&
-            dput(dev, r, &db, bias, (size_t)D, 4, 3) && dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 4) &&
-            (inplace || dput(dev, r, &dg, NULL, n, 4, 5));
+  int put = xs && chk_dput(dev, r, &dl, NULL, (size_t)B, 4, 1) && chk_dput(dev, r, &dlg, lg, n, 4, 2) &&
+            chk_dput(dev, r, &db, bias, (size_t)D, 4, 3) && chk_dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 4) &&
+            (inplace || chk_dput(dev, r, &dg, NULL, n, 4, 5));
   free(xs);
   if (!put) goto done;
   dbuf *grad = inplace ? &dlg : &dg;
   /* with the builtin GEMM, the gradient also in the panels of the GEMM that reads it */
   size_t pn = B > 0 ? clvae_gemm_panels_size(dev, B, D) : 0;
   if (pn && clvae_buffer_create(dev, pn * 4, &pan) != CLVAE_OK) {
-    device_error(r);
+    chk_device_error(r);
     goto done;
   }
-  if (clvae_loss_sigmoid(dev, kind, dv(&dl), dv(grad), clvae_at(pan, 0), dv(&dlg), dv(&db), dv(&dx), D + 1, B, D,
+  if (clvae_loss_sigmoid(dev, kind, chk_dv(&dl), chk_dv(grad), clvae_at(pan, 0), chk_dv(&dlg), chk_dv(&db), chk_dv(&dx), D + 1, B, D,
                          scale) != CLVAE_OK) {
-    device_error(r);
+    chk_device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dl, gl, "loss") || !dget(dev, r, grad, gg, "dlogits")) goto done;
-  compare(r, "loss", gl, wl, NULL, (size_t)B, 1e-5, 1e-5);
-  compare(r, "dlogits", gg, wg, NULL, n, 1e-6 * scale, 1e-5);
+  if (!chk_dget(dev, r, &dl, gl, "loss") || !chk_dget(dev, r, grad, gg, "dlogits")) goto done;
+  chk_compare(r, "loss", gl, wl, NULL, (size_t)B, 1e-5, 1e-5);
+  chk_compare(r, "dlogits", gg, wg, NULL, n, 1e-6 * scale, 1e-5);
   if (pan && !panels_hold(dev, r, pan, B, D, gg)) goto done;
   ok = 1;
 done:
-  finish(r, ok);
+  chk_finish(r, ok);
   clvae_buffer_free(pan);
-  dfree(&dl), dfree(&dg), dfree(&dlg), dfree(&db), dfree(&dx);
+  chk_dfree(&dl), chk_dfree(&dg), chk_dfree(&dlg), chk_dfree(&db), chk_dfree(&dx);
   free(lg), free(bias), free(x), free(wl), free(wg), free(gl), free(gg);
 }
 
 /* p: 1e-8 + 1e-6·|p| (an update of ≈ lr, relative error ≈ 1e-6); m, v: 1e-12 + 1e-6
  * relative to the magnitude of their two terms (β1·m and (1−β1)·g can cancel). */
 static void check_adam(clvae_device *dev, check_result *r, int n, int64_t t, uint64_t seed) {
-  begin(r, "adam", "n=%d t=%lld", n, (long long)t);
+  chk_begin(r, "adam", "n=%d t=%lld", n, (long long)t);
   uint64_t s = seed;
-  float *p = rand_floats((size_t)n, &s, -0.5f, 0.5f), *g = rand_floats((size_t)n, &s, -0.1f, 0.1f);
-  float *m = rand_floats((size_t)n, &s, -0.01f, 0.01f), *v = rand_floats((size_t)n, &s, 0.0f, 1e-3f);
+  float *p = chk_rand_floats((size_t)n, &s, -0.5f, 0.5f), *g = chk_rand_floats((size_t)n, &s, -0.1f, 0.1f);
+  float *m = chk_rand_floats((size_t)n, &s, -0.01f, 0.01f), *v = chk_rand_floats((size_t)n, &s, 0.0f, 1e-3f);
   float *gp = malloc((size_t)n * 4 + 4), *gm = malloc((size_t)n * 4 + 4), *gv = malloc((size_t)n * 4 + 4);
   double *sm = malloc((size_t)n * sizeof(double) + 8), *sv = malloc((size_t)n * sizeof(double) + 8);
   dbuf dp = {0}, dg = {0}, dm = {0}, dvb = {0};
@@ -613,28 +608,28 @@ static void check_adam(clvae_device *dev, check_result *r, int n, int64_t t, uin
     sm[i] = 0.9 * fabs(m[i]) + 0.1 * fabs(g[i]);
     sv[i] = 0.999 * v[i] + 0.001 * (double)g[i] * g[i];
   }
-  if (!dput(dev, r, &dp, p, (size_t)n, 4, 1) || !dput(dev, r, &dg, g, (size_t)n, 4, 2) ||
-      !dput(dev, r, &dm, m, (size_t)n, 4, 3) || !dput(dev, r, &dvb, v, (size_t)n, 4, 4))
+  if (!chk_dput(dev, r, &dp, p, (size_t)n, 4, 1) || !chk_dput(dev, r, &dg, g, (size_t)n, 4, 2) ||
+      !chk_dput(dev, r, &dm, m, (size_t)n, 4, 3) || !chk_dput(dev, r, &dvb, v, (size_t)n, 4, 4))
     goto done;
   ref_adam(p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-7f, t);
-  if (clvae_adam(dev, dv(&dp), dv(&dg), dv(&dm), dv(&dvb), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t) != CLVAE_OK) {
-    device_error(r);
+  if (clvae_adam(dev, chk_dv(&dp), chk_dv(&dg), chk_dv(&dm), chk_dv(&dvb), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t) != CLVAE_OK) {
+    chk_device_error(r);
     goto done;
   }
-  if (!dget(dev, r, &dp, gp, "p") || !dget(dev, r, &dm, gm, "m") || !dget(dev, r, &dvb, gv, "v")) goto done;
-  compare(r, "p", gp, p, NULL, (size_t)n, 1e-8, 1e-6);
-  compare(r, "m", gm, m, sm, (size_t)n, 1e-12, 1e-6);
-  compare(r, "v", gv, v, sv, (size_t)n, 1e-12, 1e-6);
+  if (!chk_dget(dev, r, &dp, gp, "p") || !chk_dget(dev, r, &dm, gm, "m") || !chk_dget(dev, r, &dvb, gv, "v")) goto done;
+  chk_compare(r, "p", gp, p, NULL, (size_t)n, 1e-8, 1e-6);
+  chk_compare(r, "m", gm, m, sm, (size_t)n, 1e-12, 1e-6);
+  chk_compare(r, "v", gv, v, sv, (size_t)n, 1e-12, 1e-6);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dp), dfree(&dg), dfree(&dm), dfree(&dvb);
+  chk_finish(r, ok);
+  chk_dfree(&dp), chk_dfree(&dg), chk_dfree(&dm), chk_dfree(&dvb);
   free(p), free(g), free(m), free(v), free(gp), free(gm), free(gv), free(sm), free(sv);
 }
 
 /* Within 3e-7 relative: one float division (2.5 ulp in OpenCL). */
 static void check_gather(clvae_device *dev, check_result *r, int B, int D, int count, uint64_t seed) {
-  begin(r, "gather", "B=%d D=%d from %d images", B, D, count);
+  chk_begin(r, "gather", "B=%d D=%d from %d images", B, D, count);
   uint64_t s = seed;
   size_t n = (size_t)B * D, ni = (size_t)count * D;
   uint8_t *img = malloc(ni + 1);
@@ -643,27 +638,27 @@ static void check_gather(clvae_device *dev, check_result *r, int B, int D, int c
   dbuf dimg = {0}, didx = {0}, dx = {0};
   int ok = 0;
   if (!img || !idx || !want || !got) goto done;
-  for (size_t i = 0; i < ni; i++) img[i] = (uint8_t)rng_next(&s);
-  for (int b = 0; b < B; b++) idx[b] = (uint32_t)(rng_next(&s) % (uint64_t)count);
+  for (size_t i = 0; i < ni; i++) img[i] = (uint8_t)chk_rng_next(&s);
+  for (int b = 0; b < B; b++) idx[b] = (uint32_t)(chk_rng_next(&s) % (uint64_t)count);
   ref_gather(want, img, idx, B, D);
   float *xs = strided(NULL, B, 0, D + 1, 1.0f), *xg = malloc((size_t)B * (D + 1) * 4 + 4); /* a ones column */
-  int put = xs && xg && dput(dev, r, &dimg, img, ni, 1, 5) && dput(dev, r, &didx, idx, (size_t)B, 4, 3) &&
-            dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 1);
+  int put = xs && xg && chk_dput(dev, r, &dimg, img, ni, 1, 5) && chk_dput(dev, r, &didx, idx, (size_t)B, 4, 3) &&
+            chk_dput(dev, r, &dx, xs, (size_t)B * (D + 1), 4, 1);
   free(xs);
-  if (put && clvae_gather(dev, dv(&dx), D + 1, dv(&dimg), dv(&didx), B, D) != CLVAE_OK) {
+  if (put && clvae_gather(dev, chk_dv(&dx), D + 1, chk_dv(&dimg), chk_dv(&didx), B, D) != CLVAE_OK) {
     free(xg);
-    device_error(r);
+    chk_device_error(r);
     goto done;
   }
-  put = put && dget(dev, r, &dx, xg, "x");
+  put = put && chk_dget(dev, r, &dx, xg, "x");
   if (put) unstride(r, "x", got, xg, B, D, D + 1, 1.0f);
   free(xg);
   if (!put) goto done;
-  compare(r, "x", got, want, NULL, n, 0.0, 3e-7);
+  chk_compare(r, "x", got, want, NULL, n, 0.0, 3e-7);
   ok = 1;
 done:
-  finish(r, ok);
-  dfree(&dimg), dfree(&didx), dfree(&dx);
+  chk_finish(r, ok);
+  chk_dfree(&dimg), chk_dfree(&didx), chk_dfree(&dx);
   free(img), free(idx), free(want), free(got);
 }
 
@@ -732,9 +727,17 @@ static void suite_gemm(suite *s, int thorough, int nodd) {
   }
   /* blocks of a last panel with 1, 2 and 3 vectors of real columns (at the CPU's 64-column
    * block; other blocks see other splits), B transposed or not */
-  static const int tails[] = {65, 20, 100};
+  static const int tails[] = {65, 84, 100};
   for (int t = 0; t < 3; t++)
     check_gemm(s->dev, &r, 0, t & 1, 5, tails[t], 9, 1.0f, 0.0f, 0, s->seed), done_case(s, &r);
+  /* a B as wide as one panel of the build its N picks (16, 32, 64 columns), read in place as
+   * its own panels; and a long K over few blocks of C (a conv's weight gradient), split into
+   * parts whose sums gemm_ksum adds, with α and β */
+  static const int panel_n[] = {16, 32, 64};
+  for (int t = 0; t < 3; t++)
+    check_gemm(s->dev, &r, t & 1, 0, 13, panel_n[t], 11, 1.0f, 0.0f, 0, s->seed), done_case(s, &r);
+  check_gemm(s->dev, &r, 1, 0, 9, 32, 4099, 1.0f, 0.0f, 0, s->seed), done_case(s, &r);
+  check_gemm(s->dev, &r, 1, 0, 10, 20, 3001, 0.7f, -1.3f, 0, s->seed), done_case(s, &r);
   suite_fused(s);
   int builtin = clvae_gemm_get_impl(s->dev) == CLVAE_GEMM_BUILTIN;
   for (int a = 0; a < nodd; a++) /* the epilogue's edge paths: odd sizes, every option, packed or not */
@@ -824,5 +827,6 @@ int check_suite(clvae_device *dev, const char *only, int mode, check_report repo
     check_gather(dev, &r, B, D, mode == CHECK_SMALL ? 20 : 1000, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_gather(dev, &r, odd[i], odd[(i + 2) % 4], odd[(i + 1) % 4], s.seed), done_case(&s, &r);
   }
+  if (wanted(&s, "conv")) s.failures += check_conv_suite(dev, mode, report, user, &s.seed);
   return s.failures;
 }

@@ -37,5 +37,11 @@ extern const char *const check_kernels[];
 void check_gemm(clvae_device *dev, check_result *r, int ta, int tb, int M, int N, int K,
                 float alpha, float beta, size_t off, uint64_t seed);
 void check_rng(clvae_device *dev, check_result *r, int count, uint64_t seed);
+/* A conv (deconv 0) or transposed conv's forward and backward ops against the reference;
+ * `masked`: dx through a ReLU mask; `packed`: W read from a plan's packed copies. */
+void check_conv(clvae_device *dev, check_result *r, int deconv, const clvae_conv_geom *g, clvae_act act, int masked,
+                int packed, uint64_t seed);
+/* The conv cases of a mode (the TF tutorial's layers, odd geometries); returns the failures. */
+int check_conv_suite(clvae_device *dev, int mode, check_report report, void *user, uint64_t *seed);
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 void ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
@@ -134,4 +136,113 @@ void ref_gather(float *x, const uint8_t *images, const uint32_t *idx, int B, int
   for (int b = 0; b < B; b++)
     for (int d = 0; d < D; d++)
       x[(size_t)b * D + d] = (float)images[(size_t)idx[b] * D + d] / 255.0f;
+}
+
+/* ---- convolutions: direct loops over grid positions and taps ---- */
+
+/* Calls fn for every (grid row, image row, tap) whose image pixel is inside. */
+static void conv_taps(const clvae_conv_geom *g, void (*fn)(void *, size_t, size_t, int), void *ctx) {
+  for (int b = 0; b < g->B; b++)
+    for (int oy = 0; oy < g->Ho; oy++)
+      for (int ox = 0; ox < g->Wo; ox++)
+        for (int t = 0; t < g->K * g->K; t++) {
+          int y = oy * g->S + t / g->K - g->pt, x = ox * g->S + t % g->K - g->pl;
+          if (y >= 0 && y < g->H && x >= 0 && x < g->W)
+            fn(ctx, ((size_t)b * g->Ho + oy) * g->Wo + ox, ((size_t)b * g->H + y) * g->W + x, t);
+        }
+}
+
+typedef struct conv_acc {
+  const clvae_conv_geom *g;
+  const float *img, *grid, *w, *d_img, *d_grid; /* inputs (forward: img or grid; backward: the gradient) */
+  double *out, *mag, *dw, *dw_mag;              /* sums and Σ|terms| */
+  int to_grid;                                  /* forward conv (image → grid) or data gradient of a deconv */
+} conv_acc;
+
+/* forward: out on the grid (conv) or the image (deconv) += the other side · W */
+static void acc_forward(void *p, size_t gi, size_t pi, int t) {
+  conv_acc *a = p;
+  const int C = a->g->C, F = a->g->F;
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < F; f++) {
+      double w = a->w[((size_t)t * C + c) * F + f];
+      double v = a->to_grid ? a->img[pi * C + c] * w : a->grid[gi * F + f] * w;
+      size_t o = a->to_grid ? gi * F + f : pi * C + c;
+      a->out[o] += v, a->mag[o] += fabs(v);
+    }
+}
+
+/* backward: dW from the image side and the grid side values, and the other side's gradient */
+static void acc_backward(void *p, size_t gi, size_t pi, int t) {
+  conv_acc *a = p;
+  const int C = a->g->C, F = a->g->F;
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < F; f++) {
+      size_t k = ((size_t)t * C + c) * F + f;
+      /* conv: dW += x_img · dy_grid, dx_img += W · dy_grid; deconv: dW += x_grid · dy_img, dx_grid += W · dy_img */
+      double v = a->to_grid ? (double)a->grid[gi * F + f] * a->d_img[pi * C + c]
+                            : (double)a->img[pi * C + c] * a->d_grid[gi * F + f];
+      a->dw[k] += v, a->dw_mag[k] += fabs(v);
+      if (!a->out) continue;
+      double d = a->to_grid ? a->w[k] * a->d_img[pi * C + c] : a->w[k] * a->d_grid[gi * F + f];
+      size_t o = a->to_grid ? gi * F + f : pi * C + c;
+      a->out[o] += d, a->mag[o] += fabs(d);
+    }
+}
+
+static void act_apply(float *y, double v, int act) {
+  if (act == 1) v = v > 0 ? v : 0;
+  else if (act == 2) v = 1 / (1 + exp(-v));
+  *y = (float)v;
+}
+
+int ref_conv(int deconv, const clvae_conv_geom *g, const float *x, const float *w, const float *bias, int act, float *y,
+             double *mag) {
+  size_t n = deconv ? (size_t)g->B * g->H * g->W * g->C : (size_t)g->B * g->Ho * g->Wo * g->F;
+  int nb = deconv ? g->C : g->F;
+  double *s = calloc(n ? n : 1, sizeof *s), *m = mag ? mag : calloc(n ? n : 1, sizeof *m);
+  if (!s || !m) {
+    free(s);
+    if (!mag) free(m);
+    return 0;
+  }
+  if (mag) memset(mag, 0, n * sizeof *mag);
+  conv_acc a = {g, deconv ? NULL : x, deconv ? x : NULL, w, NULL, NULL, s, m, NULL, NULL, !deconv};
+  conv_taps(g, acc_forward, &a);
+  for (size_t i = 0; i < n; i++) {
+    double b = bias ? bias[i % (size_t)nb] : 0;
+    m[i] += fabs(b);
+    act_apply(&y[i], s[i] + b, act);
+  }
+  free(s);
+  if (!mag) free(m);
+  return 1;
+}
+
+int ref_conv_backward(int deconv, const clvae_conv_geom *g, const float *x, const float *dy, const float *w,
+                      const float *mask, float *dw, float *db, float *dx, double *dw_mag, double *dx_mag) {
+  size_t nw = (size_t)g->K * g->K * g->C * g->F;
+  size_t nx = deconv ? (size_t)g->B * g->Ho * g->Wo * g->F : (size_t)g->B * g->H * g->W * g->C;
+  size_t ny = deconv ? (size_t)g->B * g->H * g->W : (size_t)g->B * g->Ho * g->Wo; /* rows of dy */
+  int nb = deconv ? g->C : g->F;
+  double *sw = calloc(nw, sizeof *sw), *sx = dx ? calloc(nx, sizeof *sx) : NULL;
+  if (!sw || (dx && !sx)) {
+    free(sw), free(sx);
+    return 0;
+  }
+  memset(dw_mag, 0, nw * sizeof *dw_mag);
+  if (dx) memset(dx_mag, 0, nx * sizeof *dx_mag);
+  /* a conv's x is the image and dy the grid; a deconv's the other way round */
+  conv_acc a = {g, deconv ? NULL : x, deconv ? x : NULL, w, deconv ? dy : NULL, deconv ? NULL : dy,
+                sx, dx ? dx_mag : NULL, sw, dw_mag, deconv};
+  conv_taps(g, acc_backward, &a);
+  for (size_t i = 0; i < nw; i++) dw[i] = (float)sw[i];
+  for (int c = 0; c < nb; c++) {
+    double s = 0;
+    for (size_t r = 0; r < ny; r++) s += dy[r * nb + c];
+    db[c] = (float)s;
+  }
+  for (size_t i = 0; dx && i < nx; i++) dx[i] = mask && !(mask[i] > 0) ? 0.0f : (float)sx[i];
+  free(sw), free(sx);
+  return 1;
 }

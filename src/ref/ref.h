@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "clvae/ops.h"
+
 void ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 void ref_bias_act(float *y, const float *bias, int B, int N, int act);
@@ -26,5 +28,16 @@ void ref_loss_sigmoid(int kind, float *loss, float *dlogits, const float *logits
 void ref_adam(float *p, const float *g, float *m, float *v, int n, float lr, float beta1,
               float beta2, float eps, int64_t t);
 void ref_gather(float *x, const uint8_t *images, const uint32_t *idx, int B, int D);
+
+/* Convolutions (NHWC, clvae_conv_geom), by direct loops over grid positions and taps.
+ * A conv (deconv 0) maps x (B·H·W, C) to y (B·Ho·Wo, F); a transposed conv x (B·Ho·Wo, F)
+ * to y (B·H·W, C); W (K·K·C, F). y = act(Σ + bias) (act 0 none, 1 ReLU, 2 sigmoid); mag,
+ * if not NULL, receives Σ|terms| per output (the tolerance's scale). 0 if out of memory. */
+int ref_conv(int deconv, const clvae_conv_geom *g, const float *x, const float *w, const float *bias, int act,
+             float *y, double *mag);
+/* From dy (y's shape): dw (K·K·C, F), db (y's channels), and, if dx is not NULL, dx (x's
+ * shape) zeroed where mask (x's shape, may be NULL) is not positive; *_mag as above. */
+int ref_conv_backward(int deconv, const clvae_conv_geom *g, const float *x, const float *dy, const float *w,
+                      const float *mask, float *dw, float *db, float *dx, double *dw_mag, double *dx_mag);
 
 #endif
