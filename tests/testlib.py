@@ -108,7 +108,8 @@ def read_checkpoint(path):
             'params': struct.unpack('<%df' % n, b[hdr:hdr + 4 * n]),
             # (kind 0 dense / 1 sample / 2 output / 3 conv / 4 deconv, act, in, out, kernel offset, bias offset)
             'layers': layers, 'encoder': items['encoder'], 'decoder': items['decoder'],
-            'data': ext.get(3, b'').decode(), 'data_abs': ext.get(4, b'').decode()}
+            'data': ext.get(3, b'').decode(), 'data_abs': ext.get(4, b'').decode(),
+            'init': {1: 'glorot', 2: 'torch'}.get(struct.unpack('<I', ext[5])[0] if 5 in ext else 1)}
 
 
 def write_png(path, width, height, pixels, color_type=0, bit_depth=8, palette=None, interlace=False):

@@ -40,6 +40,13 @@ CLVAE_API void clvae_item_format(const clvae_item *it, char *buf, size_t n);
 /* Parses a comma-separated list; on failure the message names the bad item. */
 CLVAE_API clvae_status clvae_items_parse(const char *list, clvae_item *items, int *count);
 
+/* How kernels and biases start (clvae_init_params). */
+typedef enum clvae_init_kind {
+  CLVAE_INIT_AUTO = 0,       /* GLOROT for a model without convolutions (the TF.js example's), TORCH with them */
+  CLVAE_INIT_GLOROT,         /* Glorot-normal kernels truncated at ±2σ, σ = √(2/(fan_in + fan_out)), zero biases (TF, TF.js) */
+  CLVAE_INIT_TORCH           /* kernels and biases uniform in ±1/√fan_in (PyTorch's Linear and Conv default) */
+} clvae_init_kind;
+
 typedef struct clvae_config {
   int height, width, channels; /* image shape; channels 1 (grey) or 3 (RGB), stored H, W, C */
   /* The layers, either as `depth` dense widths from the image side that the decoder mirrors
@@ -55,6 +62,7 @@ typedef struct clvae_config {
   int batch;                 /* B */
   float lr, beta1, beta2, eps;
   uint64_t seed;
+  int init;                  /* clvae_init_kind; clvae_net_build's net->cfg has AUTO resolved */
 } clvae_config;
 
 /* The TF.js example: 28×28 grey → 512 ReLU → (μ, logσ²) of 2 → z → 512 ReLU → 784 sigmoid,
@@ -158,8 +166,11 @@ CLVAE_API int clvae_net_step_gemms(const clvae_net *net, int B, clvae_gemm_shape
  * kernel and bias rows, contiguous), from the output layer back. Returns the count. */
 CLVAE_API int clvae_net_grad_parts(const clvae_net *net, size_t *offset, size_t *count, int max);
 
-/* Glorot-normal kernels truncated at ±2σ, σ = √(2/(fan_in + fan_out)), zero biases, from
- * the seed (host RNG; the same on every device), in tensor order. params: net->total. */
+/* The parameters' initial values from the seed (host RNG; the same on every device), as
+ * net->cfg.init says: GLOROT draws the kernels in tensor order (a tensor of n parts as n
+ * kernels), TORCH each layer's kernel, then its bias, in layer order; fan_in is a kernel's
+ * rows (a dense layer's inputs, K·K·C for a conv or transposed conv, as TF and PyTorch
+ * count them). params: net->total. */
 CLVAE_API void clvae_init_params(const clvae_net *net, float *params);
 
 /* Whether the device can hold the model with batches of c->batch rows: CLVAE_ERR_LIMIT

@@ -67,7 +67,7 @@ int cli_status(clvae_status st);
 /* A failed allocation in the CLI itself: prints it, returns EXIT_FAIL. */
 int cli_oom(void);
 
-enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT, CFG_ENCODER, CFG_DECODER, CFG_COUNT };
+enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT, CFG_ENCODER, CFG_DECODER, CFG_INIT, CFG_COUNT };
 
 /* Arguments of `clvae train` (set[] marks configuration flags given explicitly). */
 typedef struct train_args {
@@ -80,12 +80,14 @@ typedef struct train_args {
 } train_args;
 
 
-/* --hidden, --encoder, --decoder at argv[*i] (cli/layers.c): 1 taken, 0 not one of them,
- * -1 refused (printed). set[CFG_*] marks which were given. */
+/* --hidden, --encoder, --decoder, --init at argv[*i] (cli/layers.c): 1 taken, 0 not one
+ * of them, -1 refused (printed). set[CFG_*] marks which were given. */
 int cli_layer_option(int argc, char **argv, int *i, clvae_config *c, int *set);
 /* After all flags: refuses --hidden with --encoder/--decoder, and one of those without the
  * other (exit 2, printed); -1 to go on. */
 int cli_layer_flags_done(clvae_config *c, const int *set);
+/* "auto", "glorot", "torch". */
+const char *cli_init_name(int init);
 /* The layers as flags: "--hidden 512" or "--encoder ... --decoder ...". */
 const char *cli_layers_text(const clvae_config *c, char *buf, size_t n);
 /* With --resume: whether layer flags say other than the checkpoint (-1, printed). */

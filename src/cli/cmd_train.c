@@ -86,6 +86,9 @@ static void train_usage(void) {
          "                   the sigmoid. E.g. the TF tutorial's convolutional VAE:\n"
          "                     --encoder conv:32:3:2:valid,conv:64:3:2:valid\n"
          "                     --decoder dense:1568,reshape:7:7:32,deconv:64:3:2,deconv:32:3:2\n"
+         "  --init K         glorot (TF's: truncated normal kernels, zero biases), torch (PyTorch's:\n"
+         "                   uniform in +-1/sqrt(fan_in)), or auto (default): glorot without\n"
+         "                   convolutions (the TF.js example), torch with them (learns faster)\n"
          "  --latent-dim N   latent dimensions (2)\n"
          "  --loss K         mse (D*MSE) or bce      --lr X           Adam learning rate (0.001)\n"
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
@@ -397,7 +400,7 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train->source);
     return EXIT_USAGE;
   }
-  ck->cfg = a->cfg, ck->train_limit = (int32_t)a->limit, ck->train_count = count;
+  ck->cfg = net.cfg, ck->train_limit = (int32_t)a->limit, ck->train_count = count; /* canonical: items, init */
   return -1;
 }
 
@@ -546,11 +549,11 @@ int cmd_train(int argc, char **argv) {
                                         "--hidden (layers)", "--hidden (width 1)", "--hidden (width 2)",
                                         "--hidden (width 3)", "--hidden (width 4)", "--hidden (width 5)",
                                         "--hidden (width 6)", "--hidden (width 7)", "--hidden (width 8)",
-                                        "--encoder/--decoder (a hash of the items)"};
+                                        "--encoder/--decoder (a hash of the items)", "--init"};
     double v[] = {(double)a.epochs, (double)a.report_every, a.resume, a.preview, (double)a.limit, a.cfg.latent,
                   a.cfg.loss, a.cfg.lr, a.cfg.batch, (double)a.cfg.seed, a.cfg.depth, a.cfg.hidden[0],
                   a.cfg.hidden[1], a.cfg.hidden[2], a.cfg.hidden[3], a.cfg.hidden[4], a.cfg.hidden[5],
-                  a.cfg.hidden[6], a.cfg.hidden[7], items_hash(&a.cfg)};
+                  a.cfg.hidden[6], a.cfg.hidden[7], items_hash(&a.cfg), a.cfg.init};
     if ((rc = cli_same_as_lead(names, v, (int)(sizeof v / sizeof v[0]))) >= 0) return rc;
   }
   rc = -1;
@@ -617,11 +620,11 @@ int cmd_train(int argc, char **argv) {
   if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
   if (!a.quiet) {
     char shape[64], layers[2100];
-    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu; "
-           "output in %s\n", clvae_images_shape(&train, shape, sizeof shape), cli_layers_text(&ck.cfg, layers, sizeof layers),
-           ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
+    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu, init "
+           "%s; output in %s\n", clvae_images_shape(&train, shape, sizeof shape),
+           cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
-           ck.cfg.lr, (unsigned long long)ck.cfg.seed, a.out);
+           ck.cfg.lr, (unsigned long long)ck.cfg.seed, cli_init_name(ck.cfg.init), a.out);
     cli_print_layers(&ck.cfg);
     if (size > 1)
       printf("clvae: %d ranks, each computing %d or %d rows of every batch of %d; gradients summed over MPI\n", size,

@@ -46,9 +46,23 @@ int cli_layer_option(int argc, char **argv, int *i, clvae_config *c, int *set) {
       return -1;
     }
     set[enc ? CFG_ENCODER : CFG_DECODER] = 1;
+  } else if ((r = cli_value(argc, argv, i, "--init", &v))) {
+    static const char *const kinds[] = {"auto", "glorot", "torch"};
+    int k = 0;
+    if (r < 0) return -1;
+    while (k < 3 && strcmp(v, kinds[k])) k++;
+    if (k == 3) {
+      fprintf(stderr, "clvae: --init '%s' is not one of auto, glorot, torch\n", v);
+      return -1;
+    }
+    c->init = k, set[CFG_INIT] = 1;
   } else
     return 0;
   return 1;
+}
+
+const char *cli_init_name(int init) {
+  return init == CLVAE_INIT_GLOROT ? "glorot" : init == CLVAE_INIT_TORCH ? "torch" : "auto";
 }
 
 int cli_layer_flags_done(clvae_config *c, const int *set) {
@@ -95,6 +109,11 @@ const char *cli_layers_text(const clvae_config *c, char *buf, size_t n) {
 }
 
 int cli_layers_conflict(const clvae_config *flags, const int *set, const clvae_config *ck, const char *path) {
+  if (set[CFG_INIT] && flags->init != CLVAE_INIT_AUTO && flags->init != ck->init) {
+    fprintf(stderr, "clvae: --init %s conflicts with %s, which was initialized with %s; drop the flag to resume\n",
+            cli_init_name(flags->init), path, cli_init_name(ck->init));
+    return -1;
+  }
   if (!set[CFG_HIDDEN] && !set[CFG_ENCODER]) return 0;
   clvae_config mine = *ck; /* the checkpoint's image shape and settings, the flags' layers */
   mine.depth = flags->depth, mine.nenc = flags->nenc, mine.ndec = flags->ndec;

@@ -10,6 +10,7 @@
  *       1, 2  the encoder's, the decoder's items: 8 i32 each (kind, units, size, stride,
  *             valid, h, w, c; see clvae_item)
  *       3, 4  the training data's path as given, and absolute (UTF-8, no NUL)
+ *       5     the initializer (u32 clvae_init_kind; formats 1 and 2: Glorot)
  *     A reader refuses a tag below 0x8000 that it does not know (it changes what the file
  *     means) and skips others. depth and hidden hold the dense mirror the items describe
  *     (depth 0 when they describe another net).
@@ -54,7 +55,7 @@ static float getf(const unsigned char *p) { uint32_t u = get32(p); float f; memc
 static void putd(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); put64(p, u); }
 static double getd(const unsigned char *p) { uint64_t u = get64(p); double d; memcpy(&d, &u, 8); return d; }
 
-enum { TAG_END = 0, TAG_ENCODER = 1, TAG_DECODER = 2, TAG_DATA = 3, TAG_DATA_ABS = 4, TAG_OPTIONAL = 0x8000 };
+enum { TAG_END = 0, TAG_ENCODER = 1, TAG_DECODER = 2, TAG_DATA = 3, TAG_DATA_ABS = 4, TAG_INIT = 5, TAG_OPTIONAL = 0x8000 };
 #define ITEM_BYTES 32
 #define MAX_HEADER (1u << 20)
 
@@ -79,6 +80,8 @@ static size_t put_extension(unsigned char *b, const clvae_checkpoint *c) {
     }
     at += 8 + len;
   }
+  if (b) put32(b + at, TAG_INIT), put32(b + at + 4, 4), put32(b + at + 8, (uint32_t)g->init);
+  at += 12;
   if (b) put32(b + at, TAG_END), put32(b + at + 4, 0);
   return at + 8;
 }
@@ -237,6 +240,10 @@ static clvae_status parse_extension(const char *path, const unsigned char *b, si
       clvae_status st = tag == TAG_DATA ? get_text(path, v, len, c->data, sizeof c->data, "data path")
                                         : get_text(path, v, len, c->data_abs, sizeof c->data_abs, "absolute data path");
       if (st != CLVAE_OK) return st;
+    } else if (tag == TAG_INIT) {
+      if (len != 4 || get32(v) < CLVAE_INIT_GLOROT || get32(v) > CLVAE_INIT_TORCH)
+        return damaged(path, "the initializer record (%u bytes, kind %u)", len, len >= 4 ? get32(v) : 0);
+      g->init = (int)get32(v);
     } else if (tag < TAG_OPTIONAL)
       return clvae__fail(CLVAE_ERR_FORMAT, "%s: the checkpoint has a record (tag %u) this clvae does not know: written "
                          "by a newer clvae, or damaged", path, tag);
@@ -260,6 +267,7 @@ static clvae_status parse_v2(const char *path, const unsigned char *b, uint32_t 
   if (g->depth < (version == 2) || g->depth > CLVAE_MAX_DEPTH)
     return damaged(path, "%d hidden layers (%d..%d)", g->depth, version == 2, CLVAE_MAX_DEPTH);
   for (int i = 0; i < CLVAE_MAX_DEPTH; i++) g->hidden[i] = i < g->depth ? (int)get32(b + 112 + 4 * i) : 0;
+  g->init = CLVAE_INIT_GLOROT; /* what format 2 was written with; format 3 says */
   if (version == 2) return CLVAE_OK;
   if (nlayers > CLVAE_MAX_LAYERS) return damaged(path, "%u layers (at most %d)", nlayers, CLVAE_MAX_LAYERS);
   clvae_status st = parse_extension(path, b, LAYERS_AT + (size_t)LAYER_BYTES * nlayers, hdr, c);
@@ -276,6 +284,7 @@ static clvae_status parse_v1(const char *path, const unsigned char *b, clvae_che
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: a format-1 checkpoint for %d-pixel images: format 1 does not record "
                        "the image shape, and %d is not a square; it cannot be used", path, input, input);
   g->height = g->width = side, g->channels = 1, g->depth = 1, g->hidden[0] = (int)get32(b + 20);
+  g->init = CLVAE_INIT_GLOROT;
   g->latent = (int)get32(b + 24), g->loss = (int)get32(b + 28), g->batch = (int)get32(b + 32);
   g->lr = getf(b + 36), g->beta1 = getf(b + 40), g->beta2 = getf(b + 44), g->eps = getf(b + 48);
   g->seed = get64(b + 52), c->step = (int64_t)get64(b + 60);

@@ -16,7 +16,7 @@ void clvae_config_default(clvae_config *c) {
   memset(c, 0, sizeof *c);
   c->height = 28, c->width = 28, c->channels = 1;
   c->depth = 1, c->hidden[0] = 512;
-  c->latent = 2, c->loss = CLVAE_LOSS_MSE, c->batch = 256;
+  c->latent = 2, c->loss = CLVAE_LOSS_MSE, c->batch = 256, c->init = CLVAE_INIT_AUTO;
   c->lr = 1e-3f, c->beta1 = 0.9f, c->beta2 = 0.999f, c->eps = 1e-7f;
   c->seed = 1;
 }
@@ -126,6 +126,8 @@ static clvae_status validate(const clvae_config *c) {
     return clvae__fail(CLVAE_ERR_ARG, "Adam settings lr %g, beta1 %g, beta2 %g, eps %g: need 0 < lr < 10, "
                        "0 <= beta < 1, 1.2e-38 <= eps < 1", (double)c->lr, (double)c->beta1, (double)c->beta2,
                        (double)c->eps);
+  if (c->init < CLVAE_INIT_AUTO || c->init > CLVAE_INIT_TORCH)
+    return clvae__fail(CLVAE_ERR_ARG, "initializer kind %d is none of auto (0), glorot (1), torch (2)", c->init);
   if (c->seed > 2147483647u)
     return clvae__fail(CLVAE_ERR_ARG, "seed %llu: 0..2147483647 are supported", (unsigned long long)c->seed);
   return CLVAE_OK;
@@ -385,6 +387,7 @@ clvae_status clvae_net_build(clvae_net *n, const clvae_config *c) {
   if ((st = add_side(n, "--decoder", c->dec, c->ndec, &a)) != CLVAE_OK) return st;
   if ((st = add_output(n, a)) != CLVAE_OK) return st;
   set_strides(n);
+  if (n->cfg.init == CLVAE_INIT_AUTO) n->cfg.init = clvae_net_has_conv(n) ? CLVAE_INIT_TORCH : CLVAE_INIT_GLOROT;
   /* Kernels read the arena through 32-bit offsets, and checkpoints hold at most 2^31 values. */
   if (n->total > 0x7fffffffu)
     return clvae__fail(CLVAE_ERR_LIMIT, "the model has %zu parameters (images of %dx%dx%d); at most 2^31 - 1 are "
@@ -549,9 +552,33 @@ static void glorot(float *w, int rows, int cols, size_t ld, int fans, uint64_t *
     }
 }
 
+/* Uniform in [-bound, bound), n values from row-major (rows, cols) at p. */
+static void uniform(float *p, size_t n, double bound, uint64_t *s) {
+  for (size_t i = 0; i < n; i++) p[i] = (float)(bound * (2.0 * (double)(clvae__splitmix64(s) >> 11) / 9007199254740992.0 - 1));
+}
+
+/* PyTorch's default for its Linear and Conv layers: it lets the TF tutorial's conv VAE
+ * learn as fast as PyTorch's (test loss ≈ 35.2-35.4 after one epoch, seeds 1 and 2, against
+ * 42.8-44.9 with Glorot kernels and zero biases; PyTorch itself: 35.4, and 38.3-44.6 with
+ * Glorot). */
+static void init_torch(const clvae_net *n, float *p, uint64_t *s) {
+  for (int i = 0; i < n->nlayers; i++) {
+    const clvae_layer *l = &n->layers[i];
+    if (l->kernel < 0) continue;
+    const clvae_tensor *k = &n->tensors[l->kernel], *b = &n->tensors[l->bias];
+    double bound = 1.0 / sqrt((double)k->rows);
+    uniform(p + k->offset, (size_t)k->rows * k->cols, bound, s);
+    uniform(p + b->offset, (size_t)b->cols, bound, s);
+  }
+}
+
 void clvae_init_params(const clvae_net *n, float *p) {
   uint64_t s = n->cfg.seed ^ 0x1417a11c0ffee123ull;
   memset(p, 0, n->total * sizeof *p);
+  if (n->cfg.init == CLVAE_INIT_TORCH) {
+    init_torch(n, p, &s);
+    return;
+  }
   for (int i = 0; i < n->ntensors; i++) {
     const clvae_tensor *t = &n->tensors[i];
     int parts = t->glorot_parts, w = parts ? t->cols / parts : 0;
