@@ -37,6 +37,9 @@ CLVAE_API clvae_status clvae_checkpoint_save(const char *path, const clvae_check
  * stored layer list against the one the configuration derives, the training position,
  * and finite parameters and Adam state. Failures say "damaged checkpoint" and what. */
 CLVAE_API clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c);
+/* Only the configuration, the position and the records of the header (no arrays, no
+ * checksum: a hint, such as the run's data, before the full load verifies everything). */
+CLVAE_API clvae_status clvae_checkpoint_peek(const char *path, clvae_checkpoint *c);
 
 #ifdef __cplusplus
 }

@@ -105,6 +105,11 @@ typedef struct image_args {
   const char *format;
 } image_args;
 
+/* The data a command on `model` reads: `given` (--data) if not NULL, else the data the run
+ * recorded (format 3), else the default. A recorded path that is gone: exit 2, printed.
+ * Returns -1 to go on. */
+int cli_run_data(const char *model, const char *given, char *out, size_t n);
+
 /* The parsers: -1 to go on, else the exit code (messages printed). Side-effect free,
  * so that they can be fuzzed (tests/fuzz). */
 int cli_parse_train(int argc, char **argv, train_args *a);

@@ -136,10 +136,12 @@ int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
 /* Parses, loads the model; on success returns -1 with everything set up. */
 static int begin(const char *cmd, int argc, char **argv, image_args *a, clvae_checkpoint *ck, clvae_device **dev,
                  clvae_model **m) {
+  static char data[4200];
   cli_device_defaults(&a->dev);
-  a->data = CLVAE_DEFAULT_DATA_DIR;
   int r = cli_parse_images(cmd, argc, argv, a);
   if (r >= 0) return r;
+  if (a->model && (r = cli_run_data(a->model, a->data, data, sizeof data)) >= 0) return r; /* the run's own data */
+  a->data = data;
   r = cli_load_model(a->model, &a->dev, ck, dev, m);
   return r == EXIT_OK ? -1 : r;
 }
@@ -280,7 +282,7 @@ int cmd_scatter(int argc, char **argv) {
   for (int i = 0; i < im.count; i++) xy[2 * i] = mu[(size_t)i * L + a.dx], xy[2 * i + 1] = mu[(size_t)i * L + a.dy];
   snprintf(xl, sizeof xl, "z[%d] (mean)", a.dx);
   snprintf(yl, sizeof yl, "z[%d] (mean)", a.dy);
-  if (!strcmp(a.data, CLVAE_DEFAULT_DATA_DIR)) snprintf(title, sizeof title, "Encoder means of the Fashion-MNIST test images");
+  if (!strcmp(a.data, CLVAE_DEFAULT_DATA_DIR) || !strcmp(a.data, CLVAE_DEFAULT_DATA_DIR "/")) snprintf(title, sizeof title, "Encoder means of the Fashion-MNIST test images");
   else snprintf(title, sizeof title, "Encoder means of the test images (%s)", im.source);
   rc = report(cli_status(clvae_plot_scatter(a.out, xy, 2, im.labels, im.count, im.classes, names, xl, yl, title)), a.out);
   free(owned);

@@ -550,7 +550,9 @@ int cmd_serve(int argc, char **argv) {
     return EXIT_USAGE;
   }
   server s = {0};
-  s.model_path = model, s.data_dir = data ? data : CLVAE_DEFAULT_DATA_DIR;
+  char data_dir[4200];
+  if ((r = cli_run_data(model, data, data_dir, sizeof data_dir)) >= 0) return r; /* the run's own data */
+  s.model_path = model, s.data_dir = data_dir;
   char url[128], dir[4200];
   snprintf(dir, sizeof dir, "%s", model);
   snprintf(s.metrics_path, sizeof s.metrics_path, "%s/metrics.csv", dirname(dir));

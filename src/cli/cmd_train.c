@@ -1,7 +1,9 @@
 /* `clvae train` and `clvae eval`: argument handling, data loading, progress output and
  * signals around the library's training loop. */
+#define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -359,6 +361,14 @@ static int outputs_writable(const char *dir) {
   return 1;
 }
 
+/* The run's data as given and as an absolute path, for the commands that later default to it. */
+static void record_data(clvae_checkpoint *ck, const char *data) {
+  char abs[PATH_MAX];
+  snprintf(ck->data, sizeof ck->data, "%s", data);
+  if (realpath(data, abs)) snprintf(ck->data_abs, sizeof ck->data_abs, "%s", abs);
+  else snprintf(ck->data_abs, sizeof ck->data_abs, "%s", data);
+}
+
 /* Loads or creates the checkpoint state; returns an exit code or -1 to go on. */
 static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpoint *ck, char *path, size_t n) {
   snprintf(path, n, "%s/checkpoint.clvae", a->out);
@@ -377,6 +387,7 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
       return EXIT_USAGE;
     }
     ck->train_count = count; /* a format-1 checkpoint did not record it */
+    if (a->data || !ck->data[0]) record_data(ck, a->data ? a->data : CLVAE_DEFAULT_DATA_DIR); /* --data overrides */
     int steps = (count + ck->cfg.batch - 1) / ck->cfg.batch;
     if (ck->train.epoch_step >= steps) {
       fprintf(stderr, "clvae: %s: damaged checkpoint: %d steps into an epoch of %d steps\n", path, ck->train.epoch_step,
@@ -401,6 +412,7 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     return EXIT_USAGE;
   }
   ck->cfg = net.cfg, ck->train_limit = (int32_t)a->limit, ck->train_count = count; /* canonical: items, init */
+  record_data(ck, a->data ? a->data : CLVAE_DEFAULT_DATA_DIR);
   return -1;
 }
 
@@ -414,6 +426,7 @@ static int init_params(clvae_checkpoint *ck) {
     return EXIT_FAIL;
   }
   fresh.train_limit = ck->train_limit, fresh.train_count = ck->train_count;
+  memcpy(fresh.data, ck->data, sizeof fresh.data), memcpy(fresh.data_abs, ck->data_abs, sizeof fresh.data_abs);
   *ck = fresh;
   clvae_net_build(&net, &ck->cfg);
   clvae_init_params(&net, ck->params);
@@ -514,6 +527,26 @@ static int same_data_as_lead(const clvae_images *train, const clvae_images *test
 
 static int parse_train(int argc, char **argv, void *a) { return cli_parse_train(argc, argv, a); }
 
+/* The data a run reads: --data if given, else, on --resume, what the run recorded (rank
+ * 0's checkpoint; a recorded path that is gone is refused), else the default. Under mpirun
+ * a rank without --data takes rank 0's choice. An exit code, or -1 with `out` set. */
+static int run_data(const train_args *a, int lead, char *out, size_t n) {
+  char path[4200];
+  int rc = -1;
+  snprintf(out, n, "%s", a->data ? a->data : CLVAE_DEFAULT_DATA_DIR);
+  if (lead && a->resume && !a->data) {
+    snprintf(path, sizeof path, "%s/checkpoint.clvae", a->out);
+    rc = cli_run_data(path, NULL, out, n);
+  }
+  if (clvae_comm_size(cli_comm) > 1) {
+    char lead_choice[4200];
+    snprintf(lead_choice, sizeof lead_choice, "%s", out);
+    if (clvae_comm_bcast(cli_comm, lead_choice, sizeof lead_choice, 0) != CLVAE_OK) return EXIT_FAIL;
+    if (!a->data) snprintf(out, n, "%s", lead_choice);
+  }
+  return rc;
+}
+
 /* FNV-1a of the item lists, as a double that holds it exactly (53 bits). */
 static double items_hash(const clvae_config *c) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -526,7 +559,7 @@ static double items_hash(const clvae_config *c) {
 
 int cmd_train(int argc, char **argv) {
   train_args a = {0};
-  char path[4200] = "", outbuf[64];
+  char path[4200] = "", outbuf[64], data_dir[4200];
   clvae_images train = {0}, test = {0};
   clvae_checkpoint ck = {0};
   clvae_device *dev = NULL;
@@ -540,7 +573,6 @@ int cmd_train(int argc, char **argv) {
   cli_device_defaults(&a.dev);
   clvae_config_default(&a.cfg);
   a.epochs = DEFAULT_EPOCHS;
-  a.data = CLVAE_DEFAULT_DATA_DIR;
   int rc = cli_parse_agreed(parse_train, argc, argv, &a);
   if (rc >= 0) return rc;
   if (size > 1) { /* what rank 0 decides with must be what every rank was told */
@@ -578,6 +610,7 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     rc = EXIT_USAGE;
   }
+  if (rc < 0 && (rc = run_data(&a, lead, data_dir, sizeof data_dir)) < 0) a.data = data_dir;
   if (rc < 0 && cli_probe_both(&train, &test, a.data) != 0) rc = EXIT_USAGE; /* every rank reads the data */
   if (rc < 0 && lead) rc = prepare_state(&a, &train, &ck, path, sizeof path);
   if ((rc = cli_agree(rc)) >= 0) goto done;
@@ -592,9 +625,16 @@ int cmd_train(int argc, char **argv) {
     }
     if (lead && rc < 0) rc = write_decoder(a.out, &ck) == EXIT_OK ? -1 : EXIT_FAIL;
     if ((rc = cli_agree(rc)) >= 0) goto done;
-    if (!a.quiet)
-      printf("clvae: %s has %d epochs complete; nothing to do for --epochs %ld (the decoder for TF.js is in "
-             "%s/decoder/)\n", path, ck.train.epoch, a.epochs, a.out);
+    if (!a.quiet && !a.resume) {
+      char layers[2100];
+      printf("clvae: initialized %s: a VAE of %dx%dx%d images (%s), latent %d, seed %llu, init %s; the decoder "
+             "for TF.js is in %s/decoder/\n", path, ck.cfg.height, ck.cfg.width, ck.cfg.channels,
+             cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, (unsigned long long)ck.cfg.seed,
+             cli_init_name(ck.cfg.init), a.out);
+      cli_print_layers(&ck.cfg);
+    } else if (!a.quiet)
+      printf("clvae: %s holds %d epoch%s already; nothing to do for --epochs %ld (the decoder for TF.js is in "
+             "%s/decoder/)\n", path, ck.train.epoch, ck.train.epoch == 1 ? "" : "s", a.epochs, a.out);
     rc = EXIT_OK;
     goto done;
   }
@@ -716,7 +756,8 @@ done:
 
 int cmd_eval(int argc, char **argv) {
   cli_device_opts o;
-  const char *model = NULL, *data = CLVAE_DEFAULT_DATA_DIR;
+  const char *model = NULL, *data = NULL;
+  char data_dir[4200];
   int json = 0, r, rc = EXIT_USAGE;
   cli_device_defaults(&o);
   for (int i = 1; i < argc; i++) {
@@ -734,6 +775,8 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "clvae eval: --model FILE is required\n");
     return EXIT_USAGE;
   }
+  if ((r = cli_run_data(model, data, data_dir, sizeof data_dir)) >= 0) return r; /* the run's own data */
+  data = data_dir;
   clvae_checkpoint ck = {0};
   clvae_images test = {0};
   clvae_device *dev = NULL;

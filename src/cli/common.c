@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -247,4 +248,19 @@ int cli_status(clvae_status st) {
   case CLVAE_ERR_NOT_FOUND: case CLVAE_ERR_NO_PLATFORM: return EXIT_USAGE;
   default: return EXIT_FAIL;
   }
+}
+
+int cli_run_data(const char *model, const char *given, char *out, size_t n) {
+  clvae_checkpoint ck;
+  struct stat sb;
+  if (given) return snprintf(out, n, "%s", given), -1;
+  snprintf(out, n, "%s", CLVAE_DEFAULT_DATA_DIR);
+  if (clvae_checkpoint_peek(model, &ck) != CLVAE_OK || !ck.data_abs[0]) return -1; /* the full load says what is wrong */
+  if (stat(ck.data_abs, &sb) != 0) {
+    fprintf(stderr, "clvae: %s was trained on %s (--data %s), which is gone (%s): give --data DIR\n", model, ck.data_abs,
+            ck.data, strerror(errno));
+    return EXIT_USAGE;
+  }
+  snprintf(out, n, "%s", ck.data_abs);
+  return -1;
 }

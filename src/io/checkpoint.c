@@ -353,6 +353,23 @@ static clvae_status read_file(const char *path, unsigned char **out, size_t *siz
   return st;
 }
 
+clvae_status clvae_checkpoint_peek(const char *path, clvae_checkpoint *c) {
+  unsigned char b[1 << 16];
+  FILE *f;
+  memset(c, 0, sizeof *c);
+  clvae_status st = clvae_fopen_regular(path, &f);
+  if (st != CLVAE_OK) return st;
+  size_t got = fread(b, 1, sizeof b, f);
+  fclose(f);
+  uint32_t version = got >= 16 ? get32(b + 8) : 0, hdr = got >= 16 ? get32(b + 12) : 0;
+  if (got < V1_HEADER + 4 || memcmp(b, MAGIC, 8) != 0 || version < 1 || version > 3)
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: not a clvae checkpoint (or a damaged one)", path);
+  if (version == 1) return parse_v1(path, b, c);
+  if (hdr > got || hdr < LAYERS_AT + 16) /* a header this long is not one clvae wrote: the full load says why */
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: a header of %u bytes", path, hdr);
+  return parse_v2(path, b, version, hdr, c);
+}
+
 clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
   unsigned char *b;
   size_t size;
