@@ -1,6 +1,6 @@
 /* Sigmoid output fused with the reconstruction loss and its gradient. One work-group of
- * RED_LS work-items per image (1 on CPU devices, where explicit vectors do the work; 64
- * on GPUs); each work-item takes 16-pixel chunks as float16, which PoCL compiles to
+ * up to RED_LS work-items per image (1 on CPU devices, where explicit vectors do the work;
+ * 64 on GPUs, or the power of two the kernel's own work-group limit allows); each work-item takes 16-pixel chunks as float16, which PoCL compiles to
  * AVX-512 and a GPU reads coalesced. Sums run in a fixed order (lanes, then a tree over
  * the work-group), so the result is deterministic. The output layer's bias is added here
  * (unless has_bias is 0: a transposed conv's output comes with its bias). */
@@ -31,7 +31,7 @@ void reduce_store(__local float *part, float s, __global float *out) {
   int t = (int)get_local_id(0);
   part[t] = s;
   barrier(CLK_LOCAL_MEM_FENCE);
-  for (int w = RED_LS / 2; w > 0; w >>= 1) {
+  for (int w = (int)get_local_size(0) / 2; w > 0; w >>= 1) {
     if (t < w) part[t] += part[t + w];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
@@ -43,7 +43,7 @@ void reduce_store(__local float *part, float s, __global float *out) {
  * of pnr columns read them (B rows; none if pnr = 0). The last chunk of a row that is not
  * a multiple of 16 goes through private arrays, its padding masked out. */
 #define LOSS_KERNEL(NAME, TERMS)                                                                   \
-  __kernel __attribute__((reqd_work_group_size(RED_LS, 1, 1))) void NAME(                          \
+  __kernel void NAME(                                                                              \
       __global float *loss, uint loss_off, __global float *dlogits, uint dl_off, int want_grad,    \
       __global const float *logits, uint lg_off, int has_bias, __global const float *bias, uint b_off, \
       __global const float *x, uint x_off, int ldx, int D, float scale, __global float *P, int pnr) { \
@@ -56,7 +56,7 @@ void reduce_store(__local float *part, float s, __global float *out) {
     __global float *gr = dlogits + dl_off + row;                                                   \
     float16 acc = (float16)(0.0f), g;                                                              \
     float tail = 0.0f;                                                                             \
-    for (int c = t; c < chunks; c += RED_LS) {                                                     \
+    for (int c = t; c < chunks; c += (int)get_local_size(0)) {                                     \
       int d = c * 16;                                                                              \
       __global float *pr = P + (size_t)(d / pw) * rows * pw + (size_t)b * pw + d % pw;            \
       if (d + 16 <= D) {                                                                           \

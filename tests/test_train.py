@@ -257,6 +257,42 @@ def test_sigkill(tmp):
     check(rc == 0, 'and training resumes from it', out)
 
 
+def test_poison(tmp):
+    """No result depends on device memory that nothing wrote: with every new buffer filled
+    with NaNs (CLVAE_TEST_POISON, test builds), selftest passes in both kernel styles and a
+    dense and a conv model train to the same parameters, bit for bit."""
+    for style in ('cpu', 'gpu'):
+        p = subprocess.run([HOOKS, 'selftest', '--quick'], capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, CLVAE_TEST_POISON='1', CLVAE_KERNEL_STYLE=style))
+        check(p.returncode == 0, f'selftest ({style} style) with every new buffer full of NaNs', p.stdout[-2000:] + p.stderr)
+    conv = ['--encoder', 'conv:8:3:2:valid,conv:16:3:2', '--decoder', 'dense:392,reshape:7:7:8,deconv:8:3:2,deconv:4:3:2']
+    for name, layers in (('dense', []), ('conv', conv)):
+        outs = []
+        for poison in ('0', '1'):
+            o = os.path.join(tmp, f'poison-{name}-{poison}')
+            p = subprocess.run([HOOKS, 'train', '--limit', '1024', '--epochs', '1', '--out', o, '--quiet', *layers],
+                               capture_output=True, text=True, timeout=600, env=dict(os.environ, CLVAE_TEST_POISON=poison))
+            outs.append(params_of(os.path.join(o, 'checkpoint.clvae')) if p.returncode == 0 else p.stderr)
+        check(outs[0] == outs[1] and isinstance(outs[0], bytes),
+              f'a {name} model trains to the same parameters with new buffers full of NaNs (bitwise)', str(outs)[-500:])
+
+
+def test_kernel_limits(tmp):
+    """A driver gives a register-heavy kernel a smaller work-group than the device's maximum
+    (Mali, Apple, NVIDIA): with every kernel's limit lowered to 32 (CLVAE_TEST_KERNEL_WG, test
+    builds), the launches fit within it and selftest passes in both styles; a CLVAE_GEMM_TUNE
+    work-group over the built kernel's limit is refused by name, not shrunk."""
+    for style in ('cpu', 'gpu'):
+        p = subprocess.run([HOOKS, 'selftest', '--quick'], capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, CLVAE_TEST_KERNEL_WG='32', CLVAE_KERNEL_STYLE=style))
+        check(p.returncode == 0, f'selftest ({style} style) with every kernel limited to work-groups of 32',
+              p.stdout[-2000:] + p.stderr)
+    p = subprocess.run([HOOKS, 'selftest', '--quick', '--kernel', 'gemm'], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, CLVAE_TEST_KERNEL_WG='8', CLVAE_GEMM_TUNE='6,4,4,4'))
+    check(p.returncode == 1 and 'CLVAE_GEMM_TUNE asks for work-groups of 4 x 4' in p.stdout and 'allows 8' in p.stdout,
+          'CLVAE_GEMM_TUNE beyond the built kernel\'s limit: refused naming both', p.stdout[-1500:])
+
+
 def test_device_limits(tmp):
     o = os.path.join(tmp, 'huge')
     rc, out = run('train', '--batch-size', '60000', '--hidden', '20000', '--epochs', '1', '--out', o)
@@ -338,6 +374,8 @@ def main():
             if HOOKS:
                 test_sigkill(tmp)
                 test_second_sigint(tmp)
+                test_poison(tmp)
+                test_kernel_limits(tmp)
             else:
                 print('SKIP (partly): no --hooks build for the slow-checkpoint tests')
             test_disk_full(tmp)

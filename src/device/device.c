@@ -229,9 +229,41 @@ static clvae_status kernel_of(clvae_device *dev, const clvae_kernel_def *def, cl
   cl_int rc;
   cl_kernel k = clCreateKernel(find_program(dev, def->program), def->name, &rc);
   if (rc != CL_SUCCESS) return CL_FAIL(rc, "clCreateKernel", def->name);
-  dev->kernels[dev->nkernels++] = (struct built_kernel){def, k};
+  size_t max_wg = 0, reqd[3] = {0, 0, 0};
+  rc = clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
+  if (rc == CL_SUCCESS) rc = clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_COMPILE_WORK_GROUP_SIZE, sizeof reqd, reqd, NULL);
+  if (rc != CL_SUCCESS) {
+    clReleaseKernel(k);
+    return CL_FAIL(rc, "clGetKernelWorkGroupInfo", def->name);
+  }
+#ifdef CLVAE_TEST_HOOKS
+  /* Test hook (test builds only): CLVAE_TEST_KERNEL_WG=N lowers every kernel's limit to N,
+   * as a driver does for a register-heavy kernel (Mali, Apple, NVIDIA). */
+  const char *lim = getenv("CLVAE_TEST_KERNEL_WG");
+  if (lim && atol(lim) > 0 && (size_t)atol(lim) < max_wg) max_wg = (size_t)atol(lim);
+#endif
+  size_t req = reqd[0] ? reqd[0] * (reqd[1] ? reqd[1] : 1) * (reqd[2] ? reqd[2] : 1) : 0;
+  if (req > max_wg) {
+    clReleaseKernel(k);
+    return clvae__fail(CLVAE_ERR_LIMIT, "kernel %s needs work-groups of %zu work-items; the device '%s' allows it %zu",
+                       def->name, req, dev->info.name, max_wg);
+  }
+  dev->kernels[dev->nkernels++] = (struct built_kernel){def, k, max_wg ? max_wg : 1, req};
   *out = k;
   return CLVAE_OK;
+}
+
+/* The kernel's cache entry (after kernel_of). */
+static const struct built_kernel *kernel_entry(const clvae_device *dev, cl_kernel k) {
+  for (int i = 0; i < dev->nkernels; i++)
+    if (dev->kernels[i].kernel == k) return &dev->kernels[i];
+  return NULL;
+}
+
+size_t clvae__kernel_max_wg(clvae_device *dev, const clvae_kernel_def *def) {
+  cl_kernel k;
+  if (kernel_of(dev, def, &k) != CLVAE_OK) return 0;
+  return kernel_entry(dev, k)->max_wg;
 }
 
 void *clvae__state(clvae_device *dev, const clvae_state_def *def) {
@@ -267,11 +299,20 @@ clvae_status clvae__launch(clvae_device *dev, const clvae_kernel_def *k, cl_uint
       return CL_FAIL(rc, "clSetKernelArg", what);
     }
   }
+  const struct built_kernel *bk = kernel_entry(dev, kern);
+  size_t wg = 1;
   for (cl_uint d = 0; d < dims; d++) {
     l[d] = local ? local[d] : dev->local_1d;
     if (global[d] == 0) return CLVAE_OK; /* nothing to do */
-    g[d] = (global[d] + l[d] - 1) / l[d] * l[d];
+    wg *= l[d];
   }
+  while (!bk->reqd && wg > bk->max_wg) { /* the kernel's own limit: halve the largest dimension */
+    cl_uint big = 0;
+    for (cl_uint d = 1; d < dims; d++)
+      if (l[d] > l[big]) big = d;
+    wg /= l[big], l[big] = (l[big] + 1) / 2, wg *= l[big];
+  }
+  for (cl_uint d = 0; d < dims; d++) g[d] = (global[d] + l[d] - 1) / l[d] * l[d];
   cl_event *ev = clvae__prof_event(dev, k->name);
   cl_int rc = ++dev->launches == dev->fail_launch ? CL_OUT_OF_RESOURCES
                                                   : clEnqueueNDRangeKernel(dev->queue, kern, dims, NULL, g, l, 0, NULL, ev);
@@ -349,6 +390,20 @@ clvae_status clvae_buffer_create(clvae_device *dev, size_t bytes, clvae_buffer *
     snprintf(what, sizeof what, "%zu bytes", bytes);
     return CL_FAIL(rc, "clCreateBuffer", what);
   }
+#ifdef CLVAE_TEST_HOOKS
+  /* Test hook (test builds only): CLVAE_TEST_POISON=1 fills every new buffer with NaNs, so
+   * that a result read from memory nobody wrote shows (PoCL hands out zeroed pages). */
+  const char *poison = getenv("CLVAE_TEST_POISON");
+  if (poison && *poison == '1') {
+    const unsigned char nan = 0xFF;
+    rc = clEnqueueFillBuffer(dev->queue, b->mem, &nan, 1, 0, bytes, 0, NULL, NULL);
+    if (rc == CL_SUCCESS) rc = clFinish(dev->queue);
+    if (rc != CL_SUCCESS) {
+      clReleaseMemObject(b->mem), free(b);
+      return CL_FAIL(rc, "clEnqueueFillBuffer", "poisoning a new buffer");
+    }
+  }
+#endif
   b->size = bytes;
   *out = b;
   return CLVAE_OK;

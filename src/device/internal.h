@@ -53,7 +53,12 @@ struct clvae_device {
   int gpu_style;             /* build kernels the GPU way (CLVAE_KERNEL_STYLE can force either) */
   size_t local_1d;           /* local size of 1-D element-wise kernels */
   struct built_program { const clvae_program_def *def; cl_program prog; } *programs;
-  struct built_kernel { const clvae_kernel_def *def; cl_kernel kernel; } *kernels;
+  struct built_kernel {
+    const clvae_kernel_def *def;
+    cl_kernel kernel;
+    size_t max_wg;           /* CL_KERNEL_WORK_GROUP_SIZE: a register-heavy kernel gets less than the device's */
+    size_t reqd;             /* its reqd_work_group_size (product; 0: none): never resized */
+  } *kernels;
   struct op_state { const clvae_state_def *def; void *state; } *states;
   int nprograms, nkernels, nstates;
   int profiling;             /* the queue records timestamps */
@@ -90,9 +95,15 @@ typedef struct karg {
 #define KARG(x) ((karg){sizeof(x), &(x)})
 
 /* Sets the arguments and enqueues; the global size is rounded up to a multiple of the
- * local size (kernels guard their edges). local == NULL: dev->local_1d for 1-D. */
+ * local size (kernels guard their edges). local == NULL: dev->local_1d for 1-D. A local
+ * size larger than the kernel allows (CL_KERNEL_WORK_GROUP_SIZE) is halved, largest
+ * dimension first, until it fits: results never depend on it. */
 clvae_status clvae__launch(clvae_device *dev, const clvae_kernel_def *k, cl_uint dims, const size_t *global,
                            const size_t *local, int nargs, const karg *args);
+
+/* The largest work-group the kernel allows on this device (building it if needed); 0 on
+ * failure (message set). */
+size_t clvae__kernel_max_wg(clvae_device *dev, const clvae_kernel_def *k);
 
 /* While profiling: where a launch should put its event (NULL otherwise). */
 cl_event *clvae__prof_event(clvae_device *dev, const char *name);

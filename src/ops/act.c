@@ -85,10 +85,12 @@ clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_view x, int B
   colsum_state *cs = clvae__state(dev, &colsum_state_def);
   if (!cs) return CLVAE_ERR_NOMEM;
   size_t bytes = (size_t)k * N * 4;
-  if (!cs->partial || clvae_buffer_size(cs->partial) < bytes) {
-    clvae_buffer_free(cs->partial);
+  if (!cs->partial || clvae_buffer_size(cs->partial) < bytes) { /* new before old: see gemm.c's ensure_pack_b */
+    clvae_buffer *old = cs->partial;
     cs->partial = NULL;
-    if ((st = clvae_buffer_create(dev, bytes, &cs->partial)) != CLVAE_OK) return st;
+    st = clvae_buffer_create(dev, bytes, &cs->partial);
+    clvae_buffer_free(old);
+    if (st != CLVAE_OK) return st;
   }
   if ((st = colsum_launch(dev, cs->partial->mem, 0, x.buf->mem, x_off, B / k, k * N)) != CLVAE_OK) return st;
   return colsum_launch(dev, out.buf->mem, o_off, cs->partial->mem, 0, k, N);

@@ -16,6 +16,7 @@ typedef struct gemm_state {
   clvae_gemm_impl impl;      /* resolved: BUILTIN or CLBLAST */
   int mr, nv;                /* builtin block: MR rows × 16·NV columns per work-item */
   int lx, ly;                /* its work-group: lx column panels × ly row panels */
+  int tuned;                 /* set by CLVAE_GEMM_TUNE: checked against each kernel's limit */
   clvae_buffer *pack_b;      /* the packed op(B), grown on demand */
   clvae_buffer *partial;     /* split-K partial products, grown on demand */
   int clblast_used;          /* CLBlast caches programs for this context */
@@ -36,7 +37,7 @@ static clvae_status tune(clvae_device *dev, gemm_state *g) {
     return clvae__fail(CLVAE_ERR_ARG,
                        "CLVAE_GEMM_TUNE '%s' is not mr,nv,lx,ly with mr 1..16, nv 1..4, mr*nv <= 32 and "
                        "lx*ly <= %zu (the device's largest work-group)", s, maxwg);
-  g->mr = v[0], g->nv = v[1], g->lx = v[2], g->ly = v[3];
+  g->mr = v[0], g->nv = v[1], g->lx = v[2], g->ly = v[3], g->tuned = 1;
   return CLVAE_OK;
 }
 
@@ -142,12 +143,18 @@ clvae_gemm_impl clvae_gemm_get_impl(clvae_device *dev) {
 }
 
 /* Grows the packing scratch buffer to at least `bytes`. Commands already enqueued keep
- * the old buffer alive: OpenCL frees a memory object only when they are done with it. */
+ * the old buffer alive: OpenCL frees a memory object only when they are done with it. The
+ * new one is made before the old one goes: Oclgrind --uninitialized, which keeps a freed
+ * buffer's record of what was written, otherwise reported the tile kernel's reads of a
+ * larger scratch placed at the old one's address (past the old size) as uninitialized,
+ * though the pack had just written them. */
 static clvae_status ensure_pack_b(clvae_device *dev, gemm_state *g, size_t bytes) {
   if (g->pack_b && g->pack_b->size >= bytes) return CLVAE_OK;
-  clvae_buffer_free(g->pack_b);
+  clvae_buffer *old = g->pack_b;
   g->pack_b = NULL;
-  return clvae_buffer_create(dev, bytes + bytes / 4, &g->pack_b);
+  clvae_status st = clvae_buffer_create(dev, bytes + bytes / 4, &g->pack_b);
+  clvae_buffer_free(old);
+  return st;
 }
 
 /* The epilogue's views as kernel arguments; unused ones point at C (any valid buffer). */
@@ -252,6 +259,13 @@ static clvae_status tile_launch(clvae_device *dev, gemm_state *g, int ta, int M,
   cl_uint zero = 0;
   size_t global[3] = {(size_t)pb, (size_t)pa, (size_t)splits};
   size_t local[3] = {(size_t)g->lx, (size_t)g->ly, 1};
+  if (g->tuned) { /* a chosen work-group is checked against the built kernel, not shrunk behind the user's back */
+    size_t max = clvae__kernel_max_wg(dev, tile_kernel(&v, e));
+    if (!max) return CLVAE_ERR_BUILD;
+    if (local[0] * local[1] > max)
+      return clvae__fail(CLVAE_ERR_ARG, "CLVAE_GEMM_TUNE asks for work-groups of %d x %d; kernel %s allows %zu on this "
+                         "device", g->lx, g->ly, tile_kernel(&v, e)->name, max);
+  }
   karg args[] = {KARG(M), KARG(N), KARG(K), KARG(alpha), KARG(beta), KARG(a), KARG(a_off), KARG(a_panel),
                  KARG(ask), KARG(asr), KARG(bp), KARG(bp_off), KARG(c), KARG(c_off), KARG(ldc), KARG(e->bias),
                  KARG(e->bias_off), KARG(e->mask), KARG(e->mask_off), KARG(e->ldm), KARG(e->panels), KARG(zero),
@@ -269,9 +283,11 @@ static clvae_status tile(clvae_device *dev, gemm_state *g, int ta, int M, int N,
   clvae_status st = CLVAE_OK;
   if (mn > 0x7fffffffu / (size_t)splits) return clvae__fail(CLVAE_ERR_LIMIT, "gemm: split-K scratch too large");
   if (!g->partial || g->partial->size < bytes) { /* enqueued commands keep the old one alive */
-    clvae_buffer_free(g->partial);
+    clvae_buffer *old = g->partial;
     g->partial = NULL;
-    if ((st = clvae_buffer_create(dev, bytes, &g->partial)) != CLVAE_OK) return st;
+    st = clvae_buffer_create(dev, bytes, &g->partial);
+    clvae_buffer_free(old);
+    if (st != CLVAE_OK) return st;
   }
   epi_args plain = plain_args(g->partial->mem);
   st = tile_launch(dev, g, ta, M, N, K, 1.0f, a, a_off, lda, bp, bp_off, 0.0f, g->partial->mem, 0, N, &plain, splits,

@@ -43,7 +43,12 @@ clvae_status clvae_loss_sigmoid(clvae_device *dev, clvae_loss_kind kind, clvae_v
   }
   cl_mem dl = want_grad ? dlogits.buf->mem : logits.buf->mem; /* any valid buffer if unused */
   cl_mem pm = pnr ? dpanels.buf->mem : dl;
-  size_t local = (size_t)clvae__reduction_size(dev), global = (size_t)B * local;
+  /* the tree needs a power of two, at most what the kernel allows (a register-heavy kernel
+   * may get less than the device's maximum) */
+  size_t local = (size_t)clvae__reduction_size(dev), max = clvae__kernel_max_wg(dev, kind == CLVAE_LOSS_MSE ? &k_mse : &k_bce);
+  if (!max) return CLVAE_ERR_BUILD;
+  while (local > max) local /= 2;
+  size_t global = (size_t)B * local;
   cl_int has_bias = bias.buf != NULL;
   cl_mem bm = has_bias ? bias.buf->mem : logits.buf->mem;
   karg args[] = {KARG(loss.buf->mem), KARG(l_off), KARG(dl), KARG(dl_off), KARG(want_grad),
