@@ -5,7 +5,7 @@
   (CPU: float16 register blocks; GPU: small blocks, work-group reductions) with the
   builtin GEMM must pass with zero reports.
 - Mesa's rusticl on llvmpipe (Debian `mesa-opencl-icd`, RUSTICL_ENABLE=llvmpipe): the full
-  `selftest` must pass.
+  `selftest` must pass, and `selftest --small` in the GPU style.
 usage: test_other_drivers.py PATH/TO/clvae (oclgrind|rusticl)"""
 import os
 import re
@@ -47,6 +47,13 @@ def rusticl():
     out = p.stdout + p.stderr
     check(p.returncode == 0 and 'llvmpipe' in out and 'selftest passed' in out, 'every kernel on Mesa rusticl (llvmpipe)',
           out[-3000:])
+    # the GPU style (work-group reductions, small blocks, an element per work-item in the
+    # convolutions) through a second compiler as well: llvmpipe is a CPU device, so it is forced
+    p = subprocess.run([CLVAE, 'selftest', '--platform', 'rusticl', '--small'], capture_output=True, text=True,
+                       env=dict(env, CLVAE_KERNEL_STYLE='gpu'), timeout=900)
+    out = p.stdout + p.stderr
+    check(p.returncode == 0 and 'llvmpipe' in out and 'selftest passed' in out,
+          'every kernel in the GPU style on Mesa rusticl (llvmpipe, selftest --small)', out[-3000:])
     return summary()
 
 

@@ -67,6 +67,16 @@ CLVAE_API const clvae_device_info *clvae_device_get_info(const clvae_device *dev
 CLVAE_API void clvae_device_set_local_size(clvae_device *dev, size_t local);
 /* Waits for everything enqueued so far. */
 CLVAE_API clvae_status clvae_device_finish(clvae_device *dev);
+/* Hands everything enqueued so far to the device without waiting (clFlush): a driver that
+ * batches commands would otherwise leave the device idle while the host enqueues. */
+CLVAE_API clvae_status clvae_device_flush(clvae_device *dev);
+
+/* Host memory for staging copies: allocated by the driver (CL_MEM_ALLOC_HOST_PTR, pinned
+ * where it can be) and mapped once, so that reads and writes through *ptr are direct DMA
+ * rather than staged through pageable memory; unmapped and released by free. */
+typedef struct clvae_host_buffer clvae_host_buffer;
+CLVAE_API clvae_status clvae_host_buffer_create(clvae_device *dev, size_t bytes, clvae_host_buffer **out, void **ptr);
+CLVAE_API void clvae_host_buffer_free(clvae_device *dev, clvae_host_buffer *hb);
 
 /* Per-kernel device time from OpenCL profiling events (the device must have been created
  * with profiling). Between start and stop every launch records an event; stop waits for

@@ -108,6 +108,11 @@ clvae_status clvae_device_finish(clvae_device *dev) {
   return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clFinish", NULL);
 }
 
+clvae_status clvae_device_flush(clvae_device *dev) {
+  cl_int rc = clFlush(dev->queue);
+  return rc == CL_SUCCESS ? CLVAE_OK : CL_FAIL(rc, "clFlush", NULL);
+}
+
 /* ---- programs and kernels ---- */
 
 /* The source of program `name`: from $CLVAE_KERNEL_DIR/name.cl if set, else embedded.
@@ -407,6 +412,40 @@ clvae_status clvae_buffer_create(clvae_device *dev, size_t bytes, clvae_buffer *
   b->size = bytes;
   *out = b;
   return CLVAE_OK;
+}
+
+struct clvae_host_buffer {
+  cl_mem mem;
+  void *ptr;
+};
+
+clvae_status clvae_host_buffer_create(clvae_device *dev, size_t bytes, clvae_host_buffer **out, void **ptr) {
+  cl_int rc;
+  clvae_host_buffer *hb = calloc(1, sizeof *hb);
+  *out = NULL, *ptr = NULL;
+  if (!hb) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  hb->mem = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes ? bytes : 4, NULL, &rc);
+  if (rc != CL_SUCCESS) {
+    free(hb);
+    return CL_FAIL(rc, "clCreateBuffer", "staging host memory (CL_MEM_ALLOC_HOST_PTR)");
+  }
+  hb->ptr = clEnqueueMapBuffer(dev->queue, hb->mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes ? bytes : 4, 0, NULL,
+                               NULL, &rc);
+  if (rc != CL_SUCCESS) {
+    clReleaseMemObject(hb->mem), free(hb);
+    return CL_FAIL(rc, "clEnqueueMapBuffer", "staging host memory");
+  }
+  *out = hb, *ptr = hb->ptr;
+  return CLVAE_OK;
+}
+
+void clvae_host_buffer_free(clvae_device *dev, clvae_host_buffer *hb) {
+  if (!hb) return;
+  cl_event ev = NULL;
+  if (clEnqueueUnmapMemObject(dev->queue, hb->mem, hb->ptr, 0, NULL, &ev) == CL_SUCCESS && ev)
+    clWaitForEvents(1, &ev), clReleaseEvent(ev);
+  clReleaseMemObject(hb->mem);
+  free(hb);
 }
 
 void clvae_buffer_free(clvae_buffer *buf) {

@@ -31,7 +31,8 @@ struct clvae_dist {
   int nparts;
   size_t offset[CLVAE_MAX_LAYERS], count[CLVAE_MAX_LAYERS];
   size_t total;
-  float *grads;              /* the arena on the host, summed in place */
+  float *grads;              /* the arena on the host, summed in place (mapped staging memory) */
+  clvae_host_buffer *staging;
   float flags[NFLAGS];
   local_failure pending;     /* a failed update, for the next agreement */
 };
@@ -48,10 +49,17 @@ clvae_status clvae_dist_create(clvae_dist **out, clvae_comm *c, clvae_model *m, 
   clvae_dist *d = calloc(1, sizeof *d);
   const clvae_net *net = clvae_model_net(m);
   *out = NULL;
-  if (!d || !(d->grads = malloc(net->total * sizeof(float)))) {
+  void *host = NULL;
+  if (!d) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  /* the arena's host copy is staging memory the driver allocated and mapped (pinned where
+   * it can be): the per-layer copies are DMA that overlaps the layers before, and the sums'
+   * upload one transfer, where pageable memory is staged by the driver on NVIDIA and AMD */
+  clvae_status st = clvae_host_buffer_create(clvae_model_device(m), net->total * sizeof(float), &d->staging, &host);
+  if (st != CLVAE_OK) {
     free(d);
-    return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory for the gradient arena (%zu floats)", net->total);
+    return clvae__fail(st, "the gradient arena's host copy (%zu floats): %s", net->total, clvae_error_message());
   }
+  d->grads = host;
   d->comm = c, d->m = m, d->overlap = overlap, d->total = net->total;
   d->nparts = clvae_net_grad_parts(net, d->offset, d->count, CLVAE_MAX_LAYERS);
   *out = d;
@@ -61,7 +69,7 @@ clvae_status clvae_dist_create(clvae_dist **out, clvae_comm *c, clvae_model *m, 
 void clvae_dist_free(clvae_dist *d) {
   if (!d) return;
   drain(d, 0);
-  free(d->grads);
+  clvae_host_buffer_free(clvae_model_device(d->m), d->staging);
   free(d);
 }
 
@@ -145,6 +153,7 @@ clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, i
    * reported to the other ranks at the next agreement (clvae_dist_step or clvae_dist_sync). */
   clvae_status st = clvae_model_set_grads(d->m, d->grads);
   if (st == CLVAE_OK) st = clvae_model_adam(d->m);
+  if (st == CLVAE_OK) st = clvae_device_flush(clvae_model_device(d->m));
   if (st != CLVAE_OK) failed(&d->pending, clvae__fail(st, "the update after the previous step: %s", clvae_error_message()));
   return CLVAE_OK;
 }

@@ -478,5 +478,6 @@ clvae_status clvae_model_adam(clvae_model *m) {
 clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view idx, int B,
                                     clvae_view recon, clvae_view kl) {
   TRY(clvae_model_forward_backward(m, images, idx, B, recon, kl, (uint64_t)m->step));
-  return clvae_model_adam(m);
+  TRY(clvae_model_adam(m));
+  return clvae_device_flush(m->dev); /* the step to the device now: the host enqueues the next meanwhile */
 }

@@ -19,6 +19,7 @@ typedef struct gemm_state {
   int tuned;                 /* set by CLVAE_GEMM_TUNE: checked against each kernel's limit */
   clvae_buffer *pack_b;      /* the packed op(B), grown on demand */
   clvae_buffer *partial;     /* split-K partial products, grown on demand */
+  clvae_buffer *clblast_tmp; /* CLBlast's temporary buffer (padded copies of the indirect GEMM) */
   int clblast_used;          /* CLBlast caches programs for this context */
 } gemm_state;
 
@@ -59,6 +60,7 @@ static void state_release(clvae_device *dev, void *p) {
   if (g->clblast_used) CLBlastClearCache();
   clvae_buffer_free(g->pack_b);
   clvae_buffer_free(g->partial);
+  clvae_buffer_free(g->clblast_tmp);
 }
 
 static const clvae_state_def gemm_state_def = {sizeof(gemm_state), state_init, state_release};
@@ -360,23 +362,63 @@ static clvae_status gemm_builtin(clvae_device *dev, gemm_state *g, int ta, int t
   return tile_ep(dev, g, ta, M, N, K, alpha, a, a_off, lda, g->pack_b->mem, 0, beta, C, c_off, ldc, ep, e);
 }
 
+/* Grows a scratch buffer to at least `bytes` (at least 4), the new one made before the old
+ * one goes (see ensure_pack_b). */
+static clvae_status grow_scratch(clvae_device *dev, clvae_buffer **buf, size_t bytes) {
+  if (*buf && (*buf)->size >= bytes) return CLVAE_OK;
+  clvae_buffer *old = *buf;
+  *buf = NULL;
+  clvae_status st = clvae_buffer_create(dev, bytes > 4 ? bytes : 4, buf);
+  clvae_buffer_free(old);
+  return st;
+}
+
+/* CLBlast with a temporary buffer of ours: without one, it allocates (and frees) one on
+ * every call of a shape its indirect GEMM pads (784, 785, 513 rows; N = 4). */
 static clvae_status gemm_clblast(clvae_device *dev, gemm_state *g, int ta, int tb, int M, int N, int K,
                                  float alpha, cl_mem a, cl_uint a_off, int lda, cl_mem b,
                                  cl_uint b_off, int ldb, float beta, cl_mem c, cl_uint c_off,
                                  int ldc) {
+  char what[96];
+  snprintf(what, sizeof what, "%s%s M=%d N=%d K=%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
+  const CLBlastTranspose at = ta ? CLBlastTransposeYes : CLBlastTransposeNo, bt = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+  size_t tmp = 0;
+  CLBlastStatusCode s = CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, at, bt, (size_t)M, (size_t)N, (size_t)K, a_off,
+                                                   (size_t)lda, b_off, (size_t)ldb, c_off, (size_t)ldc, &dev->queue, &tmp);
+  if (s != CLBlastSuccess) return CL_FAIL(s, "CLBlastSGemmTempBufferSize", what);
+  clvae_status st = grow_scratch(dev, &g->clblast_tmp, tmp);
+  if (st != CLVAE_OK) return st;
   g->clblast_used = 1;
   cl_event *ev = clvae__prof_event(dev, "clblast_sgemm");
-  CLBlastStatusCode s = CLBlastSgemm(
-      CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-      tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)M, (size_t)N, (size_t)K, alpha, a,
-      a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &dev->queue, ev);
+  s = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, at, bt, (size_t)M, (size_t)N, (size_t)K, alpha, a, a_off,
+                                 (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &dev->queue, ev,
+                                 g->clblast_tmp->mem);
   if (s != CLBlastSuccess) {
     clvae__prof_cancel(dev, ev);
-    char what[96];
-    snprintf(what, sizeof what, "%s%s M=%d N=%d K=%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
-    return CL_FAIL(s, "CLBlastSgemm", what);
+    return CL_FAIL(s, "CLBlastSgemmWithTempBuffer", what);
   }
   return CLVAE_OK;
+}
+
+clvae_status clvae__gemm_warm(clvae_device *dev) {
+  gemm_state *g = clvae__state(dev, &gemm_state_def);
+  if (!g) return CLVAE_ERR_NOMEM;
+  if (g->impl != CLVAE_GEMM_CLBLAST) return CLVAE_OK;
+  /* CLBlast compiles its programs on first use: its direct GEMM (small sizes) and its
+   * indirect one (large), each with all four transpose cases. Run both now, when the
+   * caller builds every program (signals held back, not timed as a step). */
+  clvae_buffer *buf = NULL;
+  const int sizes[2] = {16, 1024};
+  clvae_status st = clvae_buffer_create(dev, (size_t)3 * 1024 * 1024 * 4, &buf);
+  for (int i = 0; i < 2 && st == CLVAE_OK; i++)
+    for (int t = 0; t < 4 && st == CLVAE_OK; t++) {
+      const int n = sizes[i];
+      st = gemm_clblast(dev, g, t & 1, t >> 1, n, n, n, 1.0f, buf->mem, 0, n, buf->mem, 1024 * 1024, n, 0.0f, buf->mem,
+                        2 * 1024 * 1024, n);
+    }
+  if (st == CLVAE_OK) st = clvae_device_finish(dev);
+  clvae_buffer_free(buf);
+  return st;
 }
 
 /* The checks every entry point shares: sizes, strides, and that A and C fit their views. */

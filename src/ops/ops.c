@@ -19,5 +19,5 @@ clvae_status clvae_ops_build_all(clvae_device *dev) {
     clvae_status st = clvae__build(dev, all[i]);
     if (st != CLVAE_OK) return st;
   }
-  return CLVAE_OK;
+  return clvae__gemm_warm(dev);
 }

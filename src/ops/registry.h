@@ -8,6 +8,10 @@
 extern const clvae_program_def clvae__program_gemm, clvae__program_gemm_narrow, clvae__program_gemm_medium, clvae__program_act, clvae__program_sample,
     clvae__program_loss, clvae__program_adam, clvae__program_data, clvae__program_conv;
 
+/* With CLBlast as the device's GEMM: its programs compiled now (a GEMM of each kind run
+ * once), as ours are by clvae_ops_build_all. */
+clvae_status clvae__gemm_warm(clvae_device *dev);
+
 /* Every program of every op, in build order. */
 const clvae_program_def *const *clvae__ops_programs(int *n);
 
