@@ -42,6 +42,10 @@ int cli_device_option(int argc, char **argv, int *i, cli_device_opts *o);
 void cli_device_defaults(cli_device_opts *o);
 /* Parses a whole number in [lo, hi] for `flag`; prints and returns 0 if it is not one. */
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+/* The one rule for real numbers, in flags and in serve's API: the number at s (strtod's
+ * syntax; *end is set past it) if it is finite, an underflow (1e-400) counting as 0.
+ * Returns 0 for no number, an overflow (1e400), inf or nan; prints nothing. */
+int cli_number(const char *s, char **end, double *x);
 /* Opens the device and prints the choice once (stderr). Returns an exit code. */
 int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev);
 /* The same in two steps: which device (its limits, without starting it), then start it. */

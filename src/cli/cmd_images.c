@@ -52,16 +52,11 @@ int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi
   return rc;
 }
 
-/* "a,b" → two numbers. */
+/* "a,b" → two numbers (cli_number's rule, as in serve's API). */
 static int parse_pair(const char *flag, const char *s, double *a, double *b) {
   char *end;
-  *a = strtod(s, &end);
-  if (end != s && *end == ',') {
-    const char *t = end + 1;
-    *b = strtod(t, &end);
-    if (end != t && !*end && isfinite(*a) && isfinite(*b)) return 1;
-  }
-  fprintf(stderr, "clvae: %s '%s' is not two numbers separated by a comma\n", flag, s);
+  if (cli_number(s, &end, a) && *end == ',' && cli_number(end + 1, &end, b) && !*end) return 1;
+  fprintf(stderr, "clvae: %s '%s' is not two finite numbers separated by a comma\n", flag, s);
   return 0;
 }
 

@@ -1,6 +1,8 @@
 /* Option parsing and device opening shared by the subcommands. */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,16 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     return 0;
   }
   *out = v;
+  return 1;
+}
+
+int cli_number(const char *s, char **end, double *x) {
+  errno = 0;
+  double v = strtod(s, end);
+  if (*end == s) return 0;
+  if (errno == ERANGE && fabs(v) <= DBL_MIN) v = 0; /* an underflow: closer to 0 than any float the model uses */
+  else if (errno || !isfinite(v)) return 0;         /* an overflow, inf or nan */
+  *x = v;
   return 1;
 }
 
