@@ -15,6 +15,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ extern const size_t clvae_serve_html_len, clvae_serve_js_len, clvae_serve_css_le
 
 #define MAX_N 64             /* grid points per dimension */
 #define MAX_Z 1000.0         /* latent coordinates, as clvae grid accepts them */
+#define METRICS_CAP (1 << 20) /* bytes of metrics.csv read: ~17,000 epochs' rows */
+#define LOG_LINES 10         /* libmicrohttpd's messages shown, the last saying that more are dropped */
 
 typedef struct server {
   const char *model_path, *data_dir;
@@ -63,6 +66,8 @@ typedef struct server {
   char *scatter;             /* its JSON, built on demand */
   size_t scatter_len;
   int loopback;              /* listening on a loopback address only */
+  char self[INET6_ADDRSTRLEN + 2]; /* that address as the URL shows it: "127.1.2.3", "[::1]" */
+  atomic_int logged;         /* libmicrohttpd's messages so far */
 } server;
 
 /* ---- responses ---- */
@@ -98,14 +103,31 @@ static void put(buf *b, const char *fmt, ...) {
   }
 }
 
+/* The length of the well-formed UTF-8 sequence at s (1 to 4 bytes), or 0 where the bytes
+ * are not one: a stray continuation byte, an overlong form, a surrogate, beyond U+10FFFF,
+ * or cut short (the NUL ends a sequence like any other non-continuation byte). */
+static int utf8_length(const unsigned char *s) {
+  int n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : s[0] < 0xf5 ? 4 : 0;
+  for (int i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xf0 && s[1] < 0x90)) return 0; /* overlong */
+  if (s[0] == 0xed && s[1] >= 0xa0) return 0;                                    /* U+D800..U+DFFF */
+  if (s[0] == 0xf4 && s[1] >= 0x90) return 0;                                    /* beyond U+10FFFF */
+  return n;
+}
+
+/* s as a JSON string: file and class names are bytes, not always UTF-8. Well-formed UTF-8
+ * passes through as it is (JSON needs only '"', '\\' and controls escaped); each byte
+ * of anything else becomes U+FFFD, so the answer is always valid UTF-8. */
 static void put_json_string(buf *b, const char *s) {
   put(b, "\"");
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') put(b, "\\%c", c);
-    else if (c < 0x20) put(b, "\\u%04x", c);
-    else if (c >= 0x80) put(b, "\\ufffd"); /* what we echo is ASCII; anything else is not trusted to be UTF-8 */
-    else put(b, "%c", c);
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    int n = utf8_length(p);
+    if (*p == '"' || *p == '\\') put(b, "\\%c", *p);
+    else if (*p < 0x20) put(b, "\\u%04x", *p);
+    else if (n == 0) put(b, "\\ufffd");
+    else put(b, "%.*s", n, (const char *)p);
+    p += n ? n : 1;
   }
   put(b, "\"");
 }
@@ -228,8 +250,8 @@ static void maybe_reload(server *s) {
 
 /* ---- request parameters ---- */
 
-/* A finite number in [lo, hi] from the query, or the default when absent; 0 on error
- * (the message in err). */
+/* A number in [lo, hi] from the query (cli_number's rule, as for the CLI's flags), or the
+ * default when absent; 0 on error (the message in err). */
 static int param_num(struct MHD_Connection *c, const char *name, double def, double lo, double hi, int whole,
                      double *out, char *err, size_t n) {
   const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
@@ -238,9 +260,8 @@ static int param_num(struct MHD_Connection *c, const char *name, double def, dou
     return 1;
   }
   char *end;
-  errno = 0;
-  double x = strtod(v, &end);
-  if (end == v || *end || errno || !isfinite(x) || x < lo || x > hi || (whole && x != floor(x))) {
+  double x;
+  if (!cli_number(v, &end, &x) || *end || x < lo || x > hi || (whole && x != floor(x))) {
     snprintf(err, n, "%s '%.60s' is not a%s number from %g to %g", name, v, whole ? " whole" : " finite", lo, hi);
     return 0;
   }
@@ -342,9 +363,8 @@ static enum MHD_Result api_decode(server *s, struct MHD_Connection *c) {
   int k = 0, ok = v != NULL && *v != '\0';
   for (const char *p = v; ok && *p;) { /* "a,b,...": numbers and single commas, nothing else */
     char *end;
-    errno = 0;
-    double x = strtod(p, &end);
-    ok = end != p && !errno && isfinite(x) && fabs(x) <= MAX_Z && (*end == ',' || !*end) && k < L;
+    double x = 0;
+    ok = cli_number(p, &end, &x) && fabs(x) <= MAX_Z && (*end == ',' || !*end) && k < L;
     if (ok) z[k++] = (float)x;
     p = end;
     if (ok && *p == ',') ok = *++p != '\0';
@@ -379,31 +399,47 @@ static enum MHD_Result api_scatter(server *s, struct MHD_Connection *c) {
   return respond(c, 200, "application/json", s->scatter, s->scatter_len, MHD_RESPMEM_MUST_COPY, NULL);
 }
 
+/* One row of metrics.csv ("epoch,train_loss,test_loss,..."; line without its newline)
+ * appended to the three lists; the header and anything malformed are skipped. */
+static void metrics_row(const char *line, buf *e, buf *tr, buf *te, int *n) {
+  const char *p = line;
+  char *end;
+  errno = 0;
+  long ep = strtol(p, &end, 10);
+  if (end == p || *end != ',' || errno || ep < 0 || ep > 100000000) return;
+  double a = strtod(p = end + 1, &end);
+  if (end == p || *end != ',') return;
+  double b = strtod(p = end + 1, &end);
+  if (end == p || (*end != ',' && *end) || !isfinite(a) || !isfinite(b)) return;
+  put(e, "%s%ld", *n ? "," : "", ep), put(tr, "%s%.6f", *n ? "," : "", a), put(te, "%s%.6f", *n ? "," : "", b);
+  ++*n;
+}
+
 /* The run's metrics.csv (the file beside the checkpoint; never a path from the request):
- * a regular file only (not a FIFO, not a device), its first MiB. */
+ * a regular file only (not a FIFO, not a device), and only its first METRICS_CAP bytes are
+ * read, whatever its lines' lengths: the rows wholly within them (a line the cap cuts, or
+ * one holding a NUL, is skipped), so one huge line costs the server nothing more. */
 static enum MHD_Result api_metrics(server *s, struct MHD_Connection *c) {
   buf e = {0}, tr = {0}, te = {0};
-  char *line = NULL;
-  size_t cap = 0, used = 0;
-  ssize_t len;
+  char *text = malloc(METRICS_CAP + 1);
+  size_t len = 0;
   int n = 0;
   FILE *f = NULL;
-  if (clvae_fopen_regular(s->metrics_path, &f) != CLVAE_OK) f = NULL; /* none yet, or not a file: no curve */
-  while (f && used < (1u << 20) && (len = getline(&line, &cap, f)) > 0) {
-    used += (size_t)len;
-    char *p = line, *end;
-    errno = 0;
-    long ep = strtol(p, &end, 10);
-    if (end == p || *end != ',' || errno || ep < 0 || ep > 100000000) continue;
-    double a = strtod(p = end + 1, &end);
-    if (end == p || *end != ',') continue;
-    double b = strtod(p = end + 1, &end);
-    if (end == p || (*end != ',' && *end != '\n' && *end) || !isfinite(a) || !isfinite(b)) continue;
-    put(&e, "%s%ld", n ? "," : "", ep), put(&tr, "%s%.6f", n ? "," : "", a), put(&te, "%s%.6f", n ? "," : "", b);
-    n++;
+  if (!text) return error(c, 500, "out of host memory");
+  if (clvae_fopen_regular(s->metrics_path, &f) == CLVAE_OK) { /* none yet, or not a file: no curve */
+    len = fread(text, 1, METRICS_CAP, f);
+    fclose(f);
   }
-  free(line);
-  if (f) fclose(f);
+  text[len] = '\0';
+  for (char *line = text, *stop = text + len; line < stop;) {
+    char *nl = memchr(line, '\n', (size_t)(stop - line));
+    if (!nl && len == METRICS_CAP) break; /* cut by the cap */
+    if (!nl) nl = stop;
+    *nl = '\0';
+    if (strlen(line) == (size_t)(nl - line)) metrics_row(line, &e, &tr, &te, &n);
+    line = nl + 1;
+  }
+  free(text);
   buf b = {0};
   put(&b, "{\"epoch\": [%s], \"train_loss\": [%s], \"test_loss\": [%s]}", n ? e.p : "", n ? tr.p : "", n ? te.p : "");
   b.oom |= e.oom | tr.oom | te.oom;
@@ -411,25 +447,30 @@ static enum MHD_Result api_metrics(server *s, struct MHD_Connection *c) {
   return json(c, 200, &b);
 }
 
+/* Whether a Host header's value names this server by a loopback name: `localhost` (in any
+ * case, as host names are), `127.0.0.1`, `[::1]`, or the address it listens on as its URL
+ * shows it (`127.1.2.3`, `[::ffff:127.0.0.1]`), exactly, then nothing or ':' and 1 to 5
+ * digits. Nothing else: not `localhost.`, not `localhost:evil.example`. */
+static int loopback_host(const char *h, const char *self) {
+  const char *colon = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+  size_t n = !colon ? strlen(h) : (size_t)(colon - h) + (h[0] == '[');
+  const char *port = h + n;
+  if (*port) {
+    size_t digits = strspn(port + 1, "0123456789");
+    if (*port != ':' || digits < 1 || digits > 5 || port[1 + digits]) return 0;
+  }
+  const char *const names[] = {"localhost", "127.0.0.1", "[::1]", self};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i][0] && n == strlen(names[i]) && !strncasecmp(h, names[i], n)) return 1;
+  return 0;
+}
+
 /* A server on the loopback interface answers only requests addressed to it by a loopback
  * name: a web page whose own name has been re-pointed at 127.0.0.1 (DNS rebinding) sends
  * its own Host, and is refused. */
 static int host_allowed(const server *s, struct MHD_Connection *c) {
-  if (!s->loopback) return 1;
   const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-  if (!h) return 0;
-  size_t n = strlen(h);
-  if (h[0] == '[') { /* [v6]:port */
-    const char *close = strchr(h, ']');
-    n = close ? (size_t)(close - h + 1) : n;
-  } else {
-    const char *colon = strchr(h, ':');
-    n = colon ? (size_t)(colon - h) : n;
-  }
-  static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (n == strlen(names[i]) && !strncasecmp(h, names[i], n)) return 1;
-  return 0;
+  return !s->loopback || (h && loopback_host(h, s->self));
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -440,9 +481,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (*upload_size) *upload_size = 0; /* ignore any body */
     return error(c, 405, "%s is not supported: the page only reads", method);
   }
-  if (!host_allowed(s, c))
-    return error(c, 403, "this server answers requests for localhost or 127.0.0.1 only (Host '%.100s')",
-                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") : "");
+  if (!host_allowed(s, c)) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    int other = strcmp(s->self, "127.0.0.1") && strcmp(s->self, "[::1]"); /* 127.1.2.3, [::ffff:127.0.0.1] */
+    return error(c, 403, "this server answers only requests addressed to localhost, 127.0.0.1, [::1]%s%s, "
+                 "optionally with :PORT (Host '%.100s')", other ? ", " : "", other ? s->self : "", h ? h : "(none)");
+  }
   maybe_reload(s);
   if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
     return respond(c, 200, "text/html; charset=utf-8", clvae_serve_html, clvae_serve_html_len, MHD_RESPMEM_PERSISTENT, NULL);
@@ -461,8 +505,38 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 /* ---- start-up ---- */
 
-/* A listening socket on host:port; prints the failure and returns -1. */
-static int listen_on(const char *host, long port, char *url, size_t n, int *loopback) {
+/* libmicrohttpd's messages (a client gone mid-request, a header too large), one line each
+ * with our prefix and control characters made '?': a client can cause any number of them,
+ * so only the first LOG_LINES lines are printed, the last of them saying so. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  server *s = cls;
+  int k = atomic_fetch_add(&s->logged, 1);
+  if (k >= LOG_LINES) return;
+  if (k == LOG_LINES - 1) {
+    fprintf(stderr, "clvae serve: libmicrohttpd: further messages are not shown\n");
+    return;
+  }
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ')) msg[--n] = '\0';
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+  fprintf(stderr, "clvae serve: libmicrohttpd: %s\n", msg);
+}
+
+/* Whether a bound address is on the loopback interface, however --host spelled it:
+ * 127.0.0.0/8, ::1, and 127.x.y.z mapped into IPv6 (::ffff:127.0.0.1, ::ffff:7f00:1). */
+static int is_loopback(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET) return ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24 == 127;
+  if (ss->ss_family != AF_INET6) return 0;
+  const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* A listening socket on host:port; prints the failure and returns -1. Sets s->loopback
+ * and s->self, and the URL. */
+static int listen_on(const char *host, long port, char *url, size_t n, server *s) {
   struct addrinfo hints = {0}, *res = NULL;
   char ports[16];
   snprintf(ports, sizeof ports, "%ld", port);
@@ -501,14 +575,14 @@ static int listen_on(const char *host, long port, char *url, size_t n, int *loop
   if (ss.ss_family == AF_INET6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
     inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr), actual = ntohs(a->sin6_port);
-    snprintf(url, n, "http://[%s]:%d/", addr, actual);
-    *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    snprintf(s->self, sizeof s->self, "[%s]", addr);
   } else {
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr), actual = ntohs(a->sin_port);
-    snprintf(url, n, "http://%s:%d/", addr, actual);
-    *loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    snprintf(s->self, sizeof s->self, "%s", addr);
   }
+  snprintf(url, n, "http://%s:%d/", s->self, actual);
+  s->loopback = is_loopback(&ss);
   return fd;
 }
 
@@ -577,7 +651,7 @@ int cmd_serve(int argc, char **argv) {
     memset(&s.test, 0, sizeof s.test);
   }
   if (s.test.count) s.classes = cli_class_names(&s.test, s.data_dir, &s.owned_classes);
-  if ((fd = listen_on(host, port, url, sizeof url, &s.loopback)) < 0) goto done;
+  if ((fd = listen_on(host, port, url, sizeof url, &s)) < 0) goto done;
   /* SIGINT/SIGTERM/SIGHUP go to sigwait below: blocked in every thread from here on (the
    * driver's and the server's inherit the mask) */
   sigset_t stops;
@@ -593,6 +667,7 @@ int cmd_serve(int argc, char **argv) {
   rc = EXIT_FAIL;
   s.checked = clvae_now();
   d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, &s,
+                       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s, /* first: it applies from here on */
                        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)262144, MHD_OPTION_END);
