@@ -9,7 +9,8 @@
  *  - Appended files (metrics.csv) are opened without following a symlink and refused unless
  *    regular.
  *  - A run directory is locked (flock on DIR/.clvae.lock, holding the owner's pid) for as
- *    long as a training run owns it; a lock of a killed process is released with it. */
+ *    long as a training run owns it; a lock of a killed process is released with it, and a
+ *    run that ends removes the file. */
 #ifndef CLVAE_FILES_H
 #define CLVAE_FILES_H
 
@@ -28,7 +29,9 @@ CLVAE_API clvae_status clvae_fopen_regular(const char *path, FILE **f);
 typedef struct clvae_output {
   FILE *f;                   /* write here, then commit or abort */
   char path[4096];
-  char tmp[4200];
+  char tmp[4200];            /* the temporary file's path, for messages */
+  char base[256], tmp_name[256]; /* the target's and the temporary file's names in their directory */
+  int dirfd;                 /* that directory: files are created and renamed relative to it */
   int slot;                  /* in the table of temporary files a signal handler removes */
 } clvae_output;
 
@@ -49,11 +52,20 @@ CLVAE_API void clvae_output_cleanup(void);
  * but a regular file, without blocking on a FIFO. */
 CLVAE_API clvae_status clvae_append_open(const char *path, FILE **f);
 
-/* Locks the directory for this process (DIR/.clvae.lock holds its pid) until
- * clvae_dir_unlock or exit. CLVAE_ERR_EXISTS when another process holds it: the message
- * names its pid. */
-CLVAE_API clvae_status clvae_dir_lock(const char *dir, int *fd);
-CLVAE_API void clvae_dir_unlock(int fd);
+/* A run directory's lock: DIR/.clvae.lock, flock'ed, holding the owner's pid. */
+typedef struct clvae_dir_lock_t {
+  int fd;                    /* -1: not held */
+  char path[4200];
+} clvae_dir_lock_t;
+
+/* Locks the directory for this process until clvae_dir_unlock or exit; a lock file that a
+ * finishing run removed (or replaced) meanwhile is not trusted: the lock is taken again on
+ * the file now there. CLVAE_ERR_EXISTS when another process holds it: the message names
+ * its pid. */
+CLVAE_API clvae_status clvae_dir_lock(const char *dir, clvae_dir_lock_t *lock);
+/* Removes the lock file while still holding it, then releases it (a killed run's lock file
+ * stays, unlocked: the next run takes it). */
+CLVAE_API void clvae_dir_unlock(clvae_dir_lock_t *lock);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 #define CLVAE_CLI_H
 
 #include "clvae/checkpoint.h"
+#include "clvae/files.h"
 #include "clvae/comm.h"
 #include "clvae/device.h"
 
@@ -108,6 +109,17 @@ typedef struct image_args {
   int dx, dy, force, part;
   const char *format;
 } image_args;
+
+/* ---- the run directory (cli/rundir.c) ---- */
+/* Whether DIR exists as a writable directory or could be created (its nearest existing
+ * ancestor is one); -1 printed naming `flag` if not. Creates nothing. */
+int cli_dir_creatable(const char *dir, const char *flag);
+/* The files a run writes in DIR must be regular files or absent (1), else printed (0). */
+int cli_outputs_writable(const char *dir);
+/* Creates OUT (and LOGDIR), locks OUT, checks its outputs again under the lock (a new run:
+ * no checkpoint appeared meanwhile), and removes the temporary files dead runs left there.
+ * -1 to go on holding the lock, else an exit code (printed; nothing held). */
+int cli_own_run_dir(const char *out, const char *logdir, int new_run, clvae_dir_lock_t *lock);
 
 /* The data a command on `model` reads: `given` (--data) if not NULL, else the data the run
  * recorded (format 3), else the default. A recorded path that is gone: exit 2, printed.

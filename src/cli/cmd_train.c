@@ -34,34 +34,6 @@ static void on_signal(int sig) {
   stop_signal = sig;
 }
 
-/* mkdir -p; returns 0 or prints the failing path with the OS error. */
-static int make_dirs(const char *path, const char *flag) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "clvae: cannot create directory %s: %s\n", buf, strerror(errno));
-        return -1;
-      }
-      *p = c;
-      if (!c) break;
-    }
-  }
-  struct stat sb;
-  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-    fprintf(stderr, "clvae: %s %s is not a directory\n", flag, path);
-    return -1;
-  }
-  if (access(path, W_OK) != 0) {
-    fprintf(stderr, "clvae: cannot write to %s: %s\n", path, strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
          "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
@@ -184,6 +156,7 @@ static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, cons
 
 typedef struct progress_state {
   int tty, quiet, preview;
+  int metrics_off;           /* metrics.csv could not be appended to: said once, no more rows */
   clvae_model *m;
   const char *out;
   clvae_checkpoint *ck;      /* what save() writes */
@@ -209,22 +182,33 @@ static void log_batch_losses(int64_t first, const double *loss, int n, double t0
       events_failed(ps);
 }
 
-static clvae_status append_metrics(const char *dir, int epoch, const clvae_train_progress *p) {
+/* A row of DIR/metrics.csv (the header first if the file is new), appended only to a regular
+ * file, never through a symlink, never blocking on a FIFO (clvae_append_open); a last line
+ * without its newline gets one first, so that every row keeps its 7 fields. A file that
+ * cannot be appended to (replaced by a FIFO or a link, a full disk) is reported once and
+ * the run goes on without rows, as it does without a TensorBoard log. */
+static void append_metrics(progress_state *ps, int epoch, const clvae_train_progress *p) {
   char path[4200];
-  snprintf(path, sizeof path, "%s/metrics.csv", dir);
-  FILE *f = fopen(path, "a");
-  if (!f) {
-    fprintf(stderr, "clvae: %s: cannot open for appending: %s\n", path, strerror(errno));
-    return CLVAE_ERR_IO;
+  FILE *f = NULL;
+  struct stat sb;
+  unsigned char last = '\n';
+  if (ps->metrics_off) return;
+  snprintf(path, sizeof path, "%s/metrics.csv", ps->out);
+  char why[4400] = "";
+  if (clvae_append_open(path, &f) != CLVAE_OK) snprintf(why, sizeof why, "%s", clvae_error_message());
+  else {
+    int fd = fileno(f);
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0 && pread(fd, &last, 1, sb.st_size - 1) != 1) last = '\n';
+    if (sb.st_size == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
+    else if (last != '\n') fputc('\n', f);
+    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
+            p->seconds, p->samples_per_sec);
+    if (fclose(f) != 0) snprintf(why, sizeof why, "%s: write failed: %s", path, strerror(errno));
   }
-  if (ftell(f) == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
-  fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
-          p->seconds, p->samples_per_sec);
-  if (fclose(f) != 0) {
-    fprintf(stderr, "clvae: %s: write failed: %s\n", path, strerror(errno));
-    return CLVAE_ERR_IO;
+  if (why[0]) {
+    fprintf(stderr, "%sclvae: %s; no more rows are written to it in this run\n", ps->tty ? "\n" : "", why);
+    ps->metrics_off = 1;
   }
-  return CLVAE_OK;
 }
 
 /* The training loop's save: the checkpoint (atomically), then at an epoch's end its
@@ -243,7 +227,7 @@ static clvae_status save(clvae_model *m, const clvae_train_state *st, const clva
     fprintf(stderr, "%sclvae: %s\n", ps->tty ? "\n" : "", clvae_error_message());
     return CLVAE_ERR_IO;
   }
-  if (p && (s = append_metrics(ps->out, st->epoch, p)) != CLVAE_OK) return s;
+  if (p) append_metrics(ps, st->epoch, p);
   if (ps->events) { /* the epoch's test figures (step: the epoch number), as in metrics.csv */
     const char *tags[3] = {"test_loss", "test_recon", "test_kl"};
     double v[3] = {p ? p->test.loss : 0, p ? p->test.recon : 0, p ? p->test.kl : 0};
@@ -286,7 +270,8 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
   double tr[4096], te[4096];
   int n = 0;
   snprintf(path, sizeof path, "%s/metrics.csv", ps->out);
-  FILE *f = fopen(path, "r");
+  FILE *f = NULL;
+  if (!ps->metrics_off && clvae_fopen_regular(path, &f) != CLVAE_OK) f = NULL; /* a FIFO there is not waited on */
   while (f && n < 4096 && fgets(line, sizeof line, f)) {
     int e;
     if (sscanf(line, "%d,%lf,%lf", &e, &tr[n], &te[n]) == 3) n++;
@@ -323,42 +308,6 @@ static void on_progress(const clvae_train_progress *p, void *user) {
          p->seconds, p->samples_per_sec);
   if (ps->preview && ps->tty) terminal_preview(ps->m);
   fflush(stdout);
-}
-
-/* The files a run writes in its directory must be regular files or absent: refused before
- * the run starts, not after its first epoch. */
-static int outputs_writable(const char *dir) {
-  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png", "decoder"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    char path[4200];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if (i == 3 && stat(path, &sb) == 0) { /* the decoder's directory (a link to one is fine) and its two files */
-      const char *files[] = {"model.json", "weights.bin"};
-      if (!S_ISDIR(sb.st_mode) || access(path, W_OK) != 0) {
-        fprintf(stderr, "clvae: %s %s: a run writes the TF.js decoder there (move it away, or choose another --out)\n",
-                path, S_ISDIR(sb.st_mode) ? "is not writable" : "exists and is not a directory");
-        return 0;
-      }
-      for (int k = 0; k < 2; k++) {
-        char f[4300];
-        snprintf(f, sizeof f, "%s/%s", path, files[k]);
-        if (lstat(f, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-          fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
-                          "another --out)\n", f);
-          return 0;
-        }
-      }
-      continue;
-    }
-    if (i == 3) continue;
-    if (i < 3 && lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-      fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
-                      "another --out)\n", path);
-      return 0;
-    }
-  }
-  return 1;
 }
 
 /* The run's data as given and as an absolute path, for the commands that later default to it. */
@@ -436,9 +385,10 @@ static int init_params(clvae_checkpoint *ck) {
 /* A new run's initial checkpoint, written once the device has accepted the model (so a
  * refused configuration leaves nothing behind to --resume). */
 static int save_initial(const char *path, const clvae_checkpoint *ck) {
-  if (clvae_checkpoint_save(path, ck) == CLVAE_OK) return -1;
+  clvae_status st = clvae_checkpoint_save(path, ck);
+  if (st == CLVAE_OK) return -1;
   fprintf(stderr, "clvae: %s\n", clvae_error_message());
-  return EXIT_USAGE;
+  return st == CLVAE_ERR_NOMEM || st == CLVAE_ERR_IO ? EXIT_FAIL : EXIT_USAGE; /* a full disk is a failure (1) */
 }
 
 /* Device (info from cli_choose_device, or NULL to choose now), model with the checkpoint's
@@ -527,6 +477,17 @@ static int same_data_as_lead(const clvae_images *train, const clvae_images *test
 
 static int parse_train(int argc, char **argv, void *a) { return cli_parse_train(argc, argv, a); }
 
+/* Under the lock: the checkpoint a resume read is still the one there (no other run wrote
+ * it between the read and the lock). */
+static int unchanged(const char *path, const struct stat *seen) {
+  struct stat now;
+  if (stat(path, &now) == 0 && now.st_ino == seen->st_ino && now.st_size == seen->st_size &&
+      now.st_mtim.tv_sec == seen->st_mtim.tv_sec && now.st_mtim.tv_nsec == seen->st_mtim.tv_nsec)
+    return -1;
+  fprintf(stderr, "clvae: %s changed while this run started (another run wrote it): start again\n", path);
+  return EXIT_USAGE;
+}
+
 /* The data a run reads: --data if given, else, on --resume, what the run recorded (rank
  * 0's checkpoint; a recorded path that is gone is refused), else the default. Under mpirun
  * a rank without --data takes rank 0's choice. An exit code, or -1 with `out` set. */
@@ -560,12 +521,13 @@ static double items_hash(const clvae_config *c) {
 int cmd_train(int argc, char **argv) {
   train_args a = {0};
   char path[4200] = "", outbuf[64], data_dir[4200];
+  struct stat ck_seen = {0};
   clvae_images train = {0}, test = {0};
   clvae_checkpoint ck = {0};
   clvae_device *dev = NULL;
   clvae_model *m = NULL;
   clvae_dataset *dtrain = NULL, *dtest = NULL;
-  int lock = -1;
+  clvae_dir_lock_t lock = {-1, ""};
   /* Under mpirun every rank runs this; rank 0 ("lead") alone reads and writes the run
    * directory, and the ranks agree after each stage of the setup, so that a failure on
    * any rank stops all of them with its exit code. */
@@ -601,18 +563,18 @@ int cmd_train(int argc, char **argv) {
   }
   if (!lead) a.quiet = 1;
   rc = -1;
-  /* Everything that can be refused is refused before anything is read in full, started or
-   * written: the run directory's lock, the sets' headers, the flags against a checkpoint,
-   * and whether the device can hold the model. */
-  if (lead && (make_dirs(a.out, "--out") != 0 || !outputs_writable(a.out))) rc = EXIT_USAGE;
-  if (rc < 0 && lead && a.logdir && make_dirs(a.logdir, "--logdir") != 0) rc = EXIT_USAGE;
-  if (rc < 0 && lead && clvae_dir_lock(a.out, &lock) != CLVAE_OK) {
-    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+  /* Everything that can be refused is refused before anything is created, read in full,
+   * started or written: the directories (whether they could be made), the sets' headers,
+   * the flags against a checkpoint, whether the device can hold the model, the images. Only
+   * then rank 0 creates the run directory and takes its lock: a refused run leaves nothing. */
+  struct stat out_sb;
+  if (lead && (cli_dir_creatable(a.out, "--out") != 0 || (a.logdir && cli_dir_creatable(a.logdir, "--logdir") != 0) ||
+               (stat(a.out, &out_sb) == 0 && !cli_outputs_writable(a.out))))
     rc = EXIT_USAGE;
-  }
   if (rc < 0 && (rc = run_data(&a, lead, data_dir, sizeof data_dir)) < 0) a.data = data_dir;
   if (rc < 0 && cli_probe_both(&train, &test, a.data) != 0) rc = EXIT_USAGE; /* every rank reads the data */
   if (rc < 0 && lead) rc = prepare_state(&a, &train, &ck, path, sizeof path);
+  if (rc < 0 && lead && a.resume) stat(path, &ck_seen);
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && share_state(&ck) != 0) {
     fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
@@ -620,7 +582,9 @@ int cmd_train(int argc, char **argv) {
   }
   fflush(stdout);
   if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
-    if (lead && !a.resume) {
+    if (lead) rc = cli_own_run_dir(a.out, NULL, !a.resume, &lock);
+    if (lead && rc < 0 && a.resume) rc = unchanged(path, &ck_seen);
+    if (lead && rc < 0 && !a.resume) {
       if ((rc = init_params(&ck)) < 0) rc = save_initial(path, &ck);
     }
     if (lead && rc < 0) rc = write_decoder(a.out, &ck) == EXIT_OK ? -1 : EXIT_FAIL;
@@ -658,6 +622,8 @@ int cmd_train(int argc, char **argv) {
   rc = cli_load_both(&train, &test, a.data) != 0 ? EXIT_USAGE : -1;
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
+  if (lead && (rc = cli_own_run_dir(a.out, a.logdir, !a.resume, &lock)) < 0 && a.resume) rc = unchanged(path, &ck_seen);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet) {
     char shape[64], layers[2100];
     printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu, init "
@@ -701,7 +667,7 @@ int cmd_train(int argc, char **argv) {
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
-  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, m, a.out, &ck, path, NULL};
+  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, m, a.out, &ck, path, NULL};
   if (lead && a.logdir) {
     if (clvae_events_open(&ps.events, a.logdir) != CLVAE_OK) events_failed(&ps);
     else if (!a.quiet) printf("clvae: TensorBoard log %s (tensorboard --logdir %s)\n", clvae_events_path(ps.events), a.logdir);
@@ -750,7 +716,7 @@ done:
   clvae_device_free(dev);
   clvae_checkpoint_free(&ck);
   clvae_images_free(&train), clvae_images_free(&test);
-  clvae_dir_unlock(lock);
+  clvae_dir_unlock(&lock);
   return rc;
 }
 

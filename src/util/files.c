@@ -63,13 +63,14 @@ clvae_status clvae_fopen_regular(const char *path, FILE **f) {
  * a per-process count and a random part, so the name an O_EXCL open finds taken (and that a
  * handler might then remove) is never another live writer's. */
 #define SLOTS 16
-static char temp_path[SLOTS][4200];
+static char temp_name[SLOTS][256];   /* the temporary file's name in its directory */
+static atomic_int temp_dir[SLOTS];   /* that directory's descriptor */
 static atomic_int temp_used[SLOTS];
 static atomic_int opening;
 
 static void unlink_used(void) {
   for (int i = 0; i < SLOTS; i++)
-    if (atomic_load(&temp_used[i])) unlink(temp_path[i]);
+    if (atomic_load(&temp_used[i])) unlinkat(atomic_load(&temp_dir[i]), temp_name[i], 0);
 }
 
 void clvae_output_cleanup(void) {
@@ -85,16 +86,41 @@ static void release_slot(clvae_output *o) {
   o->slot = -1;
 }
 
+static void close_dir(clvae_output *o) {
+  if (o->dirfd >= 0) close(o->dirfd);
+  o->dirfd = -1;
+}
+
+/* The directory part of `path` opened (the file is then created, renamed and removed
+ * relative to it: a directory renamed during a write keeps its files, the temporary one
+ * included, and a signal's cleanup finds it there). *base: the last component. */
+static clvae_status open_parent(clvae_output *o, const char *path, const char **base) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  *base = slash ? slash + 1 : path;
+  if (!**base) return clvae__fail(CLVAE_ERR_IO, "%s: names a directory, not a file", path);
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1, slash ? path : ".");
+  o->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (o->dirfd < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open its directory %s: %s", path, dir, strerror(errno));
+  return CLVAE_OK;
+}
+
 clvae_status clvae_output_open(clvae_output *o, const char *path) {
   struct stat sb;
   static unsigned counter;
+  const char *base;
   memset(o, 0, sizeof *o);
-  o->slot = -1;
+  o->slot = o->dirfd = -1;
   if (strlen(path) >= sizeof o->path)
     return clvae__fail(CLVAE_ERR_IO, "%.100s...: a path of %zu bytes is too long", path, strlen(path));
   snprintf(o->path, sizeof o->path, "%s", path);
-  if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+  clvae_status st = open_parent(o, path, &base);
+  if (st != CLVAE_OK) return st;
+  snprintf(o->base, sizeof o->base, "%s", base);
+  if (fstatat(o->dirfd, o->base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode)) {
+    close_dir(o);
     return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced (give a new file name)", path, kind_of(sb.st_mode));
+  }
   static unsigned next_slot, salt;
   if (!salt) {
     struct timespec now;
@@ -105,7 +131,10 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
     int i = (int)((next_slot + (unsigned)n) % SLOTS);
     if (!atomic_load(&temp_used[i])) o->slot = i, next_slot = (unsigned)i + 1;
   }
-  if (o->slot < 0) return clvae__fail(CLVAE_ERR_IO, "%s: too many files being written at once", path);
+  if (o->slot < 0) {
+    close_dir(o);
+    return clvae__fail(CLVAE_ERR_IO, "%s: too many files being written at once", path);
+  }
   int fd = -1, e = 0;
   atomic_store(&opening, 1);
   for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
@@ -113,15 +142,16 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
     salt = salt * 1103515245u + 12345u;
     char suffix[64];
     int sl = snprintf(suffix, sizeof suffix, ".%ld.%u.%08x.tmp", (long)getpid(), counter++, salt);
-    /* the temporary name repeats the target's last component, cut so that it stays within
-     * NAME_MAX: a target named with up to 255 bytes is still writable */
-    const char *base = strrchr(path, '/');
-    size_t dir = base ? (size_t)(base + 1 - path) : 0, keep = strlen(path + dir);
+    /* the temporary name repeats the target's name, cut so that it stays within NAME_MAX:
+     * a target named with up to 255 bytes is still writable */
+    size_t keep = strlen(o->base);
     if (keep + (size_t)sl > 255) keep = 255 - (size_t)sl;
-    snprintf(o->tmp, sizeof o->tmp, "%.*s%s", (int)(dir + keep), path, suffix);
-    memcpy(temp_path[o->slot], o->tmp, sizeof o->tmp);
+    snprintf(o->tmp_name, sizeof o->tmp_name, "%.*s%s", (int)keep, o->base, suffix);
+    snprintf(o->tmp, sizeof o->tmp, "%.*s%s", (int)(base - path), path, o->tmp_name);
+    memcpy(temp_name[o->slot], o->tmp_name, sizeof o->tmp_name);
+    atomic_store(&temp_dir[o->slot], o->dirfd);
     atomic_store(&temp_used[o->slot], 1); /* published after the name (sequentially consistent) */
-    fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    fd = openat(o->dirfd, o->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
       e = errno;
       atomic_store(&temp_used[o->slot], 0);
@@ -131,12 +161,14 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
   atomic_store(&opening, 0);
   if (fd < 0) {
     o->slot = -1;
+    close_dir(o);
     return clvae__fail(CLVAE_ERR_IO, "%s: cannot create a file there: %s", path, strerror(e));
   }
   if (!(o->f = fdopen(fd, "wb"))) {
     close(fd);
-    unlink(o->tmp);
+    unlinkat(o->dirfd, o->tmp_name, 0);
     release_slot(o);
+    close_dir(o);
     return clvae__fail(CLVAE_ERR_NOMEM, "%s: out of host memory", o->tmp);
   }
   return CLVAE_OK;
@@ -145,8 +177,9 @@ clvae_status clvae_output_open(clvae_output *o, const char *path) {
 void clvae_output_abort(clvae_output *o) {
   if (o->f) fclose(o->f);
   o->f = NULL;
-  if (o->slot >= 0) unlink(o->tmp);
+  if (o->slot >= 0) unlinkat(o->dirfd, o->tmp_name, 0);
   release_slot(o);
+  close_dir(o);
 }
 
 clvae_status clvae_output_commit(clvae_output *o, int durable) {
@@ -158,28 +191,19 @@ clvae_status clvae_output_commit(clvae_output *o, int durable) {
   if (fclose(o->f) != 0 && !e) e = errno, what = "close";
   o->f = NULL;
   /* checked again: the target may have been replaced by something else meanwhile */
-  if (!e && lstat(o->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+  if (!e && fstatat(o->dirfd, o->base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode)) {
     clvae_output_abort(o);
     return clvae__fail(CLVAE_ERR_IO, "%s exists and is %s: not replaced", o->path, kind_of(sb.st_mode));
   }
-  if (!e && rename(o->tmp, o->path) != 0) e = errno, what = "rename";
+  if (!e && renameat(o->dirfd, o->tmp_name, o->dirfd, o->base) != 0) e = errno, what = "rename";
   if (e) {
     clvae_output_abort(o);
     return clvae__fail(CLVAE_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", o->path, what,
                        strerror(e));
   }
   release_slot(o);
-  if (durable) { /* make the rename itself durable */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", o->path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    int dfd = open(slash ? (slash == dir ? "/" : dir) : ".", O_RDONLY | O_CLOEXEC);
-    if (dfd >= 0) {
-      fsync(dfd);
-      close(dfd);
-    }
-  }
+  if (durable) fsync(o->dirfd); /* make the rename itself durable */
+  close_dir(o);
   return CLVAE_OK;
 }
 
@@ -205,13 +229,14 @@ clvae_status clvae_append_open(const char *path, FILE **f) {
   return CLVAE_OK;
 }
 
-clvae_status clvae_dir_lock(const char *dir, int *fd) {
-  char path[4200], pid[32] = "";
-  *fd = -1;
-  if ((size_t)snprintf(path, sizeof path, "%s/.clvae.lock", dir) >= sizeof path)
-    return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+/* One attempt at the lock: CLVAE_OK (locked: *fd), CLVAE_ERR_EXISTS (held by another run),
+ * or, in *stale, that the file we locked was unlinked or replaced meanwhile (a run that
+ * finished removes it while holding it): the caller tries again on the file now there. */
+static clvae_status lock_once(const char *dir, const char *path, int *fd, int *stale) {
+  char pid[32] = "";
+  struct stat sb, now;
+  *fd = -1, *stale = 0;
   int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-  struct stat sb;
   if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
   if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(f);
@@ -226,6 +251,11 @@ clvae_status clvae_dir_lock(const char *dir, int *fd) {
     pid[strcspn(pid, "\n")] = '\0';
     return clvae__fail(CLVAE_ERR_EXISTS, "%s is in use by another clvae run (process %s)", dir, *pid ? pid : "?");
   }
+  if (lstat(path, &now) != 0 || now.st_ino != sb.st_ino || now.st_dev != sb.st_dev) {
+    close(f); /* we locked a file that is no longer the lock: two runs would own the directory */
+    *stale = 1;
+    return CLVAE_OK;
+  }
   int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
   int written = ftruncate(f, 0) == 0 && pwrite(f, pid, (size_t)len, 0) == len;
   (void)written; /* the pid is for messages only */
@@ -233,6 +263,21 @@ clvae_status clvae_dir_lock(const char *dir, int *fd) {
   return CLVAE_OK;
 }
 
-void clvae_dir_unlock(int fd) {
-  if (fd >= 0) close(fd); /* closing releases the flock */
+clvae_status clvae_dir_lock(const char *dir, clvae_dir_lock_t *lock) {
+  lock->fd = -1;
+  if ((size_t)snprintf(lock->path, sizeof lock->path, "%s/.clvae.lock", dir) >= sizeof lock->path)
+    return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+  for (int attempt = 0; attempt < 100; attempt++) {
+    int stale;
+    clvae_status st = lock_once(dir, lock->path, &lock->fd, &stale);
+    if (st != CLVAE_OK || !stale) return st;
+  }
+  return clvae__fail(CLVAE_ERR_IO, "%s: the lock file keeps being replaced; is another program removing it?", lock->path);
+}
+
+void clvae_dir_unlock(clvae_dir_lock_t *lock) {
+  if (lock->fd < 0) return;
+  unlink(lock->path); /* while still holding it: a run that locked it meanwhile sees it unlinked and retries */
+  close(lock->fd);    /* closing releases the flock */
+  lock->fd = -1;
 }
