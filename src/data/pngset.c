@@ -3,6 +3,7 @@
  * (size and colour of every file, so that nothing is allocated before the set is known
  * to be consistent), then the images are decoded on a few threads straight into place,
  * brought to 8-bit grey or RGB by libpng's own transforms. */
+#define _DEFAULT_SOURCE /* d_type, DT_* */
 #include <dirent.h>
 #include <errno.h>
 #include <png.h>
@@ -43,7 +44,8 @@ static int is_png_name(const char *name) {
   return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
 }
 
-/* The names in a directory (no dot-files), sorted; NULL with the message set on failure. */
+/* The names in a directory (no dot-files), sorted, each followed by a byte of its d_type
+ * (after the name's NUL); NULL with the message set on failure. */
 static char **read_names(const char *dir, int *count) {
   DIR *d = opendir(dir);
   char **names = NULL;
@@ -61,7 +63,10 @@ static char **read_names(const char *dir, int *count) {
       if (!nn) goto oom;
       names = nn;
     }
-    if (!(names[n] = strdup(de->d_name))) goto oom;
+    size_t len = strlen(de->d_name);
+    if (!(names[n] = malloc(len + 2))) goto oom;
+    memcpy(names[n], de->d_name, len + 1);
+    names[n][len + 1] = (char)de->d_type;
     n++;
     if (n > MAX_FILES) {
       clvae__fail(CLVAE_ERR_LIMIT, "%s: more than %d entries", dir, MAX_FILES);
@@ -69,7 +74,7 @@ static char **read_names(const char *dir, int *count) {
     }
   }
   closedir(d);
-  qsort(names, (size_t)n, sizeof *names, cmp_names);
+  if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_names); /* (an empty folder has no array to sort) */
   *count = n;
   return names ? names : calloc(1, sizeof *names);
 oom:
@@ -100,9 +105,23 @@ static clvae_status add_entry(listing *l, const char *dir, const char *name, int
   return CLVAE_OK;
 }
 
+/* Whether a name that is not *.png is a class folder (at the top level): a directory,
+ * or a link to one. Its d_type says without a stat where the file system tells; a link or
+ * an unknown type is followed, and one that leads nowhere (a dangling README.txt) is not a
+ * folder, just a file the set ignores. */
+static int is_folder(const char *path, const char *name) {
+  struct stat sb;
+  unsigned char type = (unsigned char)name[strlen(name) + 1];
+  if (type == DT_DIR) return 1;
+  if (type != DT_LNK && type != DT_UNKNOWN) return 0;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 /* The PNG files of one folder (with `label`); sub-folders are classes when `classes` is
- * non-NULL (the top level), an error below it. Other files are skipped; a special file
- * named .png is refused (reading a FIFO would block). */
+ * non-NULL (the top level), skipped below it. Entries not named *.png (any case) are
+ * ignored without a stat or an open (at the top level a folder among them is a class); a
+ * *.png must be a readable regular file after links, or the set is refused naming it
+ * (reading a FIFO would block, a directory or a dangling link is no image). */
 static clvae_status list_folder(listing *l, const char *dir, int label, char ***classes, int *nclasses) {
   int n;
   char **names = read_names(dir, &n);
@@ -111,12 +130,12 @@ static clvae_status list_folder(listing *l, const char *dir, int label, char ***
   for (int i = 0; i < n && st == CLVAE_OK; i++) {
     char path[8192];
     struct stat sb;
+    int png = is_png_name(names[i]);
+    if (!png && !classes) continue;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
       st = clvae__fail(CLVAE_ERR_IO, "%s/%s: path too long", dir, names[i]);
-    } else if (stat(path, &sb) != 0) {
-      st = clvae__fail(CLVAE_ERR_IO, "%s: %s", path, strerror(errno));
-    } else if (S_ISDIR(sb.st_mode)) {
-      if (!classes) continue; /* deeper folders are not part of the set */
+    } else if (!png) {
+      if (!is_folder(path, names[i])) continue;
       char **nc = realloc(*classes, (size_t)(*nclasses + 1) * sizeof *nc);
       if (!nc || !(nc[*nclasses] = strdup(names[i]))) {
         if (nc) *classes = nc;
@@ -125,9 +144,15 @@ static clvae_status list_folder(listing *l, const char *dir, int label, char ***
         *classes = nc;
         ++*nclasses;
       }
-    } else if (is_png_name(names[i])) {
-      if (!S_ISREG(sb.st_mode)) st = clvae__fail(CLVAE_ERR_IO, "%s: not a regular file", path);
-      else st = add_entry(l, dir, names[i], label), direct++;
+    } else if (stat(path, &sb) != 0) {
+      st = clvae__fail(CLVAE_ERR_IO, "%s: %s", path, strerror(errno));
+    } else if (!S_ISREG(sb.st_mode)) {
+      st = clvae__fail(CLVAE_ERR_IO, "%s: named *.png but not a regular file (%s)", path,
+                       S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO" : "a special file");
+    } else if (access(path, R_OK) != 0) {
+      st = clvae__fail(CLVAE_ERR_IO, "%s: cannot read it: %s", path, strerror(errno));
+    } else {
+      st = add_entry(l, dir, names[i], label), direct++;
     }
   }
   if (st == CLVAE_OK && classes && *nclasses && direct)
@@ -187,6 +212,22 @@ static clvae_status read_png(const char *path, int want_channels, int *w, int *h
   if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
     fclose(f);
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: not a PNG file", path);
+  }
+  /* the size from the IHDR chunk (length, "IHDR", width, height) before libpng, whose own
+   * limit would say no more than "Invalid IHDR data" */
+  unsigned char ihdr[16];
+  if (fread(ihdr, 1, 16, f) == 16 && !memcmp(ihdr + 4, "IHDR", 4)) {
+    uint32_t iw = (uint32_t)ihdr[8] << 24 | (uint32_t)ihdr[9] << 16 | (uint32_t)ihdr[10] << 8 | ihdr[11];
+    uint32_t ih = (uint32_t)ihdr[12] << 24 | (uint32_t)ihdr[13] << 16 | (uint32_t)ihdr[14] << 8 | ihdr[15];
+    if (iw > CLVAE_MAX_IMAGE_SIDE || ih > CLVAE_MAX_IMAGE_SIDE) {
+      fclose(f);
+      return clvae__fail(CLVAE_ERR_LIMIT, "%s: an image of %ux%u pixels: at most %d pixels a side are supported", path,
+                         iw, ih, CLVAE_MAX_IMAGE_SIDE);
+    }
+  }
+  if (fseek(f, 8, SEEK_SET) != 0) {
+    fclose(f);
+    return clvae__fail(CLVAE_ERR_IO, "%s: cannot read it again: %s", path, strerror(errno));
   }
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &job, on_png_error, on_png_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;
