@@ -142,5 +142,7 @@ int cmd_scatter(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* Whether this clvae was built with libmicrohttpd (clvae serve works). */
+int cli_have_serve(void);
 
 #endif

@@ -694,7 +694,11 @@ done:
   return rc;
 }
 
+int cli_have_serve(void) { return 1; }
+
 #else
+
+int cli_have_serve(void) { return 0; }
 
 int cmd_serve(int argc, char **argv) {
   (void)argc, (void)argv;

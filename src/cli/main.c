@@ -1,4 +1,5 @@
 /* The clvae command: dispatches to the subcommands. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,18 @@ static int run_command(size_t i, int argc, char **argv) {
   return rc;
 }
 
+/* rc, or 1 when what was printed on stdout could not be written (a full disk, /dev/full,
+ * a closed pipe): said on stderr. */
+static int stdout_result(int rc) {
+  if (fflush(stdout) == 0 && !ferror(stdout) && fclose(stdout) == 0) return rc;
+  fprintf(stderr, "clvae: writing to standard output failed: %s\n", strerror(errno ? errno : EIO));
+  return EXIT_FAIL;
+}
+
 int main(int argc, char **argv) {
+  /* PoCL aborts on an empty POCL_CACHE_DIR (exit 134 inside the driver): empty is unset. */
+  const char *cache = getenv("POCL_CACHE_DIR");
+  if (cache && !*cache) unsetenv("POCL_CACHE_DIR");
   /* PoCL: pin its worker threads. Unpinned, two of them sometimes share a core for a
    * while (GEMMs measured 1.0-1.3x OpenBLAS in such stretches, 0.63-0.72x pinned). Only
    * speed depends on it; POCL_AFFINITY=0 in the environment turns it off. */
@@ -110,13 +122,18 @@ int main(int argc, char **argv) {
     usage(stdout);
     return EXIT_OK;
   }
-  if (!strcmp(argv[1], "--version")) {
-    printf("clvae %s\nplots (cairo): %s\nMPI: %s\n", clvae_version(), clvae_have_plots() ? "yes" : "no",
-           clvae_comm_built_with_mpi() ? "yes" : "no");
-    return EXIT_OK;
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+    printf("clvae %s\nplots (cairo): %s\nMPI: %s\nserve (libmicrohttpd): %s\n", clvae_version(),
+           clvae_have_plots() ? "yes" : "no", clvae_comm_built_with_mpi() ? "yes" : "no", cli_have_serve() ? "yes" : "no");
+    return stdout_result(EXIT_OK);
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (!strcmp(argv[1], commands[i].name)) return run_command(i, argc, argv);
+    if (!strcmp(argv[1], commands[i].name)) {
+      int rc = run_command(i, argc, argv);
+      /* the commands whose result is what they print: a result that could not be written
+       * is a failure (1), not a success (train and serve print progress, not results) */
+      return strcmp(argv[1], "train") && strcmp(argv[1], "serve") ? stdout_result(rc) : rc;
+    }
   fprintf(stderr, "clvae: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;
