@@ -106,7 +106,7 @@ typedef struct image_args {
   const char *model, *out, *data;
   long n, count, seed;
   double lo, hi;
-  int dx, dy, force, part;
+  int dx, dy, dims_set, force, part;
   const char *format;
 } image_args;
 

@@ -111,7 +111,7 @@ int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
       if (r < 0 || !parse_pair("--dims", v, &x, &y)) return EXIT_USAGE;
       if (x < 0 || y < 0 || x != floor(x) || y != floor(y) || x == y || x > 1023 || y > 1023)
         return fprintf(stderr, "clvae: --dims '%s' needs two different latent indices\n", v), EXIT_USAGE;
-      a->dx = (int)x, a->dy = (int)y;
+      a->dx = (int)x, a->dy = (int)y, a->dims_set = 1;
     } else if ((r = cli_value(argc, argv, &i, "--part", &v))) {
       if (r < 0 || (strcmp(v, "decoder") && strcmp(v, "encoder")))
         return fprintf(stderr, "clvae: --part '%s' is not one of decoder, encoder\n", r < 0 ? "" : v), EXIT_USAGE;
@@ -162,7 +162,7 @@ int cmd_grid(int argc, char **argv) {
   int rc = begin("grid", argc, argv, &a, &ck, &dev, &m);
   if (rc >= 0) return end(rc, &ck, dev, m);
   int L = ck.cfg.latent;
-  if (L == 1) a.dy = -1; /* one latent dimension: the grid varies along it only */
+  if (L == 1 && !a.dims_set) a.dy = -1; /* one latent dimension: the grid varies along it only */
   if (a.dx >= L || a.dy >= L) {
     fprintf(stderr, "clvae: --dims %d,%d: the model has %d latent dimensions\n", a.dx, a.dy, L);
     return end(EXIT_USAGE, &ck, dev, m);

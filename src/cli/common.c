@@ -194,7 +194,15 @@ int cli_open_device(const cli_device_opts *o, int profiling, clvae_device **dev)
 int cli_create_device(const cli_device_opts *o, const clvae_device_info *info, int profiling, clvae_device **dev) {
   clvae_device_options opt = {profiling};
   clvae_status st = clvae_device_create(dev, info, &opt);
+  if (st == CLVAE_ERR_ARG) { /* a knob with a value it does not take (CLVAE_KERNEL_STYLE) */
+    fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
+    return EXIT_USAGE;
+  }
   if (st != CLVAE_OK) return device_failed(o, st);
+  static int said;
+  const char *kdir = getenv("CLVAE_KERNEL_DIR");
+  if (kdir && *kdir && !said++) /* never silently: a wrong kernel trains to nonsense */
+    fprintf(stderr, "clvae: %skernels from CLVAE_KERNEL_DIR=%s\n", cli_rank_prefix(), kdir);
   if (clvae_gemm_set_impl(*dev, o->gemm) != CLVAE_OK) { /* a bad CLVAE_GEMM_TUNE */
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     clvae_device_free(*dev);

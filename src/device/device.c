@@ -17,6 +17,12 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   cl_int rc;
   clvae_status status = CLVAE_ERR_OPENCL;
   *out = NULL;
+  /* CLVAE_KERNEL_STYLE=cpu|gpu forces a kernel style (lower case; empty is unset): any
+   * other value is refused rather than taken for one of them */
+  const char *style = getenv("CLVAE_KERNEL_STYLE");
+  if (style && *style && strcmp(style, "cpu") && strcmp(style, "gpu"))
+    return clvae__fail(CLVAE_ERR_ARG, "CLVAE_KERNEL_STYLE='%.40s' is neither cpu nor gpu (lower case; empty or unset: "
+                       "the device's own style)", style);
   clvae_device *dev = calloc(1, sizeof *dev);
   if (!dev) return clvae__fail(CLVAE_ERR_NOMEM, "out of memory creating a device handle");
   dev->info = *info;
@@ -45,7 +51,6 @@ clvae_status clvae_device_create(clvae_device **out, const clvae_device_info *in
   /* Ops choose their build-time defines by device style: a CPU wants big register blocks
    * in explicit vectors, a GPU small blocks and many threads. CLVAE_KERNEL_STYLE=cpu|gpu
    * forces one (the tests run both on one device). */
-  const char *style = getenv("CLVAE_KERNEL_STYLE");
   dev->gpu_style = style && *style ? strcmp(style, "gpu") == 0 : info->is_gpu;
   clvae_device_set_local_size(dev, 0);
 #ifdef CLVAE_TEST_HOOKS
