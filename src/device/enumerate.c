@@ -1,9 +1,14 @@
 /* Platform and device enumeration, and the selection rules of --platform/--device:
  * an index or a case-insensitive part of the name; by default the first GPU. */
+#define _DEFAULT_SOURCE /* dirent's d_name walk, RLIMIT_* */
 #include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "device/internal.h"
 
@@ -51,6 +56,59 @@ static void describe(cl_device_id d, clvae_device_info *info) {
   info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
 }
 
+/* Appends to buf (size n) what one ICD file says and what loading its library said. */
+static void icd_report(const char *path, char *buf, size_t n) {
+  char lib[1024] = "";
+  FILE *f = fopen(path, "r");
+  size_t used = strlen(buf);
+  if (!f || !fgets(lib, sizeof lib, f)) {
+    snprintf(buf + used, n - used, "%s%s (unreadable)", used ? "; " : "", path);
+    if (f) fclose(f);
+    return;
+  }
+  fclose(f);
+  lib[strcspn(lib, "\r\n")] = '\0';
+  void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+  const char *why = h ? NULL : dlerror();
+  snprintf(buf + used, n - used, "%s%s -> %s: %s", used ? "; " : "", path, lib,
+           h ? "loads, but its driver reported no platform" : why ? why : "does not load");
+  if (h) dlclose(h);
+}
+
+/* Why no platform answered: with no ICD file installed, how to install a driver; otherwise
+ * each ICD file and what loading its library said, and the resource limits that commonly
+ * make a driver fail (address space, open files). */
+static clvae_status no_platform(void) {
+  char files[2048] = "", limits[256] = "";
+  const char *env = getenv("OCL_ICD_VENDORS"), *dir = env && *env ? env : "/etc/OpenCL/vendors";
+  int n = 0;
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 4, ".icd")) continue;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    icd_report(path, files, sizeof files), n++;
+  }
+  if (d) closedir(d);
+  else if (env && *env && access(env, F_OK) == 0) icd_report(env, files, sizeof files), n++; /* may name one file */
+  if (!n)
+    return clvae__fail(CLVAE_ERR_NO_PLATFORM,
+                       "no OpenCL platform found: no ICD file in %s; install an OpenCL ICD loader and a driver "
+                       "(on Debian/Ubuntu: apt-get install ocl-icd-libopencl1 pocl-opencl-icd; or your GPU vendor's "
+                       "OpenCL driver)", dir);
+  struct rlimit r;
+  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    snprintf(limits, sizeof limits, "; address space limited to %llu bytes (ulimit -v)", (unsigned long long)r.rlim_cur);
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < 256) {
+    size_t used = strlen(limits);
+    snprintf(limits + used, sizeof limits - used, "; %llu open files allowed (ulimit -n)", (unsigned long long)r.rlim_cur);
+  }
+  return clvae__fail(CLVAE_ERR_NO_PLATFORM, "no OpenCL platform answered, though %d ICD file%s %s installed: %s%s", n,
+                     n == 1 ? "" : "s", n == 1 ? "is" : "are", files, limits);
+}
+
 static void note(clvae_device_list *list, const char *fmt, const char *a, const char *b) {
   size_t used = strlen(list->notes);
   snprintf(list->notes + used, sizeof list->notes - used, fmt, a, b);
@@ -61,11 +119,7 @@ clvae_status clvae_enumerate(clvae_device_list *list) {
   cl_uint np = 0;
   memset(list, 0, sizeof *list);
   cl_int rc = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
-  if (rc == CL_PLATFORM_NOT_FOUND_KHR || (rc == CL_SUCCESS && np == 0))
-    return clvae__fail(CLVAE_ERR_NO_PLATFORM,
-                      "no OpenCL platform found: install an OpenCL ICD loader and a driver "
-                      "(on Debian/Ubuntu: apt-get install ocl-icd-libopencl1 pocl-opencl-icd; "
-                      "or your GPU vendor's OpenCL driver)");
+  if (rc == CL_PLATFORM_NOT_FOUND_KHR || (rc == CL_SUCCESS && np == 0)) return no_platform();
   if (rc != CL_SUCCESS)
     return clvae__fail(CLVAE_ERR_OPENCL, "clGetPlatformIDs failed: %s (%d)",
                       clvae_cl_error_name(rc), (int)rc);
