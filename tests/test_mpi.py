@@ -153,9 +153,9 @@ def sigint(tmp):
     except (OSError, ValueError) as e:
         check(False, 'the checkpoint is loadable after SIGINT', str(e))
         return
-    said = re.search(r'saved \S+ at epoch (\d+), step (\d+)', out)
+    said = re.search(r'saved \S+ after (\d+) epochs?(?: and (\d+) steps?)?\.', out)
     check(ck['epoch'] >= 1 and 'interrupted by SIGTERM' in out and said is not None
-          and (int(said.group(1)), int(said.group(2))) == (ck['epoch'] + (ck['epoch_step'] > 0), ck['epoch_step']),
+          and (int(said.group(1)), int(said.group(2) or 0)) == (ck['epoch'], ck['epoch_step']),
           f"rank 0 saved where the ranks stopped, before the SIGKILL (epoch {ck['epoch']} + {ck['epoch_step']} steps)",
           out)
     e = ck['epoch'] + 1

@@ -120,6 +120,9 @@ int cli_outputs_writable(const char *dir);
  * no checkpoint appeared meanwhile), and removes the temporary files dead runs left there.
  * -1 to go on holding the lock, else an exit code (printed; nothing held). */
 int cli_own_run_dir(const char *out, const char *logdir, int new_run, clvae_dir_lock_t *lock);
+/* A new default run (runs/<date-time>) is pointed at by the link runs/latest (replaced
+ * atomically; a runs/latest that is not a link is left alone). */
+void cli_link_latest(const char *out);
 
 /* The data a command on `model` reads: `given` (--data) if not NULL, else the data the run
  * recorded (format 3), else the default. A recorded path that is gone: exit 2, printed.

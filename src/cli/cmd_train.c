@@ -127,6 +127,11 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
                 (double)FLT_MIN);
         return EXIT_USAGE;
       }
+      if ((float)lr >= 10.0f) {
+        fprintf(stderr, "clvae: --lr '%s' rounds to 10 as the 32-bit float training uses; the learning rate must be "
+                        "below 10 (at most %.7g)\n", v, (double)nextafterf(10.0f, 0.0f));
+        return EXIT_USAGE;
+      }
       a->cfg.lr = (float)lr, a->set[CFG_LR] = 1;
     } else return cli_unknown("train", argv[i]);
   }
@@ -281,7 +286,7 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
   if (n > 0 && clvae_have_plots() && clvae_plot_loss(path, tr, te, n) != CLVAE_OK)
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
   const clvae_config *c = clvae_model_config(ps->m);
-  snprintf(path, sizeof path, "%s/preview-epoch%d.png", ps->out, epoch);
+  snprintf(path, sizeof path, "%s/preview-epoch%04d.png", ps->out, epoch); /* 0001..: listed in order */
   cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1); /* reports its own failure */
 }
 
@@ -477,6 +482,31 @@ static int same_data_as_lead(const clvae_images *train, const clvae_images *test
 
 static int parse_train(int argc, char **argv, void *a) { return cli_parse_train(argc, argv, a); }
 
+/* A training position, said one way everywhere: "3 epochs" or "1 epoch and 141 steps". */
+static const char *position(const clvae_train_state *t, char *buf, size_t n) {
+  int e = t->epoch, s = t->epoch_step;
+  if (s) snprintf(buf, n, "%d epoch%s and %d step%s", e, e == 1 ? "" : "s", s, s == 1 ? "" : "s");
+  else snprintf(buf, n, "%d epoch%s", e, e == 1 ? "" : "s");
+  return buf;
+}
+
+/* DIR as one shell word, absolute: as it is when it needs no quotes, else in single quotes
+ * (a quote inside written '\'') — so that the line printed works pasted anywhere. */
+static const char *shell_word(const char *dir, char *out, size_t n) {
+  char abs[PATH_MAX];
+  const char *d = realpath(dir, abs) ? abs : dir;
+  if (strspn(d, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-") == strlen(d) && *d)
+    return snprintf(out, n, "%s", d), out;
+  size_t used = 0;
+  out[used++] = '\'';
+  for (const char *p = d; *p && used + 6 < n; p++) {
+    if (*p == '\'') memcpy(out + used, "'\\''", 4), used += 4;
+    else out[used++] = *p;
+  }
+  out[used++] = '\'', out[used] = '\0';
+  return out;
+}
+
 /* Under the lock: the checkpoint a resume read is still the one there (no other run wrote
  * it between the read and the lock). */
 static int unchanged(const char *path, const struct stat *seen) {
@@ -583,6 +613,7 @@ int cmd_train(int argc, char **argv) {
   fflush(stdout);
   if (ck.train.epoch >= a.epochs && ck.train.epoch_step == 0) {
     if (lead) rc = cli_own_run_dir(a.out, NULL, !a.resume, &lock);
+    if (lead && rc < 0 && a.out == outbuf) cli_link_latest(a.out);
     if (lead && rc < 0 && a.resume) rc = unchanged(path, &ck_seen);
     if (lead && rc < 0 && !a.resume) {
       if ((rc = init_params(&ck)) < 0) rc = save_initial(path, &ck);
@@ -597,8 +628,8 @@ int cmd_train(int argc, char **argv) {
              cli_init_name(ck.cfg.init), a.out);
       cli_print_layers(&ck.cfg);
     } else if (!a.quiet)
-      printf("clvae: %s holds %d epoch%s already; nothing to do for --epochs %ld (the decoder for TF.js is in "
-             "%s/decoder/)\n", path, ck.train.epoch, ck.train.epoch == 1 ? "" : "s", a.epochs, a.out);
+      printf("clvae: %s holds %s already; nothing to do for --epochs %ld (the decoder for TF.js is in %s/decoder/)\n",
+             path, position(&ck.train, (char[64]){0}, 64), a.epochs, a.out);
     rc = EXIT_OK;
     goto done;
   }
@@ -623,6 +654,7 @@ int cmd_train(int argc, char **argv) {
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
   if (lead && (rc = cli_own_run_dir(a.out, a.logdir, !a.resume, &lock)) < 0 && a.resume) rc = unchanged(path, &ck_seen);
+  if (lead && rc < 0 && a.out == outbuf) cli_link_latest(a.out);
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet) {
     char shape[64], layers[2100];
@@ -665,7 +697,7 @@ int cmd_train(int argc, char **argv) {
   if (lead && !a.resume) rc = save_initial(path, &ck);
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
-    printf("clvae: resuming at epoch %d, step %d\n", ck.train.epoch + 1, ck.train.epoch_step + 1);
+    printf("clvae: resuming after %s\n", position(&ck.train, (char[64]){0}, 64));
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
   progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, m, a.out, &ck, path, NULL};
   if (lead && a.logdir) {
@@ -689,12 +721,14 @@ int cmd_train(int argc, char **argv) {
     rc = st == CLVAE_OK ? EXIT_OK : st == CLVAE_INTERRUPTED ? 128 + (stop_signal ? (int)stop_signal : SIGINT) : EXIT_FAIL;
   } else if (st == CLVAE_OK) {
     if ((rc = write_decoder(a.out, &ck)) == EXIT_OK && !a.quiet)
-      printf("clvae: done; %s holds epoch %d; the decoder for TF.js is in %s/decoder/\n", path, state.epoch, a.out);
+      printf("clvae: done; %s holds %d epoch%s; the decoder for TF.js is in %s/decoder/\n", path, state.epoch,
+             state.epoch == 1 ? "" : "s", a.out);
   } else if (st == CLVAE_INTERRUPTED) {
     const char *why = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGHUP ? "SIGHUP" : "SIGINT";
-    fprintf(stderr, "%sclvae: interrupted by %s; saved %s at epoch %d, step %d.\n"
+    char dir[8400];
+    fprintf(stderr, "%sclvae: interrupted by %s; saved %s after %s.\n"
                     "Resume with: clvae train --resume --out %s --epochs %ld\n",
-            nl, why, path, state.epoch + (state.epoch_step ? 1 : 0), state.epoch_step, a.out, a.epochs);
+            nl, why, path, position(&state, (char[64]){0}, 64), shell_word(a.out, dir, sizeof dir), a.epochs);
     rc = 128 + (stop_signal ? (int)stop_signal : SIGINT);
   } else if (st == CLVAE_ERR_DIVERGED) {
     fprintf(stderr, "%sclvae: %s; stopped without saving: %s still holds the last good state (epoch %d). "
@@ -767,12 +801,12 @@ int cmd_eval(int argc, char **argv) {
     rc = EXIT_FAIL;
     goto done;
   }
-  if (json)
-    printf("{\"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f, \"images\": %d}\n", res.loss, res.recon,
-           res.kl, res.images);
-  else
-    printf("test loss %.4f (reconstruction %.4f + KL %.4f) per image over %d images; epoch %d\n", res.loss,
+  if (json) /* (fields are only ever appended: their names and order stay) */
+    printf("{\"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f, \"images\": %d, \"epoch\": %d}\n", res.loss,
            res.recon, res.kl, res.images, ck.train.epoch);
+  else
+    printf("test loss %.4f (reconstruction %.4f + KL %.4f) per image over %d images; the model has trained %s\n",
+           res.loss, res.recon, res.kl, res.images, position(&ck.train, (char[64]){0}, 64));
   rc = EXIT_OK;
 done:
   clvae_dataset_free(dtest);

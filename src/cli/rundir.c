@@ -166,3 +166,15 @@ int cli_own_run_dir(const char *out, const char *logdir, int new_run, clvae_dir_
   remove_stale(path, dec, 2);
   return -1;
 }
+
+void cli_link_latest(const char *out) {
+  char tmp[4200], target[4200];
+  struct stat sb;
+  const char *slash = strrchr(out, '/');
+  if (!slash || strncmp(out, "runs/", 5) || strchr(out + 5, '/')) return; /* only runs/<date-time> */
+  if (lstat("runs/latest", &sb) == 0 && !S_ISLNK(sb.st_mode)) return; /* the user's own: left alone */
+  snprintf(target, sizeof target, "%s", slash + 1);
+  snprintf(tmp, sizeof tmp, "runs/.latest.%ld.tmp", (long)getpid());
+  unlink(tmp);
+  if (symlink(target, tmp) != 0 || rename(tmp, "runs/latest") != 0) unlink(tmp); /* a convenience: no error */
+}
