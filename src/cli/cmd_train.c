@@ -592,6 +592,7 @@ int cmd_train(int argc, char **argv) {
     a.out = outbuf;
   }
   if (!lead) a.quiet = 1;
+  cli_loader_quiet(a.quiet);
   rc = -1;
   /* Everything that can be refused is refused before anything is created, read in full,
    * started or written: the directories (whether they could be made), the sets' headers,

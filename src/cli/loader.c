@@ -6,21 +6,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/loader.h"
 
 /* The error of a failed load, naming the file; for the default directory, where it comes from. */
 static void report(clvae_status st, const char *msg, const char *dir) {
-  fprintf(stderr, "clvae: %s\n", msg);
+  fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), msg);
   if (st == CLVAE_ERR_IO && !strcmp(dir, CLVAE_DEFAULT_DATA_DIR))
-    fprintf(stderr, "clvae: the default data comes from the Debian package dataset-fashion-mnist "
-                    "(apt-get install dataset-fashion-mnist), or give --data DIR\n");
+    fprintf(stderr, "clvae: %sthe default data comes from the Debian package dataset-fashion-mnist "
+                    "(apt-get install dataset-fashion-mnist), or give --data DIR\n", cli_rank_prefix());
 }
+
+static int quiet;
+void cli_loader_quiet(int q) { quiet = q; }
 
 /* A progress line while a large PNG folder is decoded (on a terminal, rewritten in place). */
 static void on_progress(int done, int total, void *user) {
   const char *what = user;
   int tty = isatty(STDERR_FILENO);
-  if (!tty && done < total) return;
+  if (quiet || (!tty && done < total)) return;
   fprintf(stderr, "%sclvae: reading %s: %d of %d images%s", tty ? "\r\033[K" : "", what, done, total,
           done == total || !tty ? "\n" : "");
   fflush(stderr);
@@ -42,8 +46,8 @@ int cli_load_images(clvae_images *im, const char *dir, const char *set, const cl
 static int same_sets(const clvae_images *train, const clvae_images *test) {
   char a[64], b[64];
   if (train->height == test->height && train->width == test->width && train->channels == test->channels) return 0;
-  fprintf(stderr, "clvae: the training images (%s) are %s, but the test images (%s) are %s: both sets must have "
-                  "one shape\n", train->source, clvae_images_shape(train, a, sizeof a), test->source,
+  fprintf(stderr, "clvae: %sthe training images (%s) are %s, but the test images (%s) are %s: both sets must have "
+                  "one shape\n", cli_rank_prefix(), train->source, clvae_images_shape(train, a, sizeof a), test->source,
           clvae_images_shape(test, b, sizeof b));
   return -1;
 }
@@ -67,7 +71,7 @@ int cli_same_shape(const clvae_images *im, int height, int width, int channels, 
   char a[64], b[64];
   clvae_images want = {.height = height, .width = width, .channels = channels};
   if (im->height == height && im->width == width && im->channels == channels) return 1;
-  fprintf(stderr, "clvae: %s is a model of %s images, but %s holds %s images\n", model,
+  fprintf(stderr, "clvae: %s%s is a model of %s images, but %s holds %s images\n", cli_rank_prefix(), model,
           clvae_images_shape(&want, a, sizeof a), im->source, clvae_images_shape(im, b, sizeof b));
   return 0;
 }

@@ -24,6 +24,8 @@ int cli_load_images(clvae_images *im, const char *dir, const char *set, const cl
 int cli_load_both(clvae_images *train, clvae_images *test, const char *dir);
 /* The same from the headers alone (clvae_images_probe): count, shape, source. */
 int cli_probe_both(clvae_images *train, clvae_images *test, const char *dir);
+/* --quiet: no progress line while a PNG folder is decoded. */
+void cli_loader_quiet(int q);
 /* Whether the images are the model's shape; prints the refusal naming both if not. */
 int cli_same_shape(const clvae_images *im, int height, int width, int channels, const char *model);
 
