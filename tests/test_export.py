@@ -170,8 +170,8 @@ def main():
                   'OUT/decoder/model.json that is not a file: refused before anything is written (exit 2)', out)
             rc, out = run('export', '--model', os.path.join(tmp, 'nope.clvae'), '--format', 'tfjs', '--out', os.path.join(tmp, 'x'))
             check(rc == 2 and 'nope.clvae' in out, 'a missing model: exit 2', out)
-            rc, out = run('export', '--model', model, '--format', 'onnx', '--out', os.path.join(tmp, 'x'))
-            check(rc == 2 and 'onnx' in out, 'an unknown --format: exit 2', out)
+            rc, out = run('export', '--model', model, '--format', 'keras', '--out', os.path.join(tmp, 'x'))
+            check(rc == 2 and 'keras' in out, 'an unknown --format: exit 2', out)
     return summary()
 
 

@@ -1,5 +1,5 @@
 /* `clvae grid | sample | reconstruct | scatter | export`: what the model learned, as
- * PNGs, a plot, or a TF.js model; and the per-epoch pictures `clvae train` leaves. */
+ * PNGs, a plot, or a TF.js or ONNX model; and the per-epoch pictures `clvae train` leaves. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +84,11 @@ static void image_usage(const char *cmd) {
     printf("usage: clvae scatter --model FILE --out latent.png [--dims 0,1] [--data DIR]\n\n"
            "The encoder means of the 10,000 test images, coloured by class.\n");
   else
-    printf("usage: clvae export --model FILE --format tfjs --out DIR [--part decoder|encoder] [--force]\n\n"
-           "Writes DIR/model.json and DIR/weights.bin: a TF.js layers model for tf.loadLayersModel().\n"
-           "--part decoder (default): z -> image; encoder: image -> mu.\n");
+    printf("usage: clvae export --model FILE --format tfjs|onnx --out DIR [--part decoder|encoder] [--force]\n\n"
+           "tfjs: DIR/model.json and DIR/weights.bin, a TF.js layers model for tf.loadLayersModel();\n"
+           "  --part decoder (default): z -> image; encoder: image -> mu.\n"
+           "onnx: DIR/decoder.onnx (z [N, L] -> image [N, C, H, W]) and DIR/encoder.onnx (image ->\n"
+           "  z_mean, z_log_var [N, L]); --part writes only that one.\n");
   if (strcmp(cmd, "export")) printf("Device options: --platform P --device D --gemm auto|builtin|clblast\n");
 }
 
@@ -288,19 +290,22 @@ done:
 }
 
 int cmd_export(int argc, char **argv) {
-  image_args a = {0};
+  image_args a = {.part = -1}; /* no --part: the decoder (tfjs), both (onnx) */
   clvae_checkpoint ck = {0};
   int rc = cli_parse_images("export", argc, argv, &a);
   if (rc >= 0) return rc;
-  if (!a.format || strcmp(a.format, "tfjs")) {
-    fprintf(stderr, "clvae export: --format '%s' is not supported (tfjs)\n", a.format ? a.format : "");
+  int onnx = a.format && !strcmp(a.format, "onnx");
+  if (!a.format || (!onnx && strcmp(a.format, "tfjs"))) {
+    fprintf(stderr, "clvae export: --format '%s' is not supported (tfjs, onnx)\n", a.format ? a.format : "");
     return EXIT_USAGE;
   }
   if (clvae_checkpoint_load(a.model, &ck) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_USAGE;
   }
-  clvae_status st = clvae_export_tfjs(a.out, &ck, a.part ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER, a.force);
+  clvae_export_part part = a.part > 0 ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER;
+  if (a.part < 0 && onnx) part = CLVAE_EXPORT_BOTH;
+  clvae_status st = (onnx ? clvae_export_onnx : clvae_export_tfjs)(a.out, &ck, part, a.force);
   rc = report(cli_status(st), a.out);
   if (st == CLVAE_ERR_EXISTS) fprintf(stderr, "clvae: use --force to overwrite it\n");
   clvae_checkpoint_free(&ck);

@@ -3,16 +3,13 @@
  * weights manifest) and weights.bin (float32, little-endian, manifest order, no padding;
  * kernels row-major: Dense [in, out], Conv2D [K, K, Cin, Cout], Conv2DTranspose
  * [K, K, Cout, Cin], which is how clvae stores them). */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "clvae/export.h"
-#include "clvae/files.h"
 #include "device/internal.h"
+#include "io/export_files.h"
 
 /* One layer of the exported Sequential. */
 typedef enum { X_DENSE, X_CONV, X_DECONV, X_RESHAPE, X_FLATTEN } xkind;
@@ -29,17 +26,6 @@ typedef struct xlayer {
   const float *bias;
   int nbias;
 } xlayer;
-
-static int dir_is_empty(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  int empty = 1;
-  if (!d) return 1;
-  while (empty && (e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-  closedir(d);
-  return empty;
-}
 
 static const char *const INIT =
     "\"kernel_initializer\": {\"class_name\": \"VarianceScaling\", \"config\": {\"scale\": 1, \"mode\": "
@@ -86,32 +72,6 @@ static void write_manifest(FILE *f, const xlayer *l, int *first) {
   *first = 0;
 }
 
-/* Writes the files of an export through temporary files (files.h): all are opened and
- * written before any is renamed into place, so that a refused target (a symlink, say)
- * leaves the directory as it was. Renamed in order: weights.bin before the model.json
- * that points at it. */
-static clvae_status put_files(const char *dir, const char *const *names, const void *const *data, const size_t *size,
-                              int n) {
-  char path[4200];
-  clvae_output out[2];
-  clvae_status st = CLVAE_OK;
-  int opened = 0;
-  for (; opened < n && st == CLVAE_OK; opened++) {
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[opened]) >= sizeof path) {
-      st = clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
-      break;
-    }
-    if ((st = clvae_output_open(&out[opened], path)) != CLVAE_OK) break;
-    if (fwrite(data[opened], 1, size[opened], out[opened].f) != size[opened])
-      st = clvae__fail(CLVAE_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-  }
-  for (int i = 0; i < opened; i++) {
-    if (st == CLVAE_OK) st = clvae_output_commit(&out[i], 0);
-    else if (out[i].f) clvae_output_abort(&out[i]);
-  }
-  return st;
-}
-
 static clvae_status write_model(const char *dir, const char *model_name, const xlayer *layers, int n) {
   char *json = NULL;
   size_t jsize = 0, wsize = 0;
@@ -144,7 +104,7 @@ static clvae_status write_model(const char *dir, const char *model_name, const x
   const char *const names[2] = {"weights.bin", "model.json"};
   const void *const data[2] = {w, json};
   const size_t sizes[2] = {wsize, jsize};
-  clvae_status st = put_files(dir, names, data, sizes, 2);
+  clvae_status st = export_put_files(dir, names, data, sizes, 2); /* weights.bin before the model.json that points at it */
   free(w);
   free(json);
   return st;
@@ -194,19 +154,14 @@ static void add_layer(exporter *e, const clvae_layer *l, int heads) {
 }
 
 clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part, int force) {
-  struct stat sb;
-  if (stat(dir, &sb) == 0) {
-    if (!S_ISDIR(sb.st_mode)) return clvae__fail(CLVAE_ERR_IO, "%s exists and is not a directory", dir);
-    if (!force && !dir_is_empty(dir))
-      return clvae__fail(CLVAE_ERR_EXISTS, "%s is not empty", dir);
-  } else if (mkdir(dir, 0755) != 0) {
-    return clvae__fail(CLVAE_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
-  }
+  if (part != CLVAE_EXPORT_DECODER && part != CLVAE_EXPORT_ENCODER)
+    return clvae__fail(CLVAE_ERR_ARG, "a TF.js export holds one part, the decoder or the encoder");
+  clvae_status st = export_prepare_dir(dir, force);
+  if (st != CLVAE_OK) return st;
   clvae_net net;
   xlayer layers[3 * CLVAE_MAX_LAYERS];
   char names[3 * CLVAE_MAX_LAYERS][48];
-  clvae_status st = clvae_net_build(&net, &ck->cfg);
-  if (st != CLVAE_OK) return st;
+  if ((st = clvae_net_build(&net, &ck->cfg)) != CLVAE_OK) return st;
   exporter e = {&net, ck->params, layers, 0, names, {0}};
   /* The decoder: the layers after sampling. The encoder: the layers up to the heads, then
    * z_mean, the μ half (first L columns) of the (H, 2L) heads kernel. Inputs and outputs
