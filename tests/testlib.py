@@ -37,6 +37,13 @@ def wait_for(cond, timeout=120, proc=None, poll=0.01):
     return False
 
 
+def have_plots(clvae):
+    """Whether this clvae was built with cairo (`clvae --version` says)."""
+    import subprocess
+    out = subprocess.run([clvae, '--version'], capture_output=True, text=True).stdout
+    return 'plots (cairo): yes' in out
+
+
 def no_opencl(clvae):
     """Whether clvae sees no OpenCL platform at all (the tests that need one then skip)."""
     import subprocess
