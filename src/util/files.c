@@ -210,7 +210,7 @@ clvae_status clvae_output_commit(clvae_output *o, int durable) {
 clvae_status clvae_append_open(const char *path, FILE **f) {
   struct stat sb;
   *f = NULL;
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644); /* readable: its last byte */
   if (fd < 0) {
     int e = errno;
     if (e == ELOOP || (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
