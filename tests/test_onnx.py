@@ -269,14 +269,16 @@ def files_mode(tmp):
           'a directory in place of encoder.onnx: refused (exit 2), decoder.onnx not written', o)
     rc, o = run('export', '--model', m['path'], '--format', 'onnx', '--out', d, '--force', '--part', 'decoder')
     check(rc == 0 and listing(d) == ['decoder.onnx', 'encoder.onnx'], '... while --part decoder writes beside it', o)
-    # DIR itself as for the TF.js export: created when missing (not its parents), a file refused
+    # DIR as for the TF.js export: created when missing, with its missing parents (as train --out), a file refused
     rcs = {f: [run('export', '--model', m['path'], '--format', f, '--out', path)[0]
                for path in (os.path.join(tmp, 'new-' + f), os.path.join(tmp, 'no-' + f, 'dir'), target)]
            for f in ('tfjs', 'onnx')}
-    check(rcs['onnx'] == rcs['tfjs'] == [0, 2, 2]
-          and listing(os.path.join(tmp, 'new-onnx')) == ['decoder.onnx', 'encoder.onnx'] and not os.path.exists(os.path.join(tmp, 'no-onnx')) and open(target, 'rb').read() == b'keep',
-          'DIR as for the TF.js export: created when missing (exit 0), not with its parents, and not over a file '
-          '(exit 2, the file untouched)', rcs)
+    check(rcs['onnx'] == rcs['tfjs'] == [0, 0, 2]
+          and listing(os.path.join(tmp, 'new-onnx')) == ['decoder.onnx', 'encoder.onnx']
+          and listing(os.path.join(tmp, 'no-onnx', 'dir')) == ['decoder.onnx', 'encoder.onnx']
+          and open(target, 'rb').read() == b'keep',
+          'DIR as for the TF.js export: created when missing (exit 0), with its missing parents as train --out does, '
+          'and not over a file (exit 2, the file untouched)', rcs)
     rc, o = run('export', '--model', os.path.join(tmp, 'nope.clvae'), '--format', 'onnx', '--out', os.path.join(tmp, 'x'))
     check(rc == 2 and 'nope.clvae' in o and not os.path.exists(os.path.join(tmp, 'x')), 'a missing model: exit 2, no DIR', o)
     rc, o = run('export', '--model', m['path'], '--format', 'onnx2', '--out', os.path.join(tmp, 'y'))

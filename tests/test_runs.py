@@ -312,6 +312,19 @@ def newcomer(tmp, d):
     os.rename(moved, d)
     check(rc == 0 and read_checkpoint(os.path.join(out, 'checkpoint.clvae'))['data_abs'] == os.path.realpath(moved),
           '--data on a resume overrides the record', o)
+    # each command its own flags: another picture command's is refused, not ignored
+    model = os.path.join(out, 'checkpoint.clvae')
+    for cmd, flag in (('sample', ['--n', '5']), ('export', ['--count', '5']), ('scatter', ['--range', '-1,1']),
+                      ('grid', ['--count', '3']), ('reconstruct', ['--seed', '1']), ('export', ['--gemm', 'builtin']),
+                      ('grid', ['--part', 'encoder']), ('sample', ['--data', d])):
+        dest = os.path.join(tmp, f'own-{cmd}' + ('' if cmd == 'export' else '.png'))
+        extra = ['--format', 'tfjs'] if cmd == 'export' else []
+        rc, o = run(cmd, '--model', model, '--out', dest, *extra, *flag)
+        check(rc == 2 and flag[0] in o and not os.path.exists(dest), f'{cmd} {flag[0]}: not its flag: exit 2 naming it', o)
+    nested = os.path.join(tmp, 'exports', 'a', 'b')
+    rc, o = run('export', '--model', model, '--format', 'tfjs', '--out', nested)
+    check(rc == 0 and sorted(os.listdir(nested)) == ['model.json', 'weights.bin'],
+          'export creates the missing parents of its directory, as train --out does', o)
     for flag in ('-V', 'version', '--version'):
         rc, o = run(flag)
         check(rc == 0 and o.startswith('clvae ') and 'serve' in o and 'plots' in o and 'MPI' in o,

@@ -114,6 +114,8 @@ typedef struct image_args {
 /* Whether DIR exists as a writable directory or could be created (its nearest existing
  * ancestor is one); -1 printed naming `flag` if not. Creates nothing. */
 int cli_dir_creatable(const char *dir, const char *flag);
+/* mkdir -p PATH: 0, or -1 printed (naming `flag` when PATH is no directory). */
+int cli_make_dirs(const char *path, const char *flag);
 /* The files a run writes in DIR must be regular files or absent (1), else printed (0). */
 int cli_outputs_writable(const char *dir);
 /* Creates OUT (and LOGDIR), locks OUT, checks its outputs again under the lock (a new run:

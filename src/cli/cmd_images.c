@@ -92,10 +92,29 @@ static void image_usage(const char *cmd) {
   if (strcmp(cmd, "export")) printf("Device options: --platform P --device D --gemm auto|builtin|clblast\n");
 }
 
+/* Each command takes its own options only: a flag that another picture command knows is
+ * refused here, not ignored (sample --n 5 drew 64 samples). */
+static int own_flag(const char *cmd, const char *flag) {
+  static const struct { const char *cmd, *flags; } own[] = {
+      {"grid", " --n --range --dims "},       {"sample", " --count --seed "}, {"reconstruct", " --count --data "},
+      {"scatter", " --dims --data "},         {"export", " --format --part --force "}};
+  static const char *const shared = " --model --out --help -h ", *const device = " --platform --device --gemm ";
+  char key[64];
+  const char *eq = strchr(flag, '=');
+  size_t len = eq ? (size_t)(eq - flag) : strlen(flag); /* --name=value names --name */
+  if (len > 40) return 0;
+  snprintf(key, sizeof key, " %.*s ", (int)len, flag);
+  if (strstr(shared, key) || (strcmp(cmd, "export") && strstr(device, key))) return 1;
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (!strcmp(own[i].cmd, cmd)) return strstr(own[i].flags, key) != NULL;
+  return 0;
+}
+
 int cli_parse_images(const char *cmd, int argc, char **argv, image_args *a) {
   const char *v;
   int r;
   for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && !own_flag(cmd, argv[i])) return cli_unknown(cmd, argv[i]);
     if ((r = cli_device_option(argc, argv, &i, &a->dev)) || (r = cli_value(argc, argv, &i, "--model", &a->model)) ||
         (r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data)) ||
         (r = cli_value(argc, argv, &i, "--format", &a->format))) {
@@ -302,6 +321,17 @@ int cmd_export(int argc, char **argv) {
   if (clvae_checkpoint_load(a.model, &ck) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_USAGE;
+  }
+  char parent[4200]; /* DIR's missing parents, as train --out makes them (DIR itself: the export's) */
+  snprintf(parent, sizeof parent, "%s", a.out);
+  char *slash = strrchr(parent, '/');
+  while (slash && slash > parent && slash[1] == '\0') *slash = '\0', slash = strrchr(parent, '/');
+  if (slash && slash > parent) {
+    *slash = '\0';
+    if (cli_make_dirs(parent, "--out") != 0) {
+      clvae_checkpoint_free(&ck);
+      return EXIT_USAGE;
+    }
   }
   clvae_export_part part = a.part > 0 ? CLVAE_EXPORT_ENCODER : CLVAE_EXPORT_DECODER;
   if (a.part < 0 && onnx) part = CLVAE_EXPORT_BOTH;

@@ -15,7 +15,7 @@
 #include "clvae/files.h"
 
 /* mkdir -p; returns 0 or prints the failing path with the OS error. */
-static int make_dirs(const char *path, const char *flag) {
+int cli_make_dirs(const char *path, const char *flag) {
   char buf[4096];
   snprintf(buf, sizeof buf, "%s", path);
   for (char *p = buf + 1;; p++) {
@@ -145,7 +145,7 @@ static void remove_stale(const char *dir, const char *const *targets, int n) {
 int cli_own_run_dir(const char *out, const char *logdir, int new_run, clvae_dir_lock_t *lock) {
   char path[4200];
   struct stat sb;
-  if (make_dirs(out, "--out") != 0 || (logdir && make_dirs(logdir, "--logdir") != 0)) return EXIT_USAGE;
+  if (cli_make_dirs(out, "--out") != 0 || (logdir && cli_make_dirs(logdir, "--logdir") != 0)) return EXIT_USAGE;
   if (clvae_dir_lock(out, lock) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
     return EXIT_USAGE;
