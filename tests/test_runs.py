@@ -22,10 +22,11 @@ import tempfile
 import time
 import zlib
 
-from testlib import check, read_checkpoint, read_png, summary, wait_for, write_png
+from testlib import check, have_plots, read_checkpoint, read_png, summary, wait_for, write_png
 
 CLVAE = os.path.abspath(sys.argv[1])
 DATA = '/usr/share/datasets/fashion-mnist'
+SANITIZED = b'__asan_init' in open(CLVAE, 'rb').read()
 
 
 def run(*args, env=None, timeout=300, cwd=None, stdout=None):
@@ -253,10 +254,13 @@ def messages(tmp, d):
     """2.9: messages that say what is wrong."""
     rc, o = run('devices', env={'OCL_ICD_VENDORS': os.path.join(tmp, 'no-icd')})
     check(rc == 2 and 'no ICD file' in o and 'install' in o, 'no ICD file: the install advice', o)
-    p = subprocess.run(['sh', '-c', f'ulimit -v 200000; exec "{CLVAE}" devices'], capture_output=True, text=True)
-    o = p.stdout + p.stderr
-    check(p.returncode == 2 and 'ICD file' in o and '.icd' in o and 'ulimit -v' in o and 'install an OpenCL' not in o,
-          'drivers installed but unloadable (ulimit -v): each ICD file, what loading it said, the limit', o[-600:])
+    if SANITIZED:   # AddressSanitizer reserves its shadow memory first: it cannot start under ulimit -v
+        print('note: the ulimit -v case needs a build without AddressSanitizer')
+    else:
+        p = subprocess.run(['sh', '-c', f'ulimit -v 200000; exec "{CLVAE}" devices'], capture_output=True, text=True)
+        o = p.stdout + p.stderr
+        check(p.returncode == 2 and 'ICD file' in o and '.icd' in o and 'ulimit -v' in o and 'install an OpenCL' not in o,
+              'drivers installed but unloadable (ulimit -v): each ICD file, what loading it said, the limit', o[-600:])
     big = os.path.join(tmp, 'big-png')
     for part in ('train', 'test'):
         os.makedirs(os.path.join(big, part))
@@ -314,12 +318,16 @@ def newcomer(tmp, d):
           '--data on a resume overrides the record', o)
     # each command its own flags: another picture command's is refused, not ignored
     model = os.path.join(out, 'checkpoint.clvae')
+    plots = have_plots(CLVAE)
     for cmd, flag in (('sample', ['--n', '5']), ('export', ['--count', '5']), ('scatter', ['--range', '-1,1']),
                       ('grid', ['--count', '3']), ('reconstruct', ['--seed', '1']), ('export', ['--gemm', 'builtin']),
                       ('grid', ['--part', 'encoder']), ('sample', ['--data', d])):
         dest = os.path.join(tmp, f'own-{cmd}' + ('' if cmd == 'export' else '.png'))
         extra = ['--format', 'tfjs'] if cmd == 'export' else []
         rc, o = run(cmd, '--model', model, '--out', dest, *extra, *flag)
+        if cmd == 'scatter' and not plots:   # without cairo scatter is refused before its flags are read
+            check(rc == 2 and 'without plots' in o and not os.path.exists(dest), 'scatter without cairo: exit 2', o)
+            continue
         check(rc == 2 and flag[0] in o and not os.path.exists(dest), f'{cmd} {flag[0]}: not its flag: exit 2 naming it', o)
     nested = os.path.join(tmp, 'exports', 'a', 'b')
     rc, o = run('export', '--model', model, '--format', 'tfjs', '--out', nested)
