@@ -183,8 +183,10 @@ def failures(tmp):
           'ranks whose data differ are refused (exit 2, naming the rank and the set)', f'{rc} {out}')
     rc, out, _ = run(['mpirun', '--oversubscribe', '-np', '1', CLVAE, *args, '--data', a, ':', '-np', '1', CLVAE,
                       *args, '--data', os.path.join(tmp, 'missing')], timeout=120)
-    check(rc == 2 and os.path.join(tmp, 'missing') in out and 'rank 1 of 2 failed' in out,
-          'a rank that cannot read --data stops the job with exit 2 naming the path', f'{rc} {out}')
+    said = [line for line in out.splitlines() if os.path.join(tmp, 'missing') in line]
+    check(rc == 2 and said and all('rank 1/2: ' in line for line in said) and 'rank 1 of 2 failed' in out,
+          "a rank that cannot read --data stops the job with exit 2 naming the path, its message prefixed 'rank 1/2: '",
+          f'{rc} {out}')
 
     # a device failure on rank 1 in the middle of an epoch: every rank exits 1, none hangs
     if HOOKS:

@@ -107,6 +107,20 @@ def leftovers(tmp, d):
     os.makedirs(out)
     rc, o = run('train', '--out', out, '--epochs', '1', '--data', os.path.join(tmp, 'nothing-here'))
     check(rc == 2 and os.listdir(out) == [], 'a refused train into an existing directory leaves it empty (no lock file)', o)
+    os.mkdir(os.path.join(out, 'loss.png'))
+    rc, o = run('train', '--out', out, '--epochs', '1', '--data', d)
+    check(rc == 2 and 'loss.png' in o and os.listdir(out) == ['loss.png'],
+          'a train refused because an output name is taken (a directory loss.png) leaves nothing beside it', o)
+    # a disk failure writing the first checkpoint is an I/O failure (1), not a usage error (2)
+    def small_files():  # writes past 4 MB fail with EFBIG, as on a full disk
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+    out = os.path.join(tmp, 'first-checkpoint', 'run')
+    p = subprocess.run([CLVAE, 'train', '--limit', '256', '--epochs', '1', '--out', out, '--quiet'], capture_output=True,
+                       text=True, preexec_fn=small_files, timeout=300)
+    left = os.listdir(out) if os.path.isdir(out) else []
+    check(p.returncode == 1 and 'checkpoint.clvae' in p.stderr and 'write failed' in p.stderr and left == [],
+          'the first checkpoint cannot be written (ulimit -f): exit 1 naming it, no lock or temporary left', p.stderr + str(left))
     out = os.path.join(tmp, 'finished')
     rc, o = run('train', '--data', d, '--out', out, '--epochs', '1', '--batch-size', '64', '--quiet')
     check(rc == 0 and not os.path.exists(os.path.join(out, '.clvae.lock')), 'a finished run removes its .clvae.lock', o)
