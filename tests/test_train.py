@@ -175,8 +175,8 @@ def test_learning(tmp):
     except (ValueError, IndexError):
         check(False, 'eval --json prints JSON', out0 + out3)
         return
-    check(set(after) == {'test_loss', 'test_recon', 'test_kl', 'images'} and after['images'] == 10000,
-          'eval --json has the documented keys', out3)
+    check(list(after) == ['test_loss', 'test_recon', 'test_kl', 'images', 'epoch'] and after['images'] == 10000
+          and after['epoch'] == 2, 'eval --json has the documented keys, in order, the epoch last', out3)
     check(rc == rc0 == rc2 == rc3 == 0 and after['test_loss'] < 0.8 * before['test_loss'],
           f'2 epochs on 3000 real images lower the test loss ({before["test_loss"]:.2f} -> {after["test_loss"]:.2f})',
           out + out2)
@@ -198,6 +198,18 @@ def test_resume_exact(tmp):
     ma = [r.split(',')[:5] for r in open(os.path.join(a, 'metrics.csv')).read().splitlines()]
     mb = [r.split(',')[:5] for r in open(os.path.join(b, 'metrics.csv')).read().splitlines()]
     check(ma == mb, 'same losses in metrics.csv for the straight and the resumed run', (ma, mb))
+    # progress.csv: with --report-every 1 a row per step (2048 images in batches of 256: 8 an
+    # epoch), the run's step count, its epoch; the epoch's rows average to metrics.csv's train loss
+    pa = [r.split(',') for r in open(os.path.join(a, 'progress.csv')).read().splitlines()]
+    pb = [r.split(',') for r in open(os.path.join(b, 'progress.csv')).read().splitlines()]
+    steps_ok = pa[0] == ['step', 'epoch', 'loss', 'seconds'] and [(int(r[0]), int(r[1])) for r in pa[1:]] == \
+        [(k, (k - 1) // 8 + 1) for k in range(1, 33)]
+    means_ok = steps_ok and all(abs(sum(float(r[2]) for r in pa[1 + 8 * e:9 + 8 * e]) / 8 - float(ma[1 + e][1])) < 1e-4
+                                for e in range(4))
+    # (the resumed run reads back every 20 steps, the default: its rows after epoch 2 are the epochs' last steps)
+    check(steps_ok and means_ok and [r[:3] for r in pb] == [r[:3] for r in pa[:17]] + [pa[24][:3], pa[32][:3]],
+          'progress.csv: a row per read-back (step, epoch, batch loss) averaging to the train loss; the same rows in '
+          'the resumed run', (pa[:3], pb, ma))
     # SIGINT somewhere in the middle, then resume: still bitwise equal. The run is long by
     # construction (1000 epochs) and the signal waits for a state (epoch 1 saved), so the stop
     # falls in a later epoch on any machine; the straight run to compare with is made after.

@@ -43,8 +43,11 @@ typedef struct clvae_train_progress {
   int step, steps;           /* within the epoch */
   double loss;               /* mean batch loss of the epoch so far (of the batches read) */
   double samples_per_sec, eta_seconds;
+  double seconds;            /* spent in this epoch so far (across a resume) */
+  int64_t run_step;          /* steps done in the whole run, counted from 0 (the step just read is run_step - 1) */
+  double step_loss;          /* the batch loss of that step (at an epoch's end: of its last step) */
   /* epoch end only */
-  double train_loss, seconds;
+  double train_loss;
   clvae_eval_result test;
 } clvae_train_progress;
 

@@ -42,7 +42,8 @@ static void train_usage(void) {
          "Trains a VAE on the images of --data (TF.js example defaults: hidden 512, latent 2, D*MSE + KL\n"
          "for D pixels, Adam 1e-3, batch 256; the image shape comes from the data). Writes\n"
          "DIR/checkpoint.clvae after every epoch and on Ctrl-C/SIGTERM, a row per epoch to\n"
-         "DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png, and at the end the decoder for\n"
+         "DIR/metrics.csv, DIR/loss.png and DIR/preview-epochN.png, the loss every --report-every steps\n"
+         "to DIR/progress.csv, and at the end the decoder for\n"
          "TF.js in DIR/decoder/ (model.json, weights.bin; as the TF.js example's trainer does).\n\n"
          "  --epochs N       train until N epochs are complete (default %d; 0: initialize only)\n"
          "  --out DIR        output directory (default runs/<date-time>)\n"
@@ -67,7 +68,8 @@ static void train_usage(void) {
          "  --loss K         mse (D*MSE) or bce      --lr X           Adam learning rate (0.001)\n"
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
          "  --limit N        train on the first N training images only\n"
-         "  --report-every N read the loss back every N steps (20)\n"
+         "  --report-every N read the loss back every N steps (20): the progress line, a row of\n"
+         "                   DIR/progress.csv (step,epoch,loss,seconds)\n"
          "  --logdir DIR     TensorBoard event files in DIR: `loss` per batch, test_loss/recon/kl per\n"
          "                   epoch (tensorboard --logdir DIR); --resume adds a file beside the others\n"
          "  --preview        after each epoch, show the decoding of z = 0 in the terminal\n"
@@ -162,6 +164,7 @@ static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, cons
 typedef struct progress_state {
   int tty, quiet, preview;
   int metrics_off;           /* metrics.csv could not be appended to: said once, no more rows */
+  int progress_off;          /* likewise progress.csv */
   clvae_model *m;
   const char *out;
   clvae_checkpoint *ck;      /* what save() writes */
@@ -187,33 +190,50 @@ static void log_batch_losses(int64_t first, const double *loss, int n, double t0
       events_failed(ps);
 }
 
-/* A row of DIR/metrics.csv (the header first if the file is new), appended only to a regular
+/* A row of DIR/<name> (the header first if the file is new), appended only to a regular
  * file, never through a symlink, never blocking on a FIFO (clvae_append_open); a last line
- * without its newline gets one first, so that every row keeps its 7 fields. A file that
+ * without its newline gets one first, so that every row keeps its fields. A file that
  * cannot be appended to (replaced by a FIFO or a link, a full disk) is reported once and
- * the run goes on without rows, as it does without a TensorBoard log. */
-static void append_metrics(progress_state *ps, int epoch, const clvae_train_progress *p) {
+ * the run goes on without rows (*off), as it does without a TensorBoard log. */
+static void append_row(const progress_state *ps, const char *name, const char *header, const char *row, int *off) {
   char path[4200];
   FILE *f = NULL;
   struct stat sb;
   unsigned char last = '\n';
-  if (ps->metrics_off) return;
-  snprintf(path, sizeof path, "%s/metrics.csv", ps->out);
+  if (*off) return;
+  snprintf(path, sizeof path, "%s/%s", ps->out, name);
   char why[4400] = "";
   if (clvae_append_open(path, &f) != CLVAE_OK) snprintf(why, sizeof why, "%s", clvae_error_message());
   else {
     int fd = fileno(f);
     if (fstat(fd, &sb) == 0 && sb.st_size > 0 && pread(fd, &last, 1, sb.st_size - 1) != 1) last = '\n';
-    if (sb.st_size == 0) fprintf(f, "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec\n");
+    if (sb.st_size == 0) fprintf(f, "%s\n", header);
     else if (last != '\n') fputc('\n', f);
-    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch, p->train_loss, p->test.loss, p->test.recon, p->test.kl,
-            p->seconds, p->samples_per_sec);
+    fprintf(f, "%s\n", row);
     if (fclose(f) != 0) snprintf(why, sizeof why, "%s: write failed: %s", path, strerror(errno));
   }
   if (why[0]) {
     fprintf(stderr, "%sclvae: %s; no more rows are written to it in this run\n", ps->tty ? "\n" : "", why);
-    ps->metrics_off = 1;
+    *off = 1;
   }
+}
+
+/* DIR/metrics.csv: one row per epoch. */
+static void append_metrics(progress_state *ps, int epoch, const clvae_train_progress *p) {
+  char row[512];
+  snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f", epoch, p->train_loss, p->test.loss, p->test.recon,
+           p->test.kl, p->seconds, p->samples_per_sec);
+  append_row(ps, "metrics.csv", "epoch,train_loss,test_loss,test_recon,test_kl,seconds,samples_per_sec", row,
+             &ps->metrics_off);
+}
+
+/* DIR/progress.csv: a row at each loss read-back inside an epoch (every --report-every
+ * steps) and for each epoch's last step: the run's step count, the epoch (from 1), that
+ * step's batch loss, the seconds spent in the epoch so far. */
+static void append_progress(progress_state *ps, const clvae_train_progress *p) {
+  char row[256];
+  snprintf(row, sizeof row, "%lld,%d,%.6f,%.3f", (long long)p->run_step, p->epoch, p->step_loss, p->seconds);
+  append_row(ps, "progress.csv", "step,epoch,loss,seconds", row, &ps->progress_off);
 }
 
 /* The training loop's save: the checkpoint (atomically), then at an epoch's end its
@@ -298,6 +318,7 @@ static void fmt_time(char *out, size_t n, double s) {
 static void on_progress(const clvae_train_progress *p, void *user) {
   progress_state *ps = user;
   char eta[32];
+  append_progress(ps, p);
   if (p->epoch_end) epoch_pictures(ps, p->epoch);
   if (ps->quiet) return;
   if (!p->epoch_end) {
@@ -700,7 +721,8 @@ int cmd_train(int argc, char **argv) {
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming after %s\n", position(&ck.train, (char[64]){0}, 64));
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
-  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, m, a.out, &ck, path, NULL};
+  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, 0, m, a.out, &ck, path,
+                       NULL};
   if (lead && a.logdir) {
     if (clvae_events_open(&ps.events, a.logdir) != CLVAE_OK) events_failed(&ps);
     else if (!a.quiet) printf("clvae: TensorBoard log %s (tensorboard --logdir %s)\n", clvae_events_path(ps.events), a.logdir);

@@ -73,12 +73,13 @@ int cli_dir_creatable(const char *dir, const char *flag) {
 /* The files a run writes in its directory must be regular files or absent: refused before
  * the run starts, not after its first epoch. */
 int cli_outputs_writable(const char *dir) {
-  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png", "decoder"};
+  const char *names[] = {"checkpoint.clvae", "metrics.csv", "loss.png", "progress.csv", "decoder"};
+  const size_t dec = 4;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[4200];
     struct stat sb;
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if (i == 3 && stat(path, &sb) == 0) { /* the decoder's directory (a link to one is fine) and its two files */
+    if (i == dec && stat(path, &sb) == 0) { /* the decoder's directory (a link to one is fine) and its two files */
       const char *files[] = {"model.json", "weights.bin"};
       if (!S_ISDIR(sb.st_mode) || access(path, W_OK) != 0) {
         fprintf(stderr, "clvae: %s %s: a run writes the TF.js decoder there (move it away, or choose another --out)\n",
@@ -96,8 +97,8 @@ int cli_outputs_writable(const char *dir) {
       }
       continue;
     }
-    if (i == 3) continue;
-    if (i < 3 && lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (i == dec) continue;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
       fprintf(stderr, "clvae: %s exists and is not a regular file: a run writes it (move it away, or choose "
                       "another --out)\n", path);
       return 0;

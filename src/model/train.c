@@ -244,7 +244,7 @@ static clvae_status run_epoch(run *r) {
   const int64_t step0 = clvae_model_step(r->m); /* the run's step number of this epoch's step `first` */
   int nread = 0;
   clvae_status st;
-  clvae_train_progress p = {0, ck->epoch + 1, o->epochs, 0, r->steps, 0, 0, 0, 0, 0, {0, 0, 0, 0}};
+  clvae_train_progress p = {.epoch = ck->epoch + 1, .epochs = o->epochs, .steps = r->steps};
   clvae_shuffle(r->perm, d->count, clvae_model_config(r->m)->seed, ck->epoch);
   st = agree(r, clvae_buffer_write(d->dev, d->idx, 0, (size_t)d->count * 4, r->perm, 1));
   if (st != CLVAE_OK) return step_failed(r, first, st);
@@ -258,6 +258,7 @@ static clvae_status run_epoch(run *r) {
       read_sum += mean, nread++;
       double t = now() - start, per_step = t / (s + 1 - first);
       p.step = s + 1, p.loss = read_sum / nread, p.samples_per_sec = (s + 1 - first) * (double)B / t;
+      p.seconds = ck->epoch_seconds + t, p.run_step = step0 + (s + 1 - first), p.step_loss = mean;
       p.eta_seconds = per_step * ((r->steps - s - 1) + (double)(o->epochs - ck->epoch - 1) * r->steps);
       if (o->progress && r->rank == 0) o->progress(&p, o->user);
     }
@@ -277,6 +278,7 @@ static clvae_status run_epoch(run *r) {
   if (o->batch_losses && r->rank == 0) o->batch_losses(step0, r->means, r->steps - first, wall_start, wall(), o->user);
   if ((st = evaluate(r->m, r->test, r->dist, r->comm, &p.test)) != CLVAE_OK) return step_failed(r, r->steps - 1, st);
   p.epoch_end = 1, p.step = r->steps;
+  p.run_step = step0 + (r->steps - first), p.step_loss = r->means[r->steps - 1 - first];
   p.train_loss = (ck->epoch_loss_sum + sum) / r->steps;
   p.seconds = ck->epoch_seconds + now() - start;
   p.samples_per_sec = (d->count - (double)first * B) / train_seconds;
