@@ -56,10 +56,11 @@ __kernel void sample_forward(__global float *z, uint z_off, int ldz, __global fl
   kl[kl_off + b] = -0.5f * acc;
 }
 
-/* dμ = dz + s·μ;  dlogσ² = dz·ε·½·exp(½·logσ²) + s·½·(exp(logσ²) − 1), s = kl_scale.
- * One work-item per (b, l). */
+/* dμ = dz + s·μ;  dlogσ² = dz·ε·½·exp(½·logσ²) + s·½·(exp(logσ²) − 1), s = kl_scale
+ * (β over the rows); dz rows ldz apart (a conditional decoder's input has the one-hot
+ * after z). One work-item per (b, l). */
 __kernel void sample_backward(__global float *dmusig, uint dm_off, __global const float *dz,
-                              uint dz_off, __global const float *eps, uint e_off,
+                              uint dz_off, int ldz, __global const float *eps, uint e_off,
                               __global const float *musig, uint ms_off, int B, int L,
                               float kl_scale) {
   int i = (int)get_global_id(0);
@@ -67,7 +68,7 @@ __kernel void sample_backward(__global float *dmusig, uint dm_off, __global cons
   int b = i / L, l = i % L;
   size_t row = (size_t)b * 2 * L;
   float mu = musig[ms_off + row + l], lv = musig[ms_off + row + L + l];
-  float g = dz[dz_off + i], s = exp(0.5f * lv);
+  float g = dz[dz_off + (size_t)b * ldz + l], s = exp(0.5f * lv);
   dmusig[dm_off + row + l] = g + kl_scale * mu;
   dmusig[dm_off + row + L + l] = g * eps[e_off + i] * 0.5f * s + kl_scale * 0.5f * (s * s - 1.0f);
 }

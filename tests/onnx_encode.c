@@ -26,7 +26,7 @@ static clvae_status encode(clvae_model *m, clvae_dataset *d, int n, float *musig
   clvae_status st = CLVAE_OK;
   for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
     int nb = n - b0 < B ? n - b0 : B;
-    st = clvae_model_encode(m, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), nb,
+    st = clvae_model_encode(m, clvae_dataset_images(d), clvae_dataset_labels(d), clvae_dataset_index(d, (size_t)b0), nb,
                             musig + (size_t)b0 * 2 * L);
   }
   return st;

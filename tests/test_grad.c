@@ -3,7 +3,8 @@
  * losses, at depths 1, 2 and 3 (small sizes: 6 pixels as 2×3 grey or 1×2×3 RGB, L 5 so
  * that ε spans two Philox draws, B 4), and two small convolutional nets (every kind of
  * layer and padding, a dense layer after a conv and a transposed conv after a reshape, a
- * valid transposed conv back to the image). Host only.
+ * valid transposed conv back to the image), and conditional nets (3 classes: the one-hot
+ * joins the encoder's input and z) with β = 0.3 and 4 (the KL term weighted). Host only.
  * Tolerance: |analytic − numeric| ≤ 1e-7 + 1e-6·|analytic| with step 1e-6 (truncation
  * error ≈ step² ≈ 1e-12, rounding ≈ 1e-16/step ≈ 1e-10). Inputs whose ReLU
  * pre-activations come within 1e-3 of zero are redrawn, so no difference crosses a kink. */
@@ -25,10 +26,11 @@ static void check_net(const clvae_net *net, const char *what) {
   const int B = 4;
   double *p = malloc(net->total * 8), *g = malloc(net->total * 8), minpre = 0;
   float *x = malloc((size_t)B * net->D * sizeof *x);
+  int labels[4] = {2, 0, 1, 2}, *lab = net->K ? labels : NULL; /* every class, one twice */
   for (int tries = 0; tries < 200 && minpre < 1e-3; tries++) {
     for (size_t i = 0; i < net->total; i++) p[i] = (uni() * 2 - 1) * 0.8;
     for (int i = 0; i < B * net->D; i++) x[i] = (float)uni();
-    ref_vae_loss(net, p, x, B, 3, g, NULL, NULL, &minpre);
+    ref_vae_loss(net, p, x, lab, B, 3, g, NULL, NULL, &minpre);
   }
   for (int t = 0; t < net->ntensors; t++) {
     const clvae_tensor *tt = &net->tensors[t];
@@ -37,9 +39,9 @@ static void check_net(const clvae_net *net, const char *what) {
     for (size_t i = tt->offset; i < tt->offset + (size_t)tt->rows * tt->cols; i++) {
       double keep = p[i], h = 1e-6;
       p[i] = keep + h;
-      double fp = ref_vae_loss(net, p, x, B, 3, NULL, NULL, NULL, NULL);
+      double fp = ref_vae_loss(net, p, x, lab, B, 3, NULL, NULL, NULL, NULL);
       p[i] = keep - h;
-      double fm = ref_vae_loss(net, p, x, B, 3, NULL, NULL, NULL, NULL);
+      double fm = ref_vae_loss(net, p, x, lab, B, 3, NULL, NULL, NULL, NULL);
       p[i] = keep;
       double num = (fp - fm) / (2 * h), err = fabs(num - g[i]), tol = 1e-7 + 1e-6 * fabs(g[i]);
       if (err / tol > worst) worst = err / tol;
@@ -87,6 +89,20 @@ int main(void) {
       snprintf(what, sizeof what, "depth %d", depth);
       check_net(&net, what);
     }
+  for (int depth = 1; depth <= 2; depth++) { /* conditional, with β */
+    clvae_config c;
+    clvae_net net;
+    clvae_config_default(&c);
+    c.height = 2, c.width = 3, c.channels = 1, c.depth = depth, c.hidden[0] = 5, c.hidden[1] = 4;
+    c.latent = 2, c.batch = 4, c.loss = depth - 1, c.seed = 7, c.classes = 3, c.beta = depth == 1 ? 0.3f : 4.0f;
+    if (clvae_net_build(&net, &c) != CLVAE_OK || net.acts[0].width != 9 || net.layers[net.sample + 1].in != 5) {
+      printf("FAIL: conditional net for depth %d\n", depth), failed++;
+      continue;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "conditional depth %d beta %g", depth, (double)c.beta);
+    check_net(&net, what);
+  }
   for (int loss = 0; loss < 2; loss++) {
     conv_net(3, 3, 1, "conv:2:2:1,conv:3:3:2:valid", "reshape:1:1:5,deconv:2:3:2:valid", loss);
     conv_net(2, 3, 3, "conv:2:2:1,dense:4", "dense:6,reshape:2:3:1,deconv:2:2:1", loss);

@@ -66,6 +66,11 @@ MUTATIONS = [
     ('adam', 'adam.cl', 'return p[i] - lr * (mi * c1)', 'return p[i] - lr * mi', []),
     ('gather', 'data.cl', 'convert_float16(vload16(0, src)) / 255.0f', 'convert_float16(vload16(0, src)) / 256.0f', []),
     ('gather', 'data.cl', 'dst[e] = (float)src[e] / 255.0f;', 'dst[e] = (float)src[e + 1] / 255.0f;', []),
+    # the one-hot classes of a conditional model (checked with the gather kernel) and the
+    # row stride of dz that sample_backward reads (z, then the one-hot)
+    ('gather', 'data.cl', 'labels[lab_off + idx[idx_off + b]] == (uint)k', 'labels[lab_off + b] == (uint)k', []),
+    ('gather', 'data.cl', 'x[x_off + (size_t)b * ldx + col0 + k]', 'x[x_off + (size_t)b * ldx + k]', []),
+    ('sample_backward', 'sample.cl', 'dz[dz_off + (size_t)b * ldz + l]', 'dz[dz_off + (size_t)b * L + l]', []),
     # convolutions (the CPU build: a row per work-item): taps, padding, the ones column, the
     # vector and scalar channel paths, the epilogue
     ('conv', 'conv.cl', 'int r = (y + pt) % S;', 'int r = (y + pt + 1) % S;', ['--small']),

@@ -2,7 +2,8 @@
  * and every gradient tensor of the net's table, at the real shape (28×28, hidden 512,
  * latent 2, B 256), odd ones at depth 1 (3×11 grey, 17, latent 3, B 7; both losses) and
  * depths 2 and 3 (3×11, 17,9; 5×5 RGB, 20,12,7), convolutional nets (small ones with every
- * padding and stride 1-3, and the TF tutorial's at batch 16), then the Adam update moves no parameter
+ * padding and stride 1-3, and the TF tutorial's at batch 16), conditional ones (K classes
+ * one-hot after the pixels and after z) with β ≠ 1, then the Adam update moves no parameter
  * by more than lr (a property of Adam's first step: |Δp| = lr·|g|/(|g| + ε)); and a smaller
  * batch after a full one gives a fresh model's gradients.
  * Tolerances: losses 2e-5·|ref| + 1e-5; gradients 2e-5·max|ref| of their tensor + 1e-9
@@ -23,11 +24,16 @@ static void report(int ok, const char *what, double worst) {
   ok ? passed++ : failed++;
 }
 
+/* The next cases' classes (0: unconditional) and β. */
+static int case_classes;
+static float case_beta = 1.0f;
+
 static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden, int L, int B, int loss) {
   clvae_config c;
   clvae_net net;
   clvae_config_default(&c);
   c.height = h, c.width = w, c.channels = ch, c.latent = L, c.batch = B, c.loss = loss, c.seed = 11;
+  c.classes = case_classes, c.beta = case_beta;
   c.depth = 0;
   const char *bar = strchr(hidden, '|');
   if (bar) { /* "ENCODER|DECODER" item lists */
@@ -47,10 +53,11 @@ static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden,
   float *p = malloc(n * 4), *g = malloc(n * 4), *p2 = malloc(n * 4), *x = malloc((size_t)B * D * 4);
   float *rec = malloc((size_t)B * 4), *kl = malloc((size_t)B * 4);
   double *pd = malloc(n * 8), *gd = malloc(n * 8), *recd = malloc((size_t)B * 8), *kld = malloc((size_t)B * 8);
-  uint8_t *img = malloc((size_t)B * D);
+  uint8_t *img = malloc((size_t)B * D), *lab = malloc((size_t)B);
   uint32_t *idx = malloc((size_t)B * 4);
+  int *rlab = malloc((size_t)B * sizeof *rlab); /* each row's class, for the reference */
   clvae_model *m = NULL;
-  clvae_buffer *bimg = NULL, *bidx = NULL, *brec = NULL, *bkl = NULL;
+  clvae_buffer *bimg = NULL, *bidx = NULL, *brec = NULL, *bkl = NULL, *blab = NULL;
   char what[160];
   uint64_t s = 5;
   clvae_init_params(&net, p);
@@ -60,16 +67,20 @@ static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden,
     img[i] = (uint8_t)(s >> 56);
   }
   for (int b = 0; b < B; b++) idx[B - 1 - b] = (uint32_t)b; /* reversed: the gather must follow idx */
+  for (int b = 0; b < B; b++) lab[b] = (uint8_t)(c.classes ? (b * 7 + 3) % c.classes : 0);
+  for (int b = 0; b < B; b++) rlab[b] = lab[idx[b]];
   for (int b = 0; b < B; b++)
     for (int d = 0; d < D; d++) x[(size_t)b * D + d] = (float)img[(size_t)idx[b] * D + d] / 255.0f;
-  ref_vae_loss(&net, pd, x, B, 0, gd, recd, kld, NULL);
+  ref_vae_loss(&net, pd, x, c.classes ? rlab : NULL, B, 0, gd, recd, kld, NULL);
 
   int ok = clvae_model_create(&m, dev, &c) == CLVAE_OK && clvae_model_set_state(m, p, NULL, NULL, 0) == CLVAE_OK &&
            clvae_buffer_create(dev, (size_t)B * D, &bimg) == CLVAE_OK && clvae_buffer_create(dev, (size_t)B * 4, &bidx) == CLVAE_OK &&
            clvae_buffer_create(dev, (size_t)B * 4, &brec) == CLVAE_OK && clvae_buffer_create(dev, (size_t)B * 4, &bkl) == CLVAE_OK &&
            clvae_buffer_write(dev, bimg, 0, (size_t)B * D, img, 1) == CLVAE_OK &&
            clvae_buffer_write(dev, bidx, 0, (size_t)B * 4, idx, 1) == CLVAE_OK &&
-           clvae_model_forward_backward(m, clvae_at(bimg, 0), clvae_at(bidx, 0), B, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
+           clvae_buffer_create(dev, (size_t)B, &blab) == CLVAE_OK && clvae_buffer_write(dev, blab, 0, (size_t)B, lab, 1) == CLVAE_OK &&
+           clvae_model_forward_backward(m, clvae_at(bimg, 0), clvae_at(c.classes ? blab : NULL, 0), clvae_at(bidx, 0), B,
+                                        clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
            clvae_model_get_state(m, NULL, NULL, NULL, g) == CLVAE_OK &&
            clvae_buffer_read(dev, brec, 0, (size_t)B * 4, rec) == CLVAE_OK && clvae_buffer_read(dev, bkl, 0, (size_t)B * 4, kl) == CLVAE_OK;
   if (!ok) {
@@ -84,6 +95,7 @@ static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden,
   }
   char name[64];
   snprintf(name, sizeof name, "%dx%dx%d-%s-%d B=%d %s", h, w, ch, hidden, L, B, loss ? "bce" : "mse");
+  if (c.classes) snprintf(name + strlen(name), sizeof name - strlen(name), " K=%d beta=%g", c.classes, (double)c.beta);
   snprintf(what, sizeof what, "%s: per-image reconstruction and KL", name);
   report(worst <= 1, what, worst);
   for (int t = 0; t < net.ntensors; t++) {
@@ -108,7 +120,9 @@ static int run_case(clvae_device *dev, int h, int w, int ch, const char *hidden,
 done:
   clvae_model_free(m);
   clvae_buffer_free(bimg), clvae_buffer_free(bidx), clvae_buffer_free(brec), clvae_buffer_free(bkl);
+  clvae_buffer_free(blab);
   free(p), free(g), free(p2), free(x), free(rec), free(kl), free(pd), free(gd), free(recd), free(kld), free(img), free(idx);
+  free(lab), free(rlab);
   return 0;
 }
 
@@ -145,11 +159,11 @@ static void smaller_batch(clvae_device *dev) {
            clvae_buffer_write(dev, bidx, 0, sizeof idx, idx, 1) == CLVAE_OK &&
            clvae_model_create(&m1, dev, &c) == CLVAE_OK && clvae_model_create(&m2, dev, &c) == CLVAE_OK &&
            clvae_model_set_state(m1, p, NULL, NULL, 0) == CLVAE_OK &&
-           clvae_model_forward_backward(m1, clvae_at(bimg, 0), clvae_at(bidx, 0), B, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
+           clvae_model_forward_backward(m1, clvae_at(bimg, 0), clvae_at(NULL, 0), clvae_at(bidx, 0), B, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
            clvae_model_set_state(m1, p, NULL, NULL, 0) == CLVAE_OK &&
-           clvae_model_forward_backward(m1, clvae_at(bimg, 0), clvae_at(bidx, 0), B2, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
+           clvae_model_forward_backward(m1, clvae_at(bimg, 0), clvae_at(NULL, 0), clvae_at(bidx, 0), B2, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
            clvae_model_get_grads(m1, g1) == CLVAE_OK && clvae_model_set_state(m2, p, NULL, NULL, 0) == CLVAE_OK &&
-           clvae_model_forward_backward(m2, clvae_at(bimg, 0), clvae_at(bidx, 0), B2, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
+           clvae_model_forward_backward(m2, clvae_at(bimg, 0), clvae_at(NULL, 0), clvae_at(bidx, 0), B2, clvae_at(brec, 0), clvae_at(bkl, 0), 0) == CLVAE_OK &&
            clvae_model_get_grads(m2, g2) == CLVAE_OK;
   if (!ok) {
     printf("FAIL smaller batch: %s\n", clvae_error_message()), failed++;
@@ -161,7 +175,7 @@ static void smaller_batch(clvae_device *dev) {
     for (size_t i = 0; i < n; i++) pd[i] = p[i];
     for (int b = 0; b < B2; b++)
       for (int d = 0; d < net.D; d++) x[(size_t)b * net.D + d] = (float)img[(size_t)idx[b] * net.D + d] / 255.0f;
-    ref_vae_loss(&net, pd, x, B2, 0, gd, rec, kl, NULL);
+    ref_vae_loss(&net, pd, x, NULL, B2, 0, gd, rec, kl, NULL);
     for (int t = 0; t < net.ntensors; t++) {
       size_t lo = net.tensors[t].offset, hi = lo + (size_t)net.tensors[t].rows * net.tensors[t].cols;
       double gmax = 0;
@@ -192,6 +206,11 @@ int main(int argc, char **argv) {
   run_case(dev, 3, 11, 1, "17,9", 3, 7, 0);
   run_case(dev, 5, 5, 3, "20,12,7", 4, 9, 1);
   run_case(dev, 28, 28, 1, "512", 2, 256, 0);
+  case_classes = 3, case_beta = 0.25f;
+  run_case(dev, 3, 11, 1, "17,9", 3, 7, 0);
+  case_classes = 10, case_beta = 4.0f;
+  run_case(dev, 28, 28, 1, "512", 2, 256, 1);
+  case_classes = 0, case_beta = 1.0f;
   /* convolutions: every padding, strides 1, 2, 3, a 1x1 kernel, K < S, a dense layer after a
    * conv, a transposed conv straight after z, RGB, the tutorial's model at a small batch */
   run_case(dev, 8, 6, 1, "conv:4:3:2,conv:3:2:1:valid|dense:12,reshape:4:3:1,deconv:3:3:2", 3, 5, 0);

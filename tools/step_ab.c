@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < n; t++) {
       int b0 = ((s + 10) % (IMAGES / B)) * B;
       double t0 = clvae_now();
-      if (clvae_model_train_step(m[t], clvae_at(images[t], 0), clvae_at(index[t], (size_t)b0), B, clvae_at(losses[t], 0),
+      if (clvae_model_train_step(m[t], clvae_at(images[t], 0), clvae_at(NULL, 0), clvae_at(index[t], (size_t)b0), B, clvae_at(losses[t], 0),
                                  clvae_at(losses[t], (size_t)B)) != CLVAE_OK ||
           clvae_device_finish(dev[t]) != CLVAE_OK)
         return fprintf(stderr, "step_ab: setting '%s': %s\n", settings[t], clvae_error_message()), 1;

@@ -63,7 +63,13 @@ typedef struct clvae_config {
   float lr, beta1, beta2, eps;
   uint64_t seed;
   int init;                  /* clvae_init_kind; clvae_net_build's net->cfg has AUTO resolved */
+  /* A conditional VAE (classes K > 0, dense layers only): the one-hot class is appended to
+   * the encoder's input (D + K columns) and to z (L + K columns) before the decoder. */
+  int classes;               /* K, 0..CLVAE_MAX_CLASSES; 0: unconditional */
+  float beta;                /* the KL term's weight (β-VAE), 0..1000; the default 1 is the plain VAE */
 } clvae_config;
+
+#define CLVAE_MAX_CLASSES 256
 
 /* The TF.js example: 28×28 grey → 512 ReLU → (μ, logσ²) of 2 → z → 512 ReLU → 784 sigmoid,
  * 784·MSE + KL, Adam 1e-3 / 0.9 / 0.999 / 1e-7, batch 256, seed 1. */
@@ -129,6 +135,8 @@ typedef struct clvae_net {
   clvae_tensor tensors[2 * CLVAE_MAX_LAYERS];
   clvae_activation acts[CLVAE_MAX_LAYERS + 2]; /* acts[0] is the input x (B, D) */
   int sample;                /* index of the SAMPLE layer: layers[0..sample) are the encoder */
+  int K;                     /* classes of a conditional model (acts[0] is then [x | one-hot], D + K
+                              * wide, and the decoder's input [z | one-hot], L + K), else 0 */
   size_t total;              /* floats in each arena */
 } clvae_net;
 
@@ -198,9 +206,11 @@ CLVAE_API int64_t clvae_model_step(const clvae_model *m);
 
 /* Forward and backward on the B images images[idx[0..B)] (uint8, D bytes each): writes
  * per-image reconstruction loss and KL into recon[0..B), kl[0..B), and the gradients of
- * the batch mean into the gradient arena. ε is drawn for (seed, `noise_step`). Enqueues only. */
-CLVAE_API clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view idx,
-                                                    int B, clvae_view recon, clvae_view kl,
+ * the batch mean of recon + β·KL into the gradient arena. ε is drawn for (seed,
+ * `noise_step`). labels: the images' classes (uint8, one per image, indexed like them),
+ * read by a conditional model only (a NULL buffer otherwise). Enqueues only. */
+CLVAE_API clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view labels,
+                                                    clvae_view idx, int B, clvae_view recon, clvae_view kl,
                                                     uint64_t noise_step);
 /* One replica's part of a batch split over several (data-parallel training): rows row0 ..
  * row0 + B of a batch of `rows` rows, so that ε is drawn for the batch's rows and the
@@ -211,9 +221,9 @@ typedef struct clvae_batch_part {
   int row0, rows;
   float *grads;
 } clvae_batch_part;
-CLVAE_API clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view idx, int B,
-                                                         clvae_view recon, clvae_view kl, uint64_t noise_step,
-                                                         const clvae_batch_part *part);
+CLVAE_API clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view labels,
+                                                         clvae_view idx, int B, clvae_view recon, clvae_view kl,
+                                                         uint64_t noise_step, const clvae_batch_part *part);
 /* Waits for the k-th copy of forward_backward_part's gradients (backward order: k = 0 is
  * the output layer's), telling which floats of the arena it holds; *count 0 past the last. */
 CLVAE_API clvae_status clvae_model_wait_grads(clvae_model *m, int k, size_t *offset, size_t *count);
@@ -222,17 +232,22 @@ CLVAE_API clvae_status clvae_model_get_grads(clvae_model *m, float *grads);
 /* Uploads the whole gradient arena (net->total floats), e.g. once summed over the replicas. */
 CLVAE_API clvae_status clvae_model_set_grads(clvae_model *m, const float *grads);
 /* Forward only (evaluation): same losses, no gradients. */
-CLVAE_API clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
-                                           clvae_view recon, clvae_view kl, uint64_t noise_step);
+CLVAE_API clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx,
+                                           int B, clvae_view recon, clvae_view kl, uint64_t noise_step);
 /* One Adam update of all parameters from the gradient arena; advances the step. */
 CLVAE_API clvae_status clvae_model_adam(clvae_model *m);
-/* Decoder: probabilities out (n, D) for latent points z (n, L), host arrays, any n. */
+/* Decoder: probabilities out (n, D) for latent points z (n, L), host arrays, any n; an
+ * unconditional model only. */
 CLVAE_API clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out);
-/* Encoder: [μ | logσ²] (B, 2L) to the host for the images images[idx[0..B)], B ≤ batch. */
-CLVAE_API clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view idx, int B,
+/* The same with the class input of a conditional model: cond (n, K), a one-hot row per
+ * point (or any mixture: a walk between two classes), NULL for an unconditional model. */
+CLVAE_API clvae_status clvae_model_decode_cond(clvae_model *m, const float *z, const float *cond, int n, float *out);
+/* Encoder: [μ | logσ²] (B, 2L) to the host for the images images[idx[0..B)], B ≤ batch
+ * (labels as for forward_backward). */
+CLVAE_API clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
                                           float *musig);
 /* forward_backward with ε for the current step, then Adam. */
-CLVAE_API clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view idx,
+CLVAE_API clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx,
                                               int B, clvae_view recon, clvae_view kl);
 
 #ifdef __cplusplus

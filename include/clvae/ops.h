@@ -181,8 +181,9 @@ CLVAE_API clvae_status clvae_colsum(clvae_device *dev, clvae_view out, clvae_vie
 CLVAE_API clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clvae_view eps,
                                             clvae_view kl, clvae_view musig, int B, int L,
                                             uint64_t seed, uint64_t step, uint32_t row0);
-/* dmusig (B, 2L) = gradient through z (dz (B, L)) plus kl_scale · ∂KL/∂[μ | logσ²]. */
-CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,
+/* dmusig (B, 2L) = gradient through z (dz (B, L), row stride ldz) plus kl_scale ·
+ * ∂KL/∂[μ | logσ²] (β over the batch's rows, for a β-VAE). */
+CLVAE_API clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz, int ldz,
                                              clvae_view eps, clvae_view musig, int B, int L,
                                              float kl_scale);
 
@@ -210,6 +211,10 @@ CLVAE_API clvae_status clvae_adam(clvae_device *dev, clvae_view param, clvae_vie
  * idx: uint32 (B), offset in elements; x (B, D) float with row stride ldx. */
 CLVAE_API clvae_status clvae_gather(clvae_device *dev, clvae_view x, int ldx, clvae_view images,
                                     clvae_view idx, int B, int D);
+/* x[b][col0 + k] = (labels[idx[b]] == k) for k < K ≤ 256: the one-hot class of each row.
+ * labels: uint8 (count), offset in bytes; idx as for gather; x with row stride ldx. */
+CLVAE_API clvae_status clvae_onehot(clvae_device *dev, clvae_view x, int ldx, int col0, clvae_view labels,
+                                    clvae_view idx, int B, int K);
 
 #ifdef __cplusplus
 }

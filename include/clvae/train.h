@@ -13,7 +13,8 @@
 extern "C" {
 #endif
 
-/* An image set uploaded once as bytes, with its index list and per-image loss slots. */
+/* An image set uploaded once as bytes (and its labels, as bytes), with its index list and
+ * per-image loss slots. */
 typedef struct clvae_dataset clvae_dataset;
 
 /* Uploads the first `limit` images (0: all); their shape must be the model's. */
@@ -21,15 +22,17 @@ CLVAE_API clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *d
                                             int limit);
 CLVAE_API void clvae_dataset_free(clvae_dataset *d);
 CLVAE_API int clvae_dataset_count(const clvae_dataset *d);
-/* The images (uint8) and the index list from position `first` on, as views for the model. */
+/* The images (uint8), their labels (uint8; a NULL buffer for an unlabelled set) and the
+ * index list from position `first` on, as views for the model. */
 CLVAE_API clvae_view clvae_dataset_images(const clvae_dataset *d);
+CLVAE_API clvae_view clvae_dataset_labels(const clvae_dataset *d);
 CLVAE_API clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first);
 
 /* μ (count, L) of every image of the set, in order. */
 CLVAE_API clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu);
 
 typedef struct clvae_eval_result {
-  double loss, recon, kl;    /* means per image; loss = recon + kl */
+  double loss, recon, kl;    /* means per image; loss = recon + β·kl */
   int images;
 } clvae_eval_result;
 
@@ -108,8 +111,8 @@ CLVAE_API void clvae_dist_slice(int nb, int rank, int size, int *row0, int *rows
  * return its status with "rank R: " and its message. CLVAE_ERR_COMM: MPI itself failed
  * (the ranks may be out of step: clvae_comm_abort). *wait_s: time spent waiting for the
  * sums after backward had been enqueued. */
-CLVAE_API clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, int nb, clvae_view recon,
-                                       clvae_view kl, int *stop, double *wait_s);
+CLVAE_API clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view labels, clvae_view idx, int nb,
+                                       clvae_view recon, clvae_view kl, int *stop, double *wait_s);
 /* Agreement on a local status (and on a failed update of the last step): every rank gets
  * the lowest failing rank's status and message, or CLVAE_OK. */
 CLVAE_API clvae_status clvae_dist_sync(clvae_dist *d, clvae_status st);

@@ -46,7 +46,7 @@ static clvae_status step_gemms(clvae_device *dev, const clvae_net *net, int B, c
 static int one_step(clvae_model *m, clvae_dataset *d, clvae_buffer *rk, int s, int B) {
   /* consecutive windows of the (unshuffled) set; per-image losses go to a scratch buffer */
   int n = clvae_dataset_count(d), b0 = (int)(((long long)s * B) % (n - B + 1));
-  return clvae_model_train_step(m, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), B,
+  return clvae_model_train_step(m, clvae_dataset_images(d), clvae_dataset_labels(d), clvae_dataset_index(d, (size_t)b0), B,
                                 clvae_at(rk, 0), clvae_at(rk, (size_t)B)) == CLVAE_OK;
 }
 
@@ -217,7 +217,7 @@ static clvae_status time_dist(clvae_dist *dist, clvae_device *dev, clvae_dataset
   for (int s = -warmup; s < steps && st == CLVAE_OK; s++) {
     int b0 = (int)(((long long)(s + warmup) * B) % (n - B + 1)), stop = 0;
     double wait = 0, t0 = clvae_now();
-    st = clvae_dist_step(dist, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
+    st = clvae_dist_step(dist, clvae_dataset_images(d), clvae_dataset_labels(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
                          clvae_at(rk, (size_t)B), &stop, &wait);
     if (st == CLVAE_OK && local == CLVAE_OK) local = clvae_device_finish(dev); /* agreed on below */
     if (s >= 0) t[s] = (clvae_now() - t0) * 1e3, w[s] = wait * 1e3;
@@ -288,7 +288,7 @@ static int bench_dist(const bench_args *a) {
   for (int s = -warmup; lead && s < steps && st == CLVAE_OK; s++) {
     int b0 = (int)(((long long)(s + warmup) * B) % (train.count - B + 1));
     double t0 = clvae_now();
-    st = clvae_model_train_step(m, clvae_dataset_images(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
+    st = clvae_model_train_step(m, clvae_dataset_images(d), clvae_dataset_labels(d), clvae_dataset_index(d, (size_t)b0), B, clvae_at(rk, 0),
                                 clvae_at(rk, (size_t)B));
     if (st == CLVAE_OK) st = clvae_device_finish(dev);
     if (s >= 0) t[s] = (clvae_now() - t0) * 1e3;

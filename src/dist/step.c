@@ -101,8 +101,8 @@ static void drain(clvae_dist *d, int from) {
   for (int k = from; k < d->nparts; k++) clvae_model_wait_grads(d->m, k, &off, &count);
 }
 
-clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, int nb, clvae_view recon,
-                             clvae_view kl, int *stop, double *wait_s) {
+clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view labels, clvae_view idx, int nb,
+                             clvae_view recon, clvae_view kl, int *stop, double *wait_s) {
   const int rank = clvae_comm_rank(d->comm), size = clvae_comm_size(d->comm);
   int row0, rows;
   local_failure f = d->pending; /* the previous update's failure, if it had one */
@@ -112,7 +112,7 @@ clvae_status clvae_dist_step(clvae_dist *d, clvae_view images, clvae_view idx, i
   int computed = 0;          /* this rank's gradients are (being) copied to d->grads */
   if (rows > 0 && f.st == CLVAE_OK) {
     clvae_status st = clvae_model_forward_backward_part(
-        d->m, images, clvae_at(idx.buf, idx.off + (size_t)row0), rows, clvae_at(recon.buf, recon.off + (size_t)row0),
+        d->m, images, labels, clvae_at(idx.buf, idx.off + (size_t)row0), rows, clvae_at(recon.buf, recon.off + (size_t)row0),
         clvae_at(kl.buf, kl.off + (size_t)row0), (uint64_t)clvae_model_step(d->m), &part);
     if (st != CLVAE_OK) failed(&f, st), drain(d, 0);
     else if (!d->overlap && (st = clvae_model_get_grads(d->m, d->grads)) != CLVAE_OK) failed(&f, st);

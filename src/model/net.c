@@ -19,6 +19,7 @@ void clvae_config_default(clvae_config *c) {
   c->latent = 2, c->loss = CLVAE_LOSS_MSE, c->batch = 256, c->init = CLVAE_INIT_AUTO;
   c->lr = 1e-3f, c->beta1 = 0.9f, c->beta2 = 0.999f, c->eps = 1e-7f;
   c->seed = 1;
+  c->beta = 1.0f;
 }
 
 int clvae_config_pixels(const clvae_config *c) {
@@ -130,6 +131,11 @@ static clvae_status validate(const clvae_config *c) {
     return clvae__fail(CLVAE_ERR_ARG, "initializer kind %d is none of auto (0), glorot (1), torch (2)", c->init);
   if (c->seed > 2147483647u)
     return clvae__fail(CLVAE_ERR_ARG, "seed %llu: 0..2147483647 are supported", (unsigned long long)c->seed);
+  if (!(c->beta >= 0 && c->beta <= 1000))
+    return clvae__fail(CLVAE_ERR_ARG, "beta %g: 0..1000 is supported", (double)c->beta);
+  if (c->classes < 0 || c->classes > CLVAE_MAX_CLASSES)
+    return clvae__fail(CLVAE_ERR_ARG, "%d classes: 0 (unconditional) or 1..%d are supported", c->classes,
+                       CLVAE_MAX_CLASSES);
   return CLVAE_OK;
 }
 
@@ -371,9 +377,19 @@ clvae_status clvae_net_build(clvae_net *n, const clvae_config *c) {
   n->cfg = *c;
   if ((st = canonical(&n->cfg)) != CLVAE_OK) return st;
   c = &n->cfg;
-  n->D = clvae_config_pixels(c), n->L = c->latent;
-  int a = add_act(n, "x", n->D);
-  n->acts[a].h = c->height, n->acts[a].w = c->width, n->acts[a].c = c->channels;
+  n->D = clvae_config_pixels(c), n->L = c->latent, n->K = c->classes;
+  if (n->K) /* a conditional model: the one-hot joins the input of both sides' first dense layer */
+    for (int i = 0; i < c->nenc + c->ndec; i++) {
+      const clvae_item *it = i < c->nenc ? &c->enc[i] : &c->dec[i - c->nenc];
+      if (it->kind != CLVAE_ITEM_DENSE) {
+        builder b = {n, i < c->nenc ? "--encoder" : "--decoder", it, i < c->nenc ? i + 1 : i - c->nenc + 1, 0};
+        return item_fail(&b, "a conditional model (--conditional) has dense layers only, for now");
+      }
+    }
+  if ((uint64_t)n->D + (uint64_t)n->K > (1u << 28))
+    return clvae__fail(CLVAE_ERR_ARG, "%d pixels and %d classes: at most 2^28 inputs", n->D, n->K);
+  int a = add_act(n, "x", n->D + n->K);
+  if (!n->K) n->acts[a].h = c->height, n->acts[a].w = c->width, n->acts[a].c = c->channels;
   if ((st = add_side(n, "--encoder", c->enc, c->nenc, &a)) != CLVAE_OK) return st;
   /* Both heads in one (H, 2L) kernel, [μ | logσ²], on the flattened encoder output; TF.js
    * has two Dense(H → L) layers, so each half is initialized as one of them. */
@@ -384,6 +400,7 @@ clvae_status clvae_net_build(clvae_net *n, const clvae_config *c) {
   n->sample = n->nlayers - 1;
   n->layers[n->sample].eps = add_act(n, "eps", c->latent);
   a = n->layers[n->sample].y;
+  n->acts[a].width = n->acts[a].stride = n->acts[a].c = c->latent + n->K; /* [z | one-hot] */
   if ((st = add_side(n, "--decoder", c->dec, c->ndec, &a)) != CLVAE_OK) return st;
   if ((st = add_output(n, a)) != CLVAE_OK) return st;
   set_strides(n);

@@ -19,6 +19,8 @@ struct clvae_dataset {
   int count, pixels;
   int height, width, channels; /* pixels = height·width·channels */
   clvae_buffer *images;      /* uint8 (count, pixels) */
+  clvae_buffer *labels;      /* uint8 (count): each image's class (NULL: an unlabelled set) */
+  int classes;               /* 1 + the largest label (0: unlabelled) */
   clvae_buffer *idx;         /* uint32 (count): identity, or the epoch's permutation */
   clvae_buffer *recon, *kl;  /* float (count): per-image losses of the last pass */
 };
@@ -36,6 +38,18 @@ clvae_status clvae_dataset_create(clvae_dataset **out, clvae_device *dev, const 
   size_t n = (size_t)d->count;
   if (!(ident = malloc(n * 4))) goto fail;
   for (size_t i = 0; i < n; i++) ident[i] = (uint32_t)i;
+  for (size_t i = 0; im->labels && i < n; i++)
+    if (im->labels[i] >= d->classes) d->classes = im->labels[i] + 1;
+  if (im->labels && d->classes <= CLVAE_MAX_CLASSES) { /* as bytes (a set of more classes has no conditional model) */
+    uint8_t *lab = malloc(n ? n : 1);
+    if (!lab) goto fail;
+    for (size_t i = 0; i < n; i++) lab[i] = (uint8_t)im->labels[i];
+    st = clvae_buffer_create(dev, n ? n : 1, &d->labels);
+    if (st == CLVAE_OK) st = clvae_buffer_write(dev, d->labels, 0, n, lab, 1);
+    free(lab);
+    if (st != CLVAE_OK) goto fail;
+    st = CLVAE_ERR_NOMEM;
+  }
   if ((st = clvae_buffer_create(dev, n * (size_t)d->pixels, &d->images)) != CLVAE_OK ||
       (st = clvae_buffer_create(dev, n * 4, &d->idx)) != CLVAE_OK ||
       (st = clvae_buffer_create(dev, n * 4, &d->recon)) != CLVAE_OK ||
@@ -55,19 +69,28 @@ fail:
 void clvae_dataset_free(clvae_dataset *d) {
   if (!d) return;
   clvae_buffer_free(d->images), clvae_buffer_free(d->idx), clvae_buffer_free(d->recon), clvae_buffer_free(d->kl);
+  clvae_buffer_free(d->labels);
   free(d);
 }
 
 int clvae_dataset_count(const clvae_dataset *d) { return d->count; }
 clvae_view clvae_dataset_images(const clvae_dataset *d) { return clvae_at(d->images, 0); }
+clvae_view clvae_dataset_labels(const clvae_dataset *d) { return clvae_at(d->labels, 0); }
 clvae_view clvae_dataset_index(const clvae_dataset *d, size_t first) { return clvae_at(d->idx, first); }
 
-/* A set of other images than the model's would be read past its rows: refuse it. */
+/* A set of other images than the model's would be read past its rows: refuse it; and a
+ * conditional model's set needs labels within its classes. */
 static clvae_status same_shape(const clvae_model *m, const clvae_dataset *d) {
   const clvae_config *c = clvae_model_config(m);
-  if (d->height == c->height && d->width == c->width && d->channels == c->channels) return CLVAE_OK;
-  return clvae__fail(CLVAE_ERR_ARG, "images of %dx%dx%d for a model of %dx%dx%d images", d->height, d->width,
-                     d->channels, c->height, c->width, c->channels);
+  if (d->height != c->height || d->width != c->width || d->channels != c->channels)
+    return clvae__fail(CLVAE_ERR_ARG, "images of %dx%dx%d for a model of %dx%dx%d images", d->height, d->width,
+                       d->channels, c->height, c->width, c->channels);
+  if (c->classes && !d->classes)
+    return clvae__fail(CLVAE_ERR_ARG, "a conditional model (%d classes) needs labelled images", c->classes);
+  if (c->classes && d->classes > c->classes)
+    return clvae__fail(CLVAE_ERR_ARG, "a label of %d for a conditional model of %d classes (0..%d)", d->classes - 1,
+                       c->classes, c->classes - 1);
+  return CLVAE_OK;
 }
 
 clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
@@ -77,7 +100,7 @@ clvae_status clvae_dataset_encode(clvae_model *m, clvae_dataset *d, float *mu) {
   clvae_status st = ms ? CLVAE_OK : clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
   for (int b0 = 0; b0 < d->count && st == CLVAE_OK; b0 += B) {
     int nb = d->count - b0 < B ? d->count - b0 : B;
-    st = clvae_model_encode(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, ms);
+    st = clvae_model_encode(m, clvae_at(d->images, 0), clvae_at(d->labels, 0), clvae_at(d->idx, (size_t)b0), nb, ms);
     for (int r = 0; r < nb && st == CLVAE_OK; r++) memcpy(mu + (size_t)(b0 + r) * L, ms + (size_t)r * 2 * L, (size_t)L * 4);
   }
   free(ms);
@@ -109,7 +132,7 @@ static clvae_status evaluate(clvae_model *m, clvae_dataset *d, clvae_dist *dist,
   for (int b0 = 0; b0 < n && st == CLVAE_OK; b0 += B) {
     int nb = n - b0 < B ? n - b0 : B;
     if (evaluates(b0 / B, rank, size))
-      st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
+      st = clvae_model_forward(m, clvae_at(d->images, 0), clvae_at(d->labels, 0), clvae_at(d->idx, (size_t)b0), nb,
                                clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0), EVAL_NOISE | (uint64_t)(b0 / B));
   }
   if (st == CLVAE_OK) st = clvae_buffer_read(dev, d->recon, 0, (size_t)n * 4, buf);
@@ -119,7 +142,8 @@ static clvae_status evaluate(clvae_model *m, clvae_dataset *d, clvae_dist *dist,
     if (evaluates(i / B, rank, size)) sums[0] += buf[i], sums[1] += buf[n + i];
   free(buf);
   if (dist && (st = clvae_dist_sync(dist, st)) == CLVAE_OK) st = clvae_comm_sum_doubles(comm, sums, 2);
-  r->images = n, r->recon = sums[0] / n, r->kl = sums[1] / n, r->loss = r->recon + r->kl;
+  r->images = n, r->recon = sums[0] / n, r->kl = sums[1] / n;
+  r->loss = r->recon + (double)clvae_model_config(m)->beta * r->kl;
   return st;
 }
 
@@ -163,6 +187,7 @@ static clvae_status loss_sum(run *r, int first, int last, double *sum, int *bad_
   clvae_dataset *d = r->train;
   const int B = r->B, b0 = first * B, n = (last * B < d->count ? last * B : d->count) - b0;
   float *buf = r->buf;
+  const double beta = clvae_model_config(r->m)->beta;
   *sum = 0, *bad_step = -1;
   if (n <= 0) return CLVAE_OK;
   clvae_status st = clvae_buffer_read(d->dev, d->recon, (size_t)b0 * 4, (size_t)n * 4, buf);
@@ -171,7 +196,7 @@ static clvae_status loss_sum(run *r, int first, int last, double *sum, int *bad_
     int i0 = s * B - b0, nb = (s + 1) * B - b0 <= n ? B : n - i0, row0, rows;
     clvae_dist_slice(nb, r->rank, r->size, &row0, &rows);
     double m = 0;
-    for (int i = i0 + row0; i < i0 + row0 + rows; i++) m += (double)buf[i] + buf[n + i];
+    for (int i = i0 + row0; i < i0 + row0 + rows; i++) m += (double)buf[i] + beta * buf[n + i];
     r->means[s - first] = m / nb;
   }
   if ((st = agree(r, st)) != CLVAE_OK) return st;
@@ -226,10 +251,10 @@ static clvae_status step(run *r, int s, int *stop) {
   int b0 = s * r->B, nb = d->count - b0 < r->B ? d->count - b0 : r->B;
   *stop = o->stop && *o->stop;
   if (!r->dist)
-    return clvae_model_train_step(r->m, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb,
+    return clvae_model_train_step(r->m, clvae_at(d->images, 0), clvae_at(d->labels, 0), clvae_at(d->idx, (size_t)b0), nb,
                                   clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0));
-  return clvae_dist_step(r->dist, clvae_at(d->images, 0), clvae_at(d->idx, (size_t)b0), nb, clvae_at(d->recon, (size_t)b0),
-                         clvae_at(d->kl, (size_t)b0), stop, NULL);
+  return clvae_dist_step(r->dist, clvae_at(d->images, 0), clvae_at(d->labels, 0), clvae_at(d->idx, (size_t)b0), nb,
+                         clvae_at(d->recon, (size_t)b0), clvae_at(d->kl, (size_t)b0), stop, NULL);
 }
 
 /* The rest of epoch st->epoch (from st->epoch_step): steps, reports, then the epoch's

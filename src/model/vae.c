@@ -112,10 +112,11 @@ clvae_status clvae_model_create(clvae_model **out, clvae_device *dev, const clva
       st = clvae_buffer_create(dev, bytes, &m->deconv_work);
     }
   }
-  const int zs = net.acts[net.layers[net.sample].y].stride;
-  if (st == CLVAE_OK && !(m->zrows = calloc(B * (size_t)zs, sizeof *m->zrows)))
+  const clvae_activation *za = &net.acts[net.layers[net.sample].y]; /* [z | one-hot | 1] */
+  if (st == CLVAE_OK && !(m->zrows = calloc(B * (size_t)za->stride, sizeof *m->zrows)))
     st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
-  for (size_t r = 0; st == CLVAE_OK && r < B; r++) m->zrows[r * zs + (size_t)net.L] = 1.0f;
+  for (size_t r = 0; st == CLVAE_OK && za->stride > za->width && r < B; r++)
+    m->zrows[r * za->stride + (size_t)za->width] = 1.0f; /* the ones column, where a dense layer reads z */
   if (st != CLVAE_OK) {
     clvae_model_free(m);
     return st;
@@ -346,10 +347,20 @@ static clvae_status sample_forward(clvae_model *m, const clvae_layer *l, int B, 
                               noise_step, (uint32_t)m->part.row0);
 }
 
-/* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + ∂KL/∂[μ | logσ²] / rows (the whole batch's). */
+/* d[μ | logσ²] = ∂z/∂[μ | logσ²]·dz + β·∂KL/∂[μ | logσ²] / rows (the whole batch's); dz is
+ * the first L columns of the decoder's input gradient (a conditional one has the one-hot's
+ * after them). */
 static clvae_status sample_backward(clvae_model *m, const clvae_layer *l, int B) {
-  return clvae_sample_backward(m->dev, dA(m, l->x), dA(m, l->y), A(m, l->eps), A(m, l->x), B, l->out,
-                               1.0f / (float)m->part.rows);
+  return clvae_sample_backward(m->dev, dA(m, l->x), dA(m, l->y), m->net.acts[l->y].width, A(m, l->eps), A(m, l->x),
+                               B, l->out, m->net.cfg.beta / (float)m->part.rows);
+}
+
+/* A conditional model's one-hot classes of the batch rows, in activation a from column col0. */
+static clvae_status classes_of(clvae_model *m, int a, int col0, clvae_view labels, clvae_view idx, int B) {
+  if (!m->net.K) return CLVAE_OK;
+  if (!labels.buf)
+    return clvae__fail(CLVAE_ERR_ARG, "a conditional model (%d classes) needs the images' labels", m->net.K);
+  return clvae_onehot(m->dev, A(m, a), S(m, a), col0, labels, idx, B, m->net.K);
 }
 
 /* ---- the passes ---- */
@@ -359,11 +370,13 @@ static clvae_status layer_forward(clvae_model *m, const clvae_layer *l, int B, i
   return dense_kind(l) ? dense_forward(m, l, B, probabilities) : conv_forward(m, l, B, probabilities);
 }
 
-/* The batch x and the encoder layers, up to [μ | logσ²]. */
-static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view idx, int B) {
+/* The batch x (with a conditional model's one-hot classes) and the encoder layers, up to
+ * [μ | logσ²]. */
+static clvae_status encoder(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B) {
   if (B < 1 || B > m->net.cfg.batch)
     return clvae__fail(CLVAE_ERR_ARG, "model: batch of %d rows (1..%d allowed)", B, m->net.cfg.batch);
   TRY(clvae_gather(m->dev, A(m, 0), S(m, 0), images, idx, B, m->net.D));
+  TRY(classes_of(m, 0, m->net.D, labels, idx, B));
   for (int i = 0; i < m->net.sample; i++) TRY(layer_forward(m, &m->net.layers[i], B, 0));
   return CLVAE_OK;
 }
@@ -376,11 +389,12 @@ static clvae_status decoder(clvae_model *m, int B, int probabilities) {
 
 /* The whole forward list; the output bias and sigmoid are fused into the loss, which also
  * writes the logits' gradient when `grad`. */
-static clvae_status forward(clvae_model *m, clvae_view images, clvae_view idx, int B, clvae_view recon,
-                            clvae_view kl, uint64_t noise_step, int grad) {
+static clvae_status forward(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
+                            clvae_view recon, clvae_view kl, uint64_t noise_step, int grad) {
   const clvae_layer *out = last_layer(m);
-  TRY(encoder(m, images, idx, B));
+  TRY(encoder(m, images, labels, idx, B));
   TRY(sample_forward(m, &m->net.layers[m->net.sample], B, kl, noise_step));
+  TRY(classes_of(m, m->net.layers[m->net.sample].y, m->net.L, labels, idx, B));
   TRY(decoder(m, B, 0));
   clvae_view pan = clvae_at(NULL, 0);
   if (grad) TRY(dy_panels(m, out, &pan));
@@ -400,24 +414,24 @@ static clvae_status backward(clvae_model *m, int B) {
   return CLVAE_OK;
 }
 
-clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view idx, int B,
-                                               clvae_view recon, clvae_view kl, uint64_t noise_step,
+clvae_status clvae_model_forward_backward_part(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx,
+                                               int B, clvae_view recon, clvae_view kl, uint64_t noise_step,
                                                const clvae_batch_part *part) {
   for (int k = 0; k < m->ncopies; k++) clvae_event_wait(m->copies[k].done); /* a step left unfinished */
   m->ncopies = 0;
   if (part->row0 < 0 || part->rows < part->row0 + B)
     return clvae__fail(CLVAE_ERR_ARG, "model: rows %d..%d of a batch of %d", part->row0, part->row0 + B, part->rows);
   m->part = *part;
-  clvae_status st = forward(m, images, idx, B, recon, kl, noise_step, 1);
+  clvae_status st = forward(m, images, labels, idx, B, recon, kl, noise_step, 1);
   if (st == CLVAE_OK) st = backward(m, B);
   m->part = (clvae_batch_part){0, 0, NULL};
   return st;
 }
 
-clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view idx, int B,
+clvae_status clvae_model_forward_backward(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
                                           clvae_view recon, clvae_view kl, uint64_t noise_step) {
   clvae_batch_part whole = {0, B, NULL};
-  return clvae_model_forward_backward_part(m, images, idx, B, recon, kl, noise_step, &whole);
+  return clvae_model_forward_backward_part(m, images, labels, idx, B, recon, kl, noise_step, &whole);
 }
 
 clvae_status clvae_model_wait_grads(clvae_model *m, int k, size_t *offset, size_t *count) {
@@ -439,20 +453,25 @@ clvae_status clvae_model_set_grads(clvae_model *m, const float *grads) {
   return clvae_buffer_write(m->dev, m->grads, 0, m->net.total * 4, grads, 1);
 }
 
-clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view idx, int B,
+clvae_status clvae_model_forward(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
                                  clvae_view recon, clvae_view kl, uint64_t noise_step) {
   m->part = (clvae_batch_part){0, B, NULL};
-  clvae_status st = forward(m, images, idx, B, recon, kl, noise_step, 0);
+  clvae_status st = forward(m, images, labels, idx, B, recon, kl, noise_step, 0);
   m->part.rows = 0;
   return st;
 }
 
-clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
-  const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L, zi = m->net.layers[m->net.sample].y, zs = S(m, zi);
+clvae_status clvae_model_decode_cond(clvae_model *m, const float *z, const float *cond, int n, float *out) {
+  const int B = m->net.cfg.batch, D = m->net.D, L = m->net.L, K = m->net.K, zi = m->net.layers[m->net.sample].y;
+  const int zs = S(m, zi);
   const clvae_layer *o = last_layer(m);
+  if (K && !cond) return clvae__fail(CLVAE_ERR_ARG, "a conditional model (%d classes) decodes z with a class", K);
   for (int r0 = 0; r0 < n; r0 += B) {
     int nb = n - r0 < B ? n - r0 : B;
-    for (int r = 0; r < nb; r++) memcpy(m->zrows + (size_t)r * zs, z + (size_t)(r0 + r) * L, (size_t)L * 4);
+    for (int r = 0; r < nb; r++) {
+      memcpy(m->zrows + (size_t)r * zs, z + (size_t)(r0 + r) * L, (size_t)L * 4);
+      if (K) memcpy(m->zrows + (size_t)r * zs + L, cond + (size_t)(r0 + r) * K, (size_t)K * 4);
+    }
     TRY(clvae_buffer_write(m->dev, m->act[zi], 0, (size_t)nb * zs * 4, m->zrows, 1));
     TRY(decoder(m, nb, 1));
     TRY(clvae_buffer_read(m->dev, m->act[o->y], 0, (size_t)nb * D * 4, out + (size_t)r0 * D));
@@ -460,8 +479,13 @@ clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *ou
   return CLVAE_OK;
 }
 
-clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view idx, int B, float *musig) {
-  TRY(encoder(m, images, idx, B));
+clvae_status clvae_model_decode(clvae_model *m, const float *z, int n, float *out) {
+  return clvae_model_decode_cond(m, z, NULL, n, out);
+}
+
+clvae_status clvae_model_encode(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
+                                float *musig) {
+  TRY(encoder(m, images, labels, idx, B));
   return clvae_buffer_read(m->dev, m->act[m->net.layers[m->net.sample].x], 0, (size_t)B * 2 * m->net.L * 4, musig);
 }
 
@@ -475,9 +499,9 @@ clvae_status clvae_model_adam(clvae_model *m) {
   return weights_packed(m, &packed);
 }
 
-clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view idx, int B,
+clvae_status clvae_model_train_step(clvae_model *m, clvae_view images, clvae_view labels, clvae_view idx, int B,
                                     clvae_view recon, clvae_view kl) {
-  TRY(clvae_model_forward_backward(m, images, idx, B, recon, kl, (uint64_t)m->step));
+  TRY(clvae_model_forward_backward(m, images, labels, idx, B, recon, kl, (uint64_t)m->step));
   TRY(clvae_model_adam(m));
   return clvae_device_flush(m->dev); /* the step to the device now: the host enqueues the next meanwhile */
 }

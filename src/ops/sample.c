@@ -24,19 +24,19 @@ clvae_status clvae_sample_forward(clvae_device *dev, clvae_view z, int ldz, clva
   return clvae__launch(dev, &k_forward, 1, &global, NULL, 16, args);
 }
 
-clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz,
+clvae_status clvae_sample_backward(clvae_device *dev, clvae_view dmusig, clvae_view dz, int ldz,
                                    clvae_view eps, clvae_view musig, int B, int L, float kl_scale) {
   cl_uint dm_off, dz_off, e_off, ms_off;
   clvae_status st;
-  if (B < 0 || L < 1) return clvae__fail(CLVAE_ERR_ARG, "sample_backward: B=%d L=%d", B, L);
+  if (B < 0 || L < 1 || ldz < L) return clvae__fail(CLVAE_ERR_ARG, "sample_backward: B=%d L=%d ldz=%d", B, L, ldz);
   if ((st = clvae__view("sample_backward", "dmusig", dmusig, (size_t)B * 2 * L, 4, &dm_off)) != CLVAE_OK ||
-      (st = clvae__view("sample_backward", "dz", dz, (size_t)B * L, 4, &dz_off)) != CLVAE_OK ||
+      (st = clvae__view("sample_backward", "dz", dz, B ? (size_t)(B - 1) * ldz + L : 0, 4, &dz_off)) != CLVAE_OK ||
       (st = clvae__view("sample_backward", "eps", eps, (size_t)B * L, 4, &e_off)) != CLVAE_OK ||
       (st = clvae__view("sample_backward", "musig", musig, (size_t)B * 2 * L, 4, &ms_off)) != CLVAE_OK)
     return st;
   size_t global = (size_t)B * L;
-  karg args[] = {KARG(dmusig.buf->mem), KARG(dm_off), KARG(dz.buf->mem), KARG(dz_off),
+  karg args[] = {KARG(dmusig.buf->mem), KARG(dm_off), KARG(dz.buf->mem), KARG(dz_off), KARG(ldz),
                  KARG(eps.buf->mem), KARG(e_off), KARG(musig.buf->mem), KARG(ms_off),
                  KARG(B), KARG(L), KARG(kl_scale)};
-  return clvae__launch(dev, &k_backward, 1, &global, NULL, 11, args);
+  return clvae__launch(dev, &k_backward, 1, &global, NULL, 12, args);
 }

@@ -473,12 +473,14 @@ static void check_sample_backward(clvae_device *dev, check_result *r, int B, int
   float kl_scale = 1.0f / (float)(B > 0 ? B : 1);
   dbuf dm = {0}, ddz = {0}, de = {0}, dout = {0};
   int ok = 0;
-  if (!musig || !dz || !eps || !want || !got) goto done;
+  float *dzs = NULL;
+  const int ldz = L + 3; /* rows apart, as a conditional decoder's input gradient (z, then the one-hot) */
+  if (!musig || !dz || !eps || !want || !got || !(dzs = strided(dz, B, L, ldz, NAN))) goto done;
   ref_sample_backward(want, dz, eps, musig, B, L, kl_scale);
-  if (!chk_dput(dev, r, &dm, musig, 2 * n, 4, 1) || !chk_dput(dev, r, &ddz, dz, n, 4, 2) ||
+  if (!chk_dput(dev, r, &dm, musig, 2 * n, 4, 1) || !chk_dput(dev, r, &ddz, dzs, (size_t)B * ldz, 4, 2) ||
       !chk_dput(dev, r, &de, eps, n, 4, 3) || !chk_dput(dev, r, &dout, NULL, 2 * n, 4, 4))
     goto done;
-  if (clvae_sample_backward(dev, chk_dv(&dout), chk_dv(&ddz), chk_dv(&de), chk_dv(&dm), B, L, kl_scale) != CLVAE_OK) {
+  if (clvae_sample_backward(dev, chk_dv(&dout), chk_dv(&ddz), ldz, chk_dv(&de), chk_dv(&dm), B, L, kl_scale) != CLVAE_OK) {
     chk_device_error(r);
     goto done;
   }
@@ -488,7 +490,7 @@ static void check_sample_backward(clvae_device *dev, check_result *r, int B, int
 done:
   chk_finish(r, ok);
   chk_dfree(&dm), chk_dfree(&ddz), chk_dfree(&de), chk_dfree(&dout);
-  free(musig), free(dz), free(eps), free(want), free(got);
+  free(musig), free(dz), free(dzs), free(eps), free(want), free(got);
 }
 
 /* The normals alone (μ = 0, logσ² = 0 so z = ε): equal to the reference (1e-5), mean
@@ -662,6 +664,48 @@ done:
   free(img), free(idx), free(want), free(got);
 }
 
+/* Exact: the one-hot class of each row into columns col0.. of a strided array whose other
+ * columns must stay as they were (NaN here). */
+static void check_onehot(clvae_device *dev, check_result *r, int B, int K, int count, uint64_t seed) {
+  chk_begin(r, "onehot", "B=%d K=%d from %d labels", B, K, count);
+  uint64_t s = seed;
+  const int col0 = 5, ld = col0 + K + 2;
+  uint8_t *lab = malloc((size_t)count + 1);
+  uint32_t *idx = malloc((size_t)B * 4 + 4);
+  float *want = malloc((size_t)B * K * 4 + 4), *got = malloc((size_t)B * K * 4 + 4), *xs = NULL, *xg = NULL;
+  dbuf dlab = {0}, didx = {0}, dx = {0};
+  int ok = 0;
+  if (!lab || !idx || !want || !got) goto done;
+  for (int i = 0; i < count; i++) lab[i] = (uint8_t)(chk_rng_next(&s) % (uint64_t)K);
+  for (int b = 0; b < B; b++) idx[b] = (uint32_t)(chk_rng_next(&s) % (uint64_t)count);
+  for (int b = 0; b < B; b++)
+    for (int k = 0; k < K; k++) want[(size_t)b * K + k] = lab[idx[b]] == k;
+  /* the pixels' columns before col0 and the ones column after: NaN, and must stay so */
+  float *full = malloc(((size_t)B * ld + 1) * 4);
+  for (size_t i = 0; full && i < (size_t)B * ld; i++) full[i] = NAN;
+  xs = full, xg = malloc(((size_t)B * ld + 1) * 4);
+  int put = xs && xg && chk_dput(dev, r, &dlab, lab, (size_t)count, 1, 5) && chk_dput(dev, r, &didx, idx, (size_t)B, 4, 3) &&
+            chk_dput(dev, r, &dx, xs, (size_t)B * ld, 4, 1);
+  if (put && clvae_onehot(dev, chk_dv(&dx), ld, col0, chk_dv(&dlab), chk_dv(&didx), B, K) != CLVAE_OK) {
+    chk_device_error(r);
+    goto done;
+  }
+  if (!put || !chk_dget(dev, r, &dx, xg, "x")) goto done;
+  for (int b = 0; b < B; b++)
+    for (int j = 0; j < ld; j++) {
+      float v = xg[(size_t)b * ld + j];
+      if (j >= col0 && j < col0 + K) got[(size_t)b * K + j - col0] = v;
+      else if (!isnan(v) && r->bad++ == 0)
+        snprintf(r->detail, sizeof r->detail, "x[%d][%d] = %g: written outside the one-hot columns", b, j, (double)v);
+    }
+  chk_compare(r, "x", got, want, NULL, (size_t)B * K, 0.0, 0.0);
+  ok = 1;
+done:
+  chk_finish(r, ok);
+  chk_dfree(&dlab), chk_dfree(&didx), chk_dfree(&dx);
+  free(lab), free(idx), free(want), free(got), free(xs), free(xg);
+}
+
 /* ---- the suite: the real shapes of the default model, taken from its layer list (B 256,
  * 784 pixels, hidden 512, latent 2), and with `thorough` the odd sizes 1, 7, 33, 257 ---- */
 
@@ -826,6 +870,9 @@ int check_suite(clvae_device *dev, const char *only, int mode, check_report repo
   if (wanted(&s, "gather")) {
     check_gather(dev, &r, B, D, mode == CHECK_SMALL ? 20 : 1000, s.seed), done_case(&s, &r);
     for (int i = 0; i < nodd; i++) check_gather(dev, &r, odd[i], odd[(i + 2) % 4], odd[(i + 1) % 4], s.seed), done_case(&s, &r);
+    check_onehot(dev, &r, B, 10, mode == CHECK_SMALL ? 20 : 1000, s.seed), done_case(&s, &r);
+    for (int i = 0; i < nodd; i++)
+      check_onehot(dev, &r, odd[i], i == 3 ? 256 : odd[(i + 2) % 4] % 256, odd[(i + 1) % 4], s.seed), done_case(&s, &r);
   }
   if (wanted(&s, "conv")) s.failures += check_conv_suite(dev, mode, report, user, &s.seed);
   return s.failures;

@@ -120,8 +120,9 @@ static void conv_layer_backward(const clvae_layer *l, double *dw, double *db, do
   colsum(db, dy, (int)((size_t)B * l->out / (size_t)nb), nb);
 }
 
-/* z = μ + exp(logσ²/2)·ε; returns Σ_b KL_b and writes kl (B) if given. */
-static double sample(double *z, double *eps, const double *ms, int B, int L, uint64_t seed, uint64_t step, double *kl) {
+/* z = μ + exp(logσ²/2)·ε (rows ldz apart); returns Σ_b KL_b and writes kl (B) if given. */
+static double sample(double *z, int ldz, double *eps, const double *ms, int B, int L, uint64_t seed, uint64_t step,
+                     double *kl) {
   double total = 0;
   float n4[4];
   for (int b = 0; b < B; b++) {
@@ -130,7 +131,7 @@ static double sample(double *z, double *eps, const double *ms, int B, int L, uin
       if (j % 4 == 0) ref_normal4(seed, step, (uint32_t)b, (uint32_t)(j / 4), n4);
       double mu = ms[(size_t)b * 2 * L + j], lv = ms[(size_t)b * 2 * L + L + j];
       eps[(size_t)b * L + j] = n4[j % 4];
-      z[(size_t)b * L + j] = mu + exp(0.5 * lv) * n4[j % 4];
+      z[(size_t)b * ldz + j] = mu + exp(0.5 * lv) * n4[j % 4];
       klb += 1 + lv - mu * mu - exp(lv);
     }
     if (kl) kl[b] = -0.5 * klb;
@@ -139,16 +140,16 @@ static double sample(double *z, double *eps, const double *ms, int B, int L, uin
   return total;
 }
 
-/* Sigmoid of the logits y (+ bias), the reconstruction loss against x, and dL/dy of the
- * batch mean. Returns Σ_b recon_b. */
-static double loss(int kind, double *dy, const double *y, const double *bias, const double *x, int B, int D,
+/* Sigmoid of the logits y (+ bias), the reconstruction loss against x (rows ldx apart), and
+ * dL/dy of the batch mean. Returns Σ_b recon_b. */
+static double loss(int kind, double *dy, const double *y, const double *bias, const double *x, int ldx, int B, int D,
                    double *recon) {
   double total = 0;
   for (int b = 0; b < B; b++) {
     double rb = 0;
     for (int d = 0; d < D; d++) {
       size_t i = (size_t)b * D + d;
-      double pp = 1 / (1 + exp(-(y[i] + (bias ? bias[d] : 0)))), xv = x[i];
+      double pp = 1 / (1 + exp(-(y[i] + (bias ? bias[d] : 0)))), xv = x[(size_t)b * ldx + d];
       if (kind == CLVAE_LOSS_MSE) {
         rb += (pp - xv) * (pp - xv);
         dy[i] = 2 * (pp - xv) * pp * (1 - pp) / B;
@@ -163,8 +164,8 @@ static double loss(int kind, double *dy, const double *y, const double *bias, co
   return total;
 }
 
-double ref_vae_loss(const clvae_net *net, const double *p, const float *xf, int B, uint64_t noise_step,
-                    double *grad, double *recon, double *kl, double *min_preact) {
+double ref_vae_loss(const clvae_net *net, const double *p, const float *xf, const int *labels, int B,
+                    uint64_t noise_step, double *grad, double *recon, double *kl, double *min_preact) {
   double *a[CLVAE_MAX_LAYERS + 2] = {0}, *d[CLVAE_MAX_LAYERS + 2] = {0}, total = 0, minabs = INFINITY;
   int ok = 1;
   for (int i = 0; i < net->nacts; i++) {
@@ -173,11 +174,18 @@ double ref_vae_loss(const clvae_net *net, const double *p, const float *xf, int 
     ok &= a[i] && d[i];
   }
   if (!ok) total = NAN;
-  for (size_t i = 0; ok && i < (size_t)B * net->D; i++) a[0][i] = xf[i];
+  const int X = net->acts[0].width, K = net->K; /* rows [x | one-hot] of X = D + K */
+  const double beta = net->cfg.beta;
+  for (int b = 0; ok && b < B; b++)
+    for (int j = 0; j < X; j++)
+      a[0][(size_t)b * X + j] = j < net->D ? xf[(size_t)b * net->D + j] : labels[b] == j - net->D;
   for (int i = 0; ok && i < net->nlayers; i++) { /* forward */
     const clvae_layer *l = &net->layers[i];
-    if (l->kind == CLVAE_LAYER_SAMPLE) {
-      total += sample(a[l->y], a[l->eps], a[l->x], B, l->out, net->cfg.seed, noise_step, kl);
+    if (l->kind == CLVAE_LAYER_SAMPLE) { /* z, then a conditional model's one-hot after it */
+      const int W = net->acts[l->y].width;
+      total += beta * sample(a[l->y], W, a[l->eps], a[l->x], B, l->out, net->cfg.seed, noise_step, kl);
+      for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) a[l->y][(size_t)b * W + l->out + k] = labels[b] == k;
       continue;
     }
     const double *w = p + net->tensors[l->kernel].offset, *b = p + net->tensors[l->bias].offset;
@@ -186,20 +194,20 @@ double ref_vae_loss(const clvae_net *net, const double *p, const float *xf, int 
     else if (l->kind == CLVAE_LAYER_OUTPUT) mm(a[l->y], a[l->x], w, B, l->out, l->in, 0, 0);
     else conv_layer(l, a[l->y], a[l->x], w, b, B, relu, &minabs);
     if (last) /* the logits, then the sigmoid and the loss (a dense output's bias is added there) */
-      total += loss(net->cfg.loss, d[l->y], a[l->y], l->kind == CLVAE_LAYER_OUTPUT ? b : NULL, a[0], B, l->out, recon);
+      total += loss(net->cfg.loss, d[l->y], a[l->y], l->kind == CLVAE_LAYER_OUTPUT ? b : NULL, a[0], X, B, l->out, recon);
   }
   if (min_preact) *min_preact = minabs;
   for (int i = net->nlayers - 1; ok && grad && i >= 0; i--) { /* backward: the mirror */
     const clvae_layer *l = &net->layers[i];
     double *dy = d[l->y];
-    if (l->kind == CLVAE_LAYER_SAMPLE) {
-      const int L = l->out;
+    if (l->kind == CLVAE_LAYER_SAMPLE) { /* dz: the first L columns of the decoder's input gradient */
+      const int L = l->out, W = net->acts[l->y].width;
       for (int b = 0; b < B; b++)
         for (int j = 0; j < L; j++) {
           size_t r = (size_t)b * 2 * L, e = (size_t)b * L + j;
-          double mu = a[l->x][r + j], lv = a[l->x][r + L + j];
-          d[l->x][r + j] = dy[e] + mu / B;
-          d[l->x][r + L + j] = dy[e] * a[l->eps][e] * 0.5 * exp(0.5 * lv) + 0.5 * (exp(lv) - 1) / B;
+          double mu = a[l->x][r + j], lv = a[l->x][r + L + j], g = dy[(size_t)b * W + j];
+          d[l->x][r + j] = g + beta * mu / B;
+          d[l->x][r + L + j] = g * a[l->eps][e] * 0.5 * exp(0.5 * lv) + beta * 0.5 * (exp(lv) - 1) / B;
         }
       continue;
     }

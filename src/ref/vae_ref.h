@@ -6,11 +6,12 @@
 
 #include "clvae/model.h"
 
-/* Loss = (1/B)·Σ_b (recon_b + kl_b) on the B images x (B, D) in [0, 1], with ε drawn for
- * (seed, noise_step) as the device does. p has net->total values. grad (same layout),
- * recon (B), kl (B) may be NULL. *min_preact receives the smallest |pre-activation| of
- * any ReLU layer (to keep finite differences off the kink). Returns NAN if out of memory. */
-double ref_vae_loss(const clvae_net *net, const double *p, const float *x, int B, uint64_t noise_step,
-                    double *grad, double *recon, double *kl, double *min_preact);
+/* Loss = (1/B)·Σ_b (recon_b + β·kl_b) on the B images x (B, D) in [0, 1] (with their
+ * classes `labels` (B) for a conditional model, else NULL), with ε drawn for (seed,
+ * noise_step) as the device does. p has net->total values. grad (same layout), recon (B),
+ * kl (B) may be NULL. *min_preact receives the smallest |pre-activation| of any ReLU layer
+ * (to keep finite differences off the kink). Returns NAN if out of memory. */
+double ref_vae_loss(const clvae_net *net, const double *p, const float *x, const int *labels, int B,
+                    uint64_t noise_step, double *grad, double *recon, double *kl, double *min_preact);
 
 #endif
