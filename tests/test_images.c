@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +134,32 @@ int main(int argc, char **argv) {
   check(sh("grid --model %s --out %s/x.png --n 1", model, tmp) == 2 && stderr_has("--n"), "--n 1: exit 2");
   check(sh("grid --model %s --out %s/x.png --range 1", model, tmp) == 2 && stderr_has("--range"),
         "a malformed --range: exit 2");
+  /* A PNG that cannot be written (a full disk; here a 4 KiB file-size limit, in a child so
+   * that nothing else runs under it): CLVAE_ERR_WRITE (exit 1) with the reason, libpng's own
+   * message not printed, no file and no temporary left. */
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    char path[1100], dir[1024];
+    snprintf(dir, sizeof dir, "%s/full", tmp);
+    snprintf(path, sizeof path, "%s/big.png", dir);
+    if (mkdir(dir, 0755) != 0) _exit(10);
+    uint8_t *px = malloc(300 * 300);
+    for (int i = 0; px && i < 300 * 300; i++) px[i] = (uint8_t)(i * 2654435761u >> 24);
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &(struct rlimit){4096, 4096});
+    clvae_status ws = clvae_png_write(path, 300, 300, 1, px);
+    DIR *d = opendir(dir);
+    int left = 0;
+    for (struct dirent *e; d && (e = readdir(d));) left += e->d_name[0] != '.';
+    if (d) closedir(d);
+    _exit(ws == CLVAE_ERR_WRITE && strstr(clvae_error_message(), "big.png") &&
+          strstr(clvae_error_message(), "File too large") && left == 0 ? 0 : 11);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  check(child > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "a PNG that cannot be written (ulimit -f): a write failure naming the file and why, nothing left");
   clvae_model_free(m);
   clvae_device_free(dev);
   clvae_checkpoint_free(&ck);

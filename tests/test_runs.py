@@ -359,6 +359,142 @@ def newcomer(tmp, d):
     check(rc == 0 and 'holds 0 epochs already' in o, '--epochs 0 on an initialized run: nothing to do, said plainly', o)
 
 
+def hostile_pass(tmp, d):
+    """The round-3 hostile pass's findings, each with a neighbour."""
+    model = os.path.join(tmp, 'finished', 'checkpoint.clvae')
+    # a decoder that starts with a reshape of z (no ones column there): trains and draws
+    # (under AddressSanitizer this wrote past the decoder's staging rows)
+    out = os.path.join(tmp, 'reshape-z')
+    rc, o = run('train', '--data', d, '--out', out, '--epochs', '1', '--batch-size', '16', '--quiet',
+                '--encoder', 'conv:2:3:1', '--decoder', 'reshape:1:1:2,deconv:4:3:1:valid,dense:16')
+    rc2, o2 = run('grid', '--model', os.path.join(out, 'checkpoint.clvae'), '--out', os.path.join(tmp, 'rz.png'), '--n', '3')
+    check(rc == rc2 == 0, 'a decoder starting with reshape:1:1:L then a transposed conv trains and draws', o + o2)
+    # the run directory renamed during the run, and a new directory made under the old name:
+    # the run goes on in its own directory (now renamed), the new one stays empty
+    out = os.path.join(tmp, 'moving')
+    p = start('train', '--data', d, '--out', out, '--epochs', '1000', '--batch-size', '64', '--quiet')
+    wait_for(lambda: epoch_of(os.path.join(out, 'checkpoint.clvae')) >= 1, proc=p)
+    moved = out + '-moved'
+    os.rename(out, moved)
+    os.mkdir(out)
+    e0 = epoch_of(os.path.join(moved, 'checkpoint.clvae'))
+    went_on = wait_for(lambda: epoch_of(os.path.join(moved, 'checkpoint.clvae')) >= e0 + 2, timeout=300, proc=p)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    rows = open(os.path.join(moved, 'metrics.csv')).read().splitlines()
+    check(went_on and p.returncode == 130 and os.listdir(out) == [] and not os.path.exists(os.path.join(moved, '.clvae.lock'))
+          and len(rows) == 1 + epoch_of(os.path.join(moved, 'checkpoint.clvae')),
+          'a run directory renamed during the run (and its old name made anew): the run writes on into its own '
+          'directory, every metrics row there, its lock removed at the end; the new directory stays empty',
+          f'{os.listdir(out)} {os.listdir(moved)} {err[-400:]}')
+    # settings refused only when the device starts: still no directory
+    for env in ({'CLVAE_KERNEL_STYLE': 'bogus'}, {'CLVAE_GEMM_TUNE': '99,9,9,9'}, {'CLVAE_GEMM_TUNE': '4294967297,1,1,1'},
+                {'CLVAE_KERNEL_DIR': os.path.join(tmp, 'no-kernels')}):
+        out = os.path.join(tmp, 'late-refusal', 'run')
+        rc, o = run('train', '--data', d, '--out', out, '--epochs', '1', '--batch-size', '16', env=env)
+        check(rc == 2 and not os.path.exists(os.path.dirname(out)) and 'training a VAE' not in o,
+              f'train refused by {env}: exit 2, no directory, no training banner', o[-300:])
+    # exports: a failed write (ulimit -f) leaves the previous pair, or no new directory, and exits 1
+    def tiny_files():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    pair = os.path.join(tmp, 'pair')
+    rc, o = run('export', '--model', model, '--format', 'tfjs', '--out', pair)
+    before = {f: open(os.path.join(pair, f), 'rb').read() for f in os.listdir(pair)}
+    big = os.path.join(tmp, 'fields', 'checkpoint.clvae')
+    for fmt in ('tfjs', 'onnx'):
+        p = subprocess.run([CLVAE, 'export', '--model', big, '--format', fmt, '--out', pair, '--force'],
+                           capture_output=True, text=True, preexec_fn=tiny_files, timeout=120)
+        after = {f: open(os.path.join(pair, f), 'rb').read() for f in os.listdir(pair)}
+        check(rc == 0 and p.returncode == 1 and after == before,
+              f'export --format {fmt} --force over a pair, failing to write (ulimit -f): exit 1, the old pair intact',
+              p.stderr + str(sorted(after)))
+        fresh = os.path.join(tmp, f'fresh-{fmt}')
+        p = subprocess.run([CLVAE, 'export', '--model', big, '--format', fmt, '--out', fresh], capture_output=True,
+                           text=True, preexec_fn=tiny_files, timeout=120)
+        check(p.returncode == 1 and not os.path.exists(fresh), f'export --format {fmt} failing to write: exit 1, '
+              'the directory it made removed again', p.stderr)
+    # (a PNG that cannot be written: tests/test_images.c, in one process, as PoCL writes files of
+    # its own at every start that a small ulimit -f stops)
+    # checkpoints: a long optional record (past 64 KiB) keeps the recorded data; a damaged data
+    # path is a damaged file, not missing data; a large file that is no checkpoint is refused by
+    # its magic, before it is read
+    src = bytearray(open(model, 'rb').read())
+    hdr = struct.unpack('<I', src[12:16])[0]
+    end = 152 + 32 * struct.unpack('<I', src[144:148])[0]  # the extension area's records, up to tag 0
+    while struct.unpack('<I', src[end:end + 4])[0] != 0:
+        end += 8 + struct.unpack('<I', src[end + 4:end + 8])[0]
+    rec = struct.pack('<II', 0x8123, 70000) + bytes(70000)
+    new_hdr = (end + len(rec) + 8 + 15) // 16 * 16
+    b = src[:end] + rec + struct.pack('<II', 0, 0)
+    b += bytes(new_hdr - len(b)) + src[hdr:-4]
+    b[12:16] = struct.pack('<I', new_hdr)
+    b += struct.pack('<I', zlib.crc32(bytes(b)))
+    longrec = os.path.join(tmp, 'long-record.clvae')
+    open(longrec, 'wb').write(b)
+    rc, o = run('eval', '--model', longrec, '--json')
+    check(rc == 0 and '"images": 64' in o, 'a checkpoint with a 70,000-byte optional record evaluates on its '
+          'recorded data (64 test images)', o[-300:])
+    flip = bytearray(src)
+    i = flip.find(os.path.realpath(d).encode())
+    flip[i + 3] ^= 1
+    flipped = os.path.join(tmp, 'flipped.clvae')
+    open(flipped, 'wb').write(flip)
+    rc, o = run('eval', '--model', flipped)
+    check(rc == 2 and 'checksum' in o and 'gone' not in o, 'a bit flipped in the recorded data path: "checksum '
+          'mismatch", not "data gone"', o[-300:])
+    sparse = os.path.join(tmp, 'sparse.clvae')
+    with open(sparse, 'wb') as f:
+        f.write(b'NOTACKPT' + bytes(200))
+        f.truncate(1 << 32)
+    if SANITIZED:
+        print('note: the ulimit -v case needs a build without AddressSanitizer')
+    else:
+        p = subprocess.run(['sh', '-c', f'ulimit -v 1000000; exec "{CLVAE}" eval --model "{sparse}"'], capture_output=True,
+                           text=True, timeout=120)
+        check(p.returncode == 2 and 'not a clvae checkpoint' in p.stderr, 'a 4 GiB file that is no checkpoint, under '
+              'ulimit -v 1 GB: refused by its magic before it is read', p.stderr[-300:])
+    os.remove(sparse)
+    # a transposed conv whose real output fits (16,384 rows) is accepted; one row more is not
+    tall = os.path.join(tmp, 'tall')
+    os.makedirs(tall)
+    for name in ('train', 't10k'):
+        open(os.path.join(tall, f'{name}-images-idx3-ubyte'), 'wb').write(idx(2051, (1, 16384, 16), bytes(16384 * 16)))
+        open(os.path.join(tall, f'{name}-labels-idx1-ubyte'), 'wb').write(idx(2049, (1,), bytes(1)))
+    for rows, ok in ((2048, True), (2049, False)):
+        rc, o = run('train', '--data', tall, '--out', os.path.join(tmp, f'tall{rows}'), '--epochs', '0', '--batch-size', '1',
+                    '--encoder', 'dense:4', '--decoder', f'dense:{rows * 2},reshape:{rows}:2:1,deconv:2:2:8:valid', '--quiet')
+        check((rc == 0) == ok and (ok or 'larger than 16384' in o or 'needs the images' in o),
+              f'deconv:2:2:8:valid from {rows} rows ({rows * 8} out): {"accepted" if ok else "refused"}', o[-300:])
+    # help that cannot be written is a failure too
+    with open('/dev/full', 'w') as full:
+        for args in (['--help'], ['help'], ['train', '--help'], ['serve', '--help'], ['grid', '--help']):
+            rc, o = run(*args, stdout=full)
+            check(rc == 1 and 'standard output' in o, f'clvae {" ".join(args)} > /dev/full: exit 1', o[-200:])
+    # default runs started within one second get names of their own
+    work = os.path.join(tmp, 'same-second')
+    os.makedirs(work)
+    codes = [run('train', '--data', d, '--epochs', '0', '--quiet', cwd=work)[0] for _ in range(3)]
+    runs = [r for r in os.listdir(os.path.join(work, 'runs')) if r != 'latest']
+    check(codes == [0, 0, 0] and len(runs) == 3, 'three default runs in a row: three run directories, whatever the clock',
+          f'{codes} {runs}')
+    # a class folder whose name is not UTF-8: scatter draws it (with U+FFFD), as serve shows it
+    if have_plots(CLVAE):
+        root = os.path.join(tmp, 'latin1').encode()
+        for part in (b'train', b'test'):
+            for c in (b'caf\xe9', b'plain'):
+                os.makedirs(os.path.join(root, part, c))
+                for i in range(4):
+                    write_png(os.path.join(root, part, c, b'%d.png' % i).decode('utf-8', 'surrogateescape'), 5, 4,
+                              [[(i * 50 + x * 9 + y) % 256 for x in range(5)] for y in range(4)])
+        rd = os.path.join(tmp, 'latin1-run')
+        rc, o = run('train', '--data', root.decode('utf-8', 'surrogateescape'), '--out', rd, '--epochs', '1',
+                    '--batch-size', '4', '--quiet')
+        rc2, o2 = run('scatter', '--model', os.path.join(rd, 'checkpoint.clvae'), '--out', os.path.join(tmp, 'latin1.png'))
+        check(rc == rc2 == 0 and os.path.exists(os.path.join(tmp, 'latin1.png')),
+              'scatter with a class folder named in Latin-1 (not UTF-8): drawn', o + o2)
+
+
 def main():
     rc, out = run('devices')
     if rc == 2 and 'no OpenCL platform' in out:
@@ -375,6 +511,7 @@ def main():
         substitutions(tmp, model, d)
         messages(tmp, d)
         newcomer(tmp, d)
+        hostile_pass(tmp, d)
     return summary()
 
 

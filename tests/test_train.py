@@ -301,8 +301,13 @@ def test_kernel_limits(tmp):
               p.stdout[-2000:] + p.stderr)
     p = subprocess.run([HOOKS, 'selftest', '--quick', '--kernel', 'gemm'], capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, CLVAE_TEST_KERNEL_WG='8', CLVAE_GEMM_TUNE='6,4,4,4'))
-    check(p.returncode == 1 and 'CLVAE_GEMM_TUNE asks for work-groups of 4 x 4' in p.stdout and 'allows 8' in p.stdout,
-          'CLVAE_GEMM_TUNE beyond the built kernel\'s limit: refused naming both', p.stdout[-1500:])
+    check(p.returncode == 2 and 'CLVAE_GEMM_TUNE asks for work-groups of 4 x 4' in p.stderr and 'allows 8' in p.stderr,
+          'CLVAE_GEMM_TUNE beyond the built kernel\'s limit: selftest refuses it (exit 2) naming both', p.stderr[-1500:])
+    out = os.path.join(tmp, 'tune-limit')
+    p = subprocess.run([HOOKS, 'train', '--limit', '512', '--epochs', '1', '--out', out], capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, CLVAE_TEST_KERNEL_WG='8', CLVAE_GEMM_TUNE='6,4,4,4'))
+    check(p.returncode == 2 and 'allows 8' in p.stderr and not os.path.exists(out),
+          'CLVAE_GEMM_TUNE beyond a kernel\'s limit: train refuses it before starting (exit 2), no directory', p.stderr[-800:])
 
 
 def test_device_limits(tmp):
@@ -315,9 +320,14 @@ def test_device_limits(tmp):
 def test_second_sigint(tmp):
     o = os.path.join(tmp, 'twice')
     ck = os.path.join(o, 'checkpoint.clvae')
-    p = subprocess.Popen([HOOKS, 'train', '--limit', '512', '--epochs', '1000', '--out', o], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, CLVAE_TEST_SLOW_CHECKPOINT='1'))
-    wait_for(lambda: epoch_of(ck) >= 1, proc=p)
+    p = subprocess.Popen([HOOKS, 'train', '--epochs', '1000', '--report-every', '1', '--out', o],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, CLVAE_TEST_SLOW_CHECKPOINT='1'))
+    # inside epoch 2, near its start (a row of progress.csv per step, 235 steps an epoch): the
+    # stop falls inside the epoch, so that a checkpoint write follows it (a stop at an epoch's
+    # end, just after that epoch's checkpoint, writes nothing more)
+    progress = os.path.join(o, 'progress.csv')
+    wait_for(lambda: os.path.exists(progress) and ',2,' in open(progress).read(), proc=p)
     p.send_signal(signal.SIGINT)  # asks for a checkpoint after this step (a slow write here)
     writing = wait_for(lambda: temps(ck), proc=p)  # the write has begun
     t0 = time.time()

@@ -9,7 +9,8 @@
 extern "C" {
 #endif
 
-/* Version 3 adds a tagged extension area (the layer items, the training data's path) to
+/* Version 3 adds a tagged extension area (the layer items, the training data's path, β, a
+ * conditional model's classes) to
  * version 2, which records the image shape and the layer list; versions 1 (square grey
  * images, one hidden layer) and 2 are still read. */
 #define CLVAE_CHECKPOINT_VERSION 3
@@ -24,7 +25,11 @@ typedef struct clvae_checkpoint {
   char data_abs[4096];       /* and as an absolute path */
   size_t n;                  /* parameters: the net's total for cfg */
   float *params, *adam_m, *adam_v;
+  char **class_names;        /* a conditional model's cfg.classes names ("": unnamed), or NULL */
 } clvae_checkpoint;
+
+/* Copies K class names (NULL or NULL entries: unnamed) into c->class_names. */
+CLVAE_API clvae_status clvae_checkpoint_set_classes(clvae_checkpoint *c, int K, const char *const *names);
 
 /* Validates cfg (clvae_net_build) and allocates the three arrays for its net (zeroed). */
 CLVAE_API clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg);

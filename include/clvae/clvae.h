@@ -33,7 +33,8 @@ typedef enum clvae_status {
   CLVAE_ERR_DIVERGED,    /* the loss became NaN or infinite */
   CLVAE_ERR_LIMIT,       /* a size exceeds what the device (or a format) can hold */
   CLVAE_ERR_EXISTS,      /* an output would replace something that is already there */
-  CLVAE_ERR_COMM         /* the ranks of an MPI job could not communicate */
+  CLVAE_ERR_COMM,        /* the ranks of an MPI job could not communicate */
+  CLVAE_ERR_WRITE        /* writing an output failed (a full disk, a file too large, the device): not bad input */
 } clvae_status;
 
 #define CLVAE_ERROR_MSG_SIZE 8192

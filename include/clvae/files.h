@@ -14,7 +14,10 @@
 #ifndef CLVAE_FILES_H
 #define CLVAE_FILES_H
 
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "clvae/clvae.h"
 
@@ -52,9 +55,21 @@ CLVAE_API void clvae_output_cleanup(void);
  * but a regular file, without blocking on a FIFO. */
 CLVAE_API clvae_status clvae_append_open(const char *path, FILE **f);
 
+/* From now on, paths under `dir` (dir itself, dir/...) are opened, created and renamed
+ * through a descriptor of the directory, not its name: a run directory renamed (or
+ * replaced) while a run writes keeps receiving the run's files, and its lock. NULL: none.
+ * One anchor per process (the run's directory). */
+CLVAE_API clvae_status clvae_files_anchor(const char *dir);
+/* mkdir, rmdir and opendir through the anchor. */
+CLVAE_API int clvae_files_mkdir(const char *path, mode_t mode);
+CLVAE_API int clvae_files_rmdir(const char *path);
+CLVAE_API int clvae_files_stat(const char *path, struct stat *sb); /* follows symlinks, as stat does */
+CLVAE_API DIR *clvae_files_opendir(const char *path);
+
 /* A run directory's lock: DIR/.clvae.lock, flock'ed, holding the owner's pid. */
 typedef struct clvae_dir_lock_t {
   int fd;                    /* -1: not held */
+  int dirfd;                 /* the directory, held while locked */
   char path[4200];
 } clvae_dir_lock_t;
 

@@ -261,7 +261,9 @@ static int bench_dist(const bench_args *a) {
   }
   if (rc == EXIT_OK) {
     c.height = train.height, c.width = train.width, c.channels = train.channels;
-    if ((st = clvae_net_build(&net, &c)) == CLVAE_OK && !(params = malloc(net.total * 4))) st = CLVAE_ERR_NOMEM;
+    if ((st = clvae_net_build(&net, &c)) != CLVAE_OK || (st = clvae_model_fits(&c, clvae_device_get_info(dev))) != CLVAE_OK)
+      rc = EXIT_USAGE;
+    if (st == CLVAE_OK && !(params = malloc(net.total * 4))) st = CLVAE_ERR_NOMEM;
     if (st == CLVAE_OK) clvae_init_params(&net, params);
     if (st == CLVAE_OK) st = clvae_dataset_create(&d, dev, &train, 0);
     if (st == CLVAE_OK) st = clvae_model_create(&m, dev, &c);
@@ -270,7 +272,7 @@ static int bench_dist(const bench_args *a) {
     if (st == CLVAE_OK) st = clvae_dist_create(&over, cli_comm, m, 1);
     if (st == CLVAE_OK) st = clvae_dist_create(&after, cli_comm, m, 0);
     if (st == CLVAE_OK && !(arena = calloc(net.total, 4))) st = CLVAE_ERR_NOMEM;
-    if (st != CLVAE_OK) rc = EXIT_FAIL;
+    if (st != CLVAE_OK && rc == EXIT_OK) rc = EXIT_FAIL;
   }
   if (st != CLVAE_OK) fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
   if ((rc = cli_agree(rc == EXIT_OK ? -1 : rc)) >= 0) goto done;
@@ -391,6 +393,11 @@ int cmd_bench(int argc, char **argv) {
   clvae_net net;
   if (clvae_net_build(&net, &c) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train.source);
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  if (clvae_model_fits(&c, clvae_device_get_info(dev)) != CLVAE_OK) { /* before anything is allocated, as train does */
+    fprintf(stderr, "clvae: %s\nclvae: use a smaller --batch-size, or smaller layers\n", clvae_error_message());
     rc = EXIT_USAGE;
     goto done;
   }

@@ -340,8 +340,11 @@ static void on_progress(const clvae_train_progress *p, void *user) {
 static void record_data(clvae_checkpoint *ck, const char *data) {
   char abs[PATH_MAX];
   snprintf(ck->data, sizeof ck->data, "%s", data);
+  /* a path realpath cannot resolve (longer than PATH_MAX) is not recorded as absolute: a
+   * relative one would name another directory from elsewhere */
   if (realpath(data, abs)) snprintf(ck->data_abs, sizeof ck->data_abs, "%s", abs);
-  else snprintf(ck->data_abs, sizeof ck->data_abs, "%s", data);
+  else if (data[0] == '/') snprintf(ck->data_abs, sizeof ck->data_abs, "%s", data);
+  else ck->data_abs[0] = '\0';
 }
 
 /* Loads or creates the checkpoint state; returns an exit code or -1 to go on. */
@@ -414,7 +417,7 @@ static int save_initial(const char *path, const clvae_checkpoint *ck) {
   clvae_status st = clvae_checkpoint_save(path, ck);
   if (st == CLVAE_OK) return -1;
   fprintf(stderr, "clvae: %s\n", clvae_error_message());
-  return st == CLVAE_ERR_NOMEM || st == CLVAE_ERR_IO ? EXIT_FAIL : EXIT_USAGE; /* a full disk is a failure (1) */
+  return st == CLVAE_ERR_NOMEM || st == CLVAE_ERR_IO || st == CLVAE_ERR_WRITE ? EXIT_FAIL : EXIT_USAGE; /* a full disk is a failure (1) */
 }
 
 /* Device (info from cli_choose_device, or NULL to choose now), model with the checkpoint's
@@ -578,7 +581,7 @@ int cmd_train(int argc, char **argv) {
   clvae_device *dev = NULL;
   clvae_model *m = NULL;
   clvae_dataset *dtrain = NULL, *dtest = NULL;
-  clvae_dir_lock_t lock = {-1, ""};
+  clvae_dir_lock_t lock = {-1, -1, ""};
   /* Under mpirun every rank runs this; rank 0 ("lead") alone reads and writes the run
    * directory, and the ranks agree after each stage of the setup, so that a failure on
    * any rank stops all of them with its exit code. */
@@ -610,6 +613,10 @@ int cmd_train(int argc, char **argv) {
   if (!a.out) {
     time_t t = time(NULL);
     strftime(outbuf, sizeof outbuf, "runs/%Y%m%d-%H%M%S", localtime(&t));
+    /* a run started in the same second as another: the next free name (…-2, -3, …) */
+    struct stat taken;
+    size_t stem = strlen(outbuf);
+    for (int k = 2; k < 1000 && lstat(outbuf, &taken) == 0; k++) snprintf(outbuf + stem, sizeof outbuf - stem, "-%d", k);
     a.out = outbuf;
   }
   if (!lead) a.quiet = 1;
@@ -675,22 +682,6 @@ int cmd_train(int argc, char **argv) {
   rc = cli_load_both(&train, &test, a.data) != 0 ? EXIT_USAGE : -1;
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && (rc = cli_agree(same_data_as_lead(&train, &test, a.data))) >= 0) goto done;
-  if (lead && (rc = cli_own_run_dir(a.out, a.logdir, !a.resume, &lock)) < 0 && a.resume) rc = unchanged(path, &ck_seen);
-  if (lead && rc < 0 && a.out == outbuf) cli_link_latest(a.out);
-  if ((rc = cli_agree(rc)) >= 0) goto done;
-  if (!a.quiet) {
-    char shape[64], layers[2100];
-    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu, init "
-           "%s; output in %s\n", clvae_images_shape(&train, shape, sizeof shape),
-           cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
-           ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
-           ck.cfg.lr, (unsigned long long)ck.cfg.seed, cli_init_name(ck.cfg.init), a.out);
-    cli_print_layers(&ck.cfg);
-    if (size > 1)
-      printf("clvae: %d ranks, each computing %d or %d rows of every batch of %d; gradients summed over MPI\n", size,
-             ck.cfg.batch / size, (ck.cfg.batch + size - 1) / size, ck.cfg.batch);
-  }
-  fflush(stdout);
   /* From here on SIGINT/SIGTERM ask for a clean stop (after the current step, with a
    * checkpoint). They are held back while the device starts and the programs build: a
    * signal inside the driver's compiler makes the build fail, and the driver's threads,
@@ -709,15 +700,34 @@ int cmd_train(int argc, char **argv) {
   sigaddset(&stops, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stops, &old);
   rc = setup_device(&a.dev, &info, &ck, &train, &test, &dev, &m, &dtrain, &dtest);
-  if (rc == EXIT_OK && clvae_ops_build_all(dev) != CLVAE_OK) {
+  clvae_status built = rc == EXIT_OK ? clvae_ops_build_all(dev) : CLVAE_OK;
+  if (built != CLVAE_OK) { /* kernels that cannot be read or settings the device refuses: 2; the driver failing: 1 */
     fprintf(stderr, "clvae: %s%s\n", cli_rank_prefix(), clvae_error_message());
-    rc = EXIT_FAIL;
+    rc = built == CLVAE_ERR_IO || built == CLVAE_ERR_ARG || built == CLVAE_ERR_LIMIT ? EXIT_USAGE : EXIT_FAIL;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc == EXIT_OK) rc = -1;
-  if ((rc = cli_agree(rc)) >= 0) goto done; /* every rank is ready: only now the new run's checkpoint */
-  if (lead && !a.resume) rc = save_initial(path, &ck);
   if ((rc = cli_agree(rc)) >= 0) goto done;
+  /* every rank is ready: only now the run directory (a refusal by the device, its driver or
+   * the kernel settings leaves nothing behind), then the new run's checkpoint */
+  if (lead && (rc = cli_own_run_dir(a.out, a.logdir, !a.resume, &lock)) < 0 && a.resume) rc = unchanged(path, &ck_seen);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
+  if (lead && !a.resume) rc = save_initial(path, &ck);
+  if (lead && rc < 0 && a.out == outbuf) cli_link_latest(a.out);
+  if ((rc = cli_agree(rc)) >= 0) goto done;
+  if (!a.quiet) {
+    char shape[64], layers[2100];
+    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu, init "
+           "%s; output in %s\n", clvae_images_shape(&train, shape, sizeof shape),
+           cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
+           ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
+           ck.cfg.lr, (unsigned long long)ck.cfg.seed, cli_init_name(ck.cfg.init), a.out);
+    cli_print_layers(&ck.cfg);
+    if (size > 1)
+      printf("clvae: %d ranks, each computing %d or %d rows of every batch of %d; gradients summed over MPI\n", size,
+             ck.cfg.batch / size, (ck.cfg.batch + size - 1) / size, ck.cfg.batch);
+  }
+  fflush(stdout);
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming after %s\n", position(&ck.train, (char[64]){0}, 64));
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
@@ -774,6 +784,7 @@ done:
   clvae_checkpoint_free(&ck);
   clvae_images_free(&train), clvae_images_free(&test);
   clvae_dir_unlock(&lock);
+  clvae_files_anchor(NULL);
   return rc;
 }
 

@@ -277,8 +277,13 @@ int cli_run_data(const char *model, const char *given, char *out, size_t n) {
   snprintf(out, n, "%s", CLVAE_DEFAULT_DATA_DIR);
   if (clvae_checkpoint_peek(model, &ck) != CLVAE_OK || !ck.data_abs[0]) return -1; /* the full load says what is wrong */
   if (stat(ck.data_abs, &sb) != 0) {
+    int e = errno;
+    clvae_checkpoint full; /* the peek trusts the header: a damaged one is reported as such, not as missing data */
+    clvae_status st = clvae_checkpoint_load(model, &full);
+    clvae_checkpoint_free(&full);
+    if (st != CLVAE_OK) return -1; /* the command's own load reports it */
     fprintf(stderr, "clvae: %s was trained on %s (--data %s), which is gone (%s): give --data DIR\n", model, ck.data_abs,
-            ck.data, strerror(errno));
+            ck.data, strerror(e));
     return EXIT_USAGE;
   }
   snprintf(out, n, "%s", ck.data_abs);

@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(stdout);
-    return EXIT_OK;
+    return stdout_result(EXIT_OK);
   }
   if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
     printf("clvae %s\nplots (cairo): %s\nMPI: %s\nserve (libmicrohttpd): %s\n", clvae_version(),
@@ -132,7 +132,8 @@ int main(int argc, char **argv) {
       int rc = run_command(i, argc, argv);
       /* the commands whose result is what they print: a result that could not be written
        * is a failure (1), not a success (train and serve print progress, not results) */
-      return strcmp(argv[1], "train") && strcmp(argv[1], "serve") ? stdout_result(rc) : rc;
+      int help = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")); /* their help is a result */
+      return help || (strcmp(argv[1], "train") && strcmp(argv[1], "serve")) ? stdout_result(rc) : rc;
     }
   fprintf(stderr, "clvae: unknown command '%s'\n\n", argv[1]);
   usage(stderr);

@@ -165,6 +165,12 @@ int cli_own_run_dir(const char *out, const char *logdir, int new_run, clvae_dir_
   remove_stale(out, top, 2);
   snprintf(path, sizeof path, "%s/decoder", out);
   remove_stale(path, dec, 2);
+  /* the run's files go to this directory whatever happens to its name meanwhile */
+  if (clvae_files_anchor(out) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    clvae_dir_unlock(lock);
+    return EXIT_FAIL;
+  }
   return -1;
 }
 

@@ -23,6 +23,7 @@ const char *clvae_status_name(clvae_status s) {
   case CLVAE_ERR_LIMIT: return "too large";
   case CLVAE_ERR_EXISTS: return "already exists";
   case CLVAE_ERR_COMM: return "MPI communication failed";
+  case CLVAE_ERR_WRITE: return "write failed";
   }
   return "unknown status";
 }

@@ -11,6 +11,9 @@
  *             valid, h, w, c; see clvae_item)
  *       3, 4  the training data's path as given, and absolute (UTF-8, no NUL)
  *       5     the initializer (u32 clvae_init_kind; formats 1 and 2: Glorot)
+ *       6     β, the KL term's weight (f32; absent: 1)
+ *       7     a conditional model's classes: u32 K, then K names, each u32 length and
+ *             that many bytes (no NUL; empty: unnamed, "class k")
  *     A reader refuses a tag below 0x8000 that it does not know (it changes what the file
  *     means) and skips others. depth and hidden hold the dense mirror the items describe
  *     (depth 0 when they describe another net).
@@ -55,7 +58,8 @@ static float getf(const unsigned char *p) { uint32_t u = get32(p); float f; memc
 static void putd(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); put64(p, u); }
 static double getd(const unsigned char *p) { uint64_t u = get64(p); double d; memcpy(&d, &u, 8); return d; }
 
-enum { TAG_END = 0, TAG_ENCODER = 1, TAG_DECODER = 2, TAG_DATA = 3, TAG_DATA_ABS = 4, TAG_INIT = 5, TAG_OPTIONAL = 0x8000 };
+enum { TAG_END = 0, TAG_ENCODER = 1, TAG_DECODER = 2, TAG_DATA = 3, TAG_DATA_ABS = 4, TAG_INIT = 5, TAG_BETA = 6,
+       TAG_CLASSES = 7, TAG_OPTIONAL = 0x8000 };
 #define ITEM_BYTES 32
 #define MAX_HEADER (1u << 20)
 
@@ -82,6 +86,21 @@ static size_t put_extension(unsigned char *b, const clvae_checkpoint *c) {
   }
   if (b) put32(b + at, TAG_INIT), put32(b + at + 4, 4), put32(b + at + 8, (uint32_t)g->init);
   at += 12;
+  if (g->beta != 1.0f) {
+    if (b) put32(b + at, TAG_BETA), put32(b + at + 4, 4), putf(b + at + 8, g->beta);
+    at += 12;
+  }
+  if (g->classes) {
+    size_t len = 4, start = at;
+    for (int k = 0; k < g->classes; k++) {
+      const char *name = c->class_names ? c->class_names[k] : "";
+      size_t nl = strlen(name);
+      if (b) put32(b + at + 8 + len, (uint32_t)nl), memcpy(b + at + 12 + len, name, nl);
+      len += 4 + nl;
+    }
+    if (b) put32(b + start, TAG_CLASSES), put32(b + start + 4, (uint32_t)len), put32(b + start + 8, (uint32_t)g->classes);
+    at += 8 + len;
+  }
   if (b) put32(b + at, TAG_END), put32(b + at + 4, 0);
   return at + 8;
 }
@@ -106,8 +125,26 @@ clvae_status clvae_checkpoint_alloc(clvae_checkpoint *c, const clvae_config *cfg
 }
 
 void clvae_checkpoint_free(clvae_checkpoint *c) {
-  free(c->params), free(c->adam_m), free(c->adam_v);
+  free(c->params), free(c->adam_m), free(c->adam_v), free(c->class_names);
   c->params = c->adam_m = c->adam_v = NULL;
+  c->class_names = NULL;
+}
+
+clvae_status clvae_checkpoint_set_classes(clvae_checkpoint *c, int K, const char *const *names) {
+  size_t bytes = (size_t)K * sizeof(char *);
+  for (int k = 0; k < K; k++) bytes += strlen(names && names[k] ? names[k] : "") + 1;
+  char **block = K > 0 ? malloc(bytes) : NULL;
+  if (K > 0 && !block) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory for %d class names", K);
+  char *at = (char *)(block + (K > 0 ? K : 0));
+  for (int k = 0; k < K; k++) {
+    const char *n = names && names[k] ? names[k] : "";
+    block[k] = at;
+    memcpy(at, n, strlen(n) + 1);
+    at += strlen(n) + 1;
+  }
+  free(c->class_names);
+  c->class_names = block;
+  return CLVAE_OK;
 }
 
 /* The layer records of a net: what a checkpoint stores and a reader compares. */
@@ -190,7 +227,7 @@ clvae_status clvae_checkpoint_save(const char *path, const clvae_checkpoint *c) 
     int e = errno ? errno : EIO;
     free(b);
     clvae_output_abort(&out);
-    return clvae__fail(CLVAE_ERR_IO, "%s: write failed: %s (the previous checkpoint, if any, is unchanged)", path,
+    return clvae__fail(CLVAE_ERR_WRITE, "%s: write failed: %s (the previous checkpoint, if any, is unchanged)", path,
                        strerror(e));
   }
   free(b);
@@ -244,6 +281,30 @@ static clvae_status parse_extension(const char *path, const unsigned char *b, si
       if (len != 4 || get32(v) < CLVAE_INIT_GLOROT || get32(v) > CLVAE_INIT_TORCH)
         return damaged(path, "the initializer record (%u bytes, kind %u)", len, len >= 4 ? get32(v) : 0);
       g->init = (int)get32(v);
+    } else if (tag == TAG_BETA) {
+      if (len != 4 || !(getf(v) >= 0 && getf(v) <= 1000))
+        return damaged(path, "beta: a record of %u bytes, %g (0..1000)", len, len >= 4 ? (double)getf(v) : 0.0);
+      g->beta = getf(v);
+    } else if (tag == TAG_CLASSES) {
+      uint32_t K = len >= 4 ? get32(v) : 0, at2 = 4;
+      if (K < 1 || K > CLVAE_MAX_CLASSES) return damaged(path, "classes: %u (1..%d)", K, CLVAE_MAX_CLASSES);
+      const char *names[CLVAE_MAX_CLASSES];
+      char *text = malloc((size_t)len + K); /* the names, each with its NUL */
+      if (!text) return clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+      for (uint32_t k = 0, t = 0; k < K; k++) {
+        uint32_t nl = at2 + 4 <= len ? get32(v + at2) : 0xffffffffu;
+        if (nl > 255 || nl > len - at2 - 4 || memchr(v + at2 + 4, 0, nl)) {
+          free(text);
+          return damaged(path, "class names: name %u of %u does not fit its record of %u bytes", k, K, len);
+        }
+        memcpy(text + t, v + at2 + 4, nl), text[t + nl] = '\0', names[k] = text + t;
+        t += nl + 1, at2 += 4 + nl;
+      }
+      clvae_status cs = at2 != len ? damaged(path, "class names: %u bytes after the last name", len - at2)
+                                   : clvae_checkpoint_set_classes(c, (int)K, names);
+      free(text);
+      if (cs != CLVAE_OK) return cs;
+      g->classes = (int)K;
     } else if (tag < TAG_OPTIONAL)
       return clvae__fail(CLVAE_ERR_FORMAT, "%s: the checkpoint has a record (tag %u) this clvae does not know: written "
                          "by a newer clvae, or damaged", path, tag);
@@ -256,6 +317,7 @@ static clvae_status parse_v2(const char *path, const unsigned char *b, uint32_t 
                              clvae_checkpoint *c) {
   clvae_config *g = &c->cfg;
   memset(g, 0, sizeof *g);
+  g->beta = 1.0f; /* unless a record says otherwise; unconditional (classes 0) */
   int *ints[7] = {&g->height, &g->width, &g->channels, &g->depth, &g->latent, &g->loss, &g->batch};
   for (int i = 0; i < 7; i++) *ints[i] = (int)get32(b + 16 + 4 * i);
   g->lr = getf(b + 44), g->beta1 = getf(b + 48), g->beta2 = getf(b + 52), g->eps = getf(b + 56);
@@ -279,6 +341,7 @@ static clvae_status parse_v2(const char *path, const unsigned char *b, uint32_t 
 static clvae_status parse_v1(const char *path, const unsigned char *b, clvae_checkpoint *c) {
   clvae_config *g = &c->cfg;
   memset(g, 0, sizeof *g);
+  g->beta = 1.0f;
   int input = (int)get32(b + 16), side = (int)lround(sqrt((double)(input > 0 ? input : 0)));
   if (input < 1 || side * side != input)
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: a format-1 checkpoint for %d-pixel images: format 1 does not record "
@@ -342,6 +405,21 @@ static clvae_status read_file(const char *path, unsigned char **out, size_t *siz
     return clvae__fail(CLVAE_ERR_FORMAT, "%s: %lld bytes: %s for a clvae checkpoint", path, (long long)sb.st_size,
                        sb.st_size < V1_HEADER + 4 ? "too short" : "too large");
   }
+  /* the magic, and the size the header promises, before reading (and allocating) the rest */
+  unsigned char head[V1_HEADER];
+  if (fread(head, 1, sizeof head, f) != sizeof head || memcmp(head, MAGIC, 8) != 0) {
+    fclose(f);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: not a clvae checkpoint (bad magic)", path);
+  }
+  uint32_t version = get32(head + 8);
+  uint64_t hdr = version == 1 ? V1_HEADER : get32(head + 12), n = get64(head + (version == 1 ? 88 : 104));
+  int v1_like = version == 1 && get32(head + 12) != V1_HEADER; /* the full check names that */
+  if (version >= 1 && version <= 3 && !v1_like && (n == 0 || n > 0x7fffffffu || (uint64_t)sb.st_size != hdr + 3 * n * 4 + 4)) {
+    fclose(f);
+    return clvae__fail(CLVAE_ERR_FORMAT, "%s: truncated or damaged: %lld bytes, but the header describes %llu "
+                       "parameters", path, (long long)sb.st_size, (unsigned long long)n);
+  }
+  rewind(f);
   *size = (size_t)sb.st_size;
   unsigned char *b = malloc(*size);
   if (!b) st = clvae__fail(CLVAE_ERR_NOMEM, "%s: out of host memory for %zu bytes", path, *size);
@@ -354,20 +432,33 @@ static clvae_status read_file(const char *path, unsigned char **out, size_t *siz
 }
 
 clvae_status clvae_checkpoint_peek(const char *path, clvae_checkpoint *c) {
-  unsigned char b[1 << 16];
+  unsigned char head[V1_HEADER], *b = NULL;
   FILE *f;
   memset(c, 0, sizeof *c);
   clvae_status st = clvae_fopen_regular(path, &f);
   if (st != CLVAE_OK) return st;
-  size_t got = fread(b, 1, sizeof b, f);
+  size_t got = fread(head, 1, sizeof head, f);
+  uint32_t version = got >= 16 ? get32(head + 8) : 0, hdr = got >= 16 ? get32(head + 12) : 0;
+  if (got < V1_HEADER || memcmp(head, MAGIC, 8) != 0 || version < 1 || version > 3)
+    st = clvae__fail(CLVAE_ERR_FORMAT, "%s: not a clvae checkpoint (or a damaged one)", path);
+  else if (version == 1)
+    st = parse_v1(path, head, c);
+  else if (hdr > MAX_HEADER || hdr < LAYERS_AT + 16) /* not one clvae wrote: the full load says why */
+    st = clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: a header of %u bytes", path, hdr);
+  else if (!(b = malloc(hdr)))
+    st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  else {
+    memcpy(b, head, V1_HEADER);
+    if (fread(b + V1_HEADER, 1, hdr - V1_HEADER, f) != hdr - V1_HEADER)
+      st = clvae__fail(CLVAE_ERR_FORMAT, "%s: truncated: shorter than its header of %u bytes", path, hdr);
+    else
+      st = parse_v2(path, b, version, hdr, c);
+  }
   fclose(f);
-  uint32_t version = got >= 16 ? get32(b + 8) : 0, hdr = got >= 16 ? get32(b + 12) : 0;
-  if (got < V1_HEADER + 4 || memcmp(b, MAGIC, 8) != 0 || version < 1 || version > 3)
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: not a clvae checkpoint (or a damaged one)", path);
-  if (version == 1) return parse_v1(path, b, c);
-  if (hdr > got || hdr < LAYERS_AT + 16) /* a header this long is not one clvae wrote: the full load says why */
-    return clvae__fail(CLVAE_ERR_FORMAT, "%s: damaged checkpoint: a header of %u bytes", path, hdr);
-  return parse_v2(path, b, version, hdr, c);
+  free(b);
+  free(c->class_names); /* a peek allocates nothing */
+  c->class_names = NULL;
+  return st;
 }
 
 clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
@@ -408,7 +499,11 @@ clvae_status clvae_checkpoint_load(const char *path, clvae_checkpoint *c) {
   if ((version == 1 ? parse_v1(path, b, c) : parse_v2(path, b, version, (size_t)hdr, c)) != CLVAE_OK) goto done;
   if (check_fields(path, b, version, c, n, &net) != CLVAE_OK) goto done;
   clvae_checkpoint tmp = *c;
-  if ((st = clvae_checkpoint_alloc(c, &tmp.cfg)) != CLVAE_OK) goto done;
+  if ((st = clvae_checkpoint_alloc(c, &tmp.cfg)) != CLVAE_OK) {
+    free(tmp.class_names);
+    goto done;
+  }
+  c->class_names = tmp.class_names; /* (set by the extension area) */
   c->step = tmp.step, c->train = tmp.train, c->train_limit = tmp.train_limit, c->train_count = tmp.train_count;
   memcpy(c->data, tmp.data, sizeof c->data), memcpy(c->data_abs, tmp.data_abs, sizeof c->data_abs);
   float *arrays[3] = {c->params, c->adam_m, c->adam_v};

@@ -9,9 +9,12 @@
 
 #define EXPORT_MAX_FILES 4
 
-/* A missing `dir` is created (its parent must exist); one that exists must be a directory,
- * and empty unless `force` (else CLVAE_ERR_EXISTS). */
-clvae_status export_prepare_dir(const char *dir, int force);
+/* A missing `dir` is created (its parent must exist; *created says so); one that exists
+ * must be a directory, and empty unless `force` (else CLVAE_ERR_EXISTS). */
+clvae_status export_prepare_dir(const char *dir, int force, int *created);
+/* After a failed export: removes `dir` again if export_prepare_dir created it (and it is
+ * still empty). Returns st. */
+clvae_status export_undo_dir(const char *dir, int created, clvae_status st);
 /* Writes n files (at most EXPORT_MAX_FILES) of `dir` through temporary files (files.h):
  * all are opened and written before any is renamed into place, so that a refused target
  * (a symlink, say) leaves the directory as it was. Renamed in the order given. */

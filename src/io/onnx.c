@@ -393,8 +393,9 @@ clvae_status clvae_export_onnx(const char *dir, const clvae_checkpoint *ck, clva
     names[n] = p == CLVAE_EXPORT_DECODER ? "decoder.onnx" : "encoder.onnx";
     data[n] = files[n].data, size[n] = files[n].len, n++;
   }
-  if (st == CLVAE_OK && (st = export_prepare_dir(dir, force)) == CLVAE_OK)
-    st = export_put_files(dir, names, data, size, n);
+  int created = 0;
+  if (st == CLVAE_OK && (st = export_prepare_dir(dir, force, &created)) == CLVAE_OK)
+    st = export_undo_dir(dir, created, export_put_files(dir, names, data, size, n));
   pb_free(&files[0]), pb_free(&files[1]);
   return st;
 }

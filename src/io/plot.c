@@ -35,8 +35,30 @@ static void nice_range(double *lo, double *hi) {
   *lo = floor(*lo / s) * s, *hi = ceil(*hi / s) * s;
 }
 
-static void text(cairo_t *cr, double x, double y, const char *s, double ax, double ay) {
+/* s as valid UTF-8 (cairo refuses anything else): each byte that does not start or continue
+ * a well-formed sequence becomes U+FFFD. */
+static void utf8_valid(const char *s, char *out, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t o = 0;
+  while (*p && o + 4 < n) {
+    int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 4 : 0;
+    for (int k = 1; k < len; k++)
+      if ((p[k] & 0xc0) != 0x80) len = 0;
+    if (len == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) len = 0; /* overlong, surrogate */
+    if (len == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) len = 0;
+    if (!len) {
+      memcpy(out + o, "\xef\xbf\xbd", 3), o += 3, p++;
+      continue;
+    }
+    memcpy(out + o, p, (size_t)len), o += (size_t)len, p += len;
+  }
+  out[o] = '\0';
+}
+
+static void text(cairo_t *cr, double x, double y, const char *raw, double ax, double ay) {
   cairo_text_extents_t e;
+  char s[1024];
+  utf8_valid(raw, s, sizeof s);
   cairo_text_extents(cr, s, &e);
   cairo_move_to(cr, x - e.width * ax - e.x_bearing, y + e.height * ay - (e.height + e.y_bearing));
   cairo_show_text(cr, s);
@@ -88,7 +110,8 @@ static clvae_status finish(cairo_surface_t *s, cairo_t *cr, const char *path) {
   if (st != CLVAE_OK) return st;
   if (cs != CAIRO_STATUS_SUCCESS) {
     clvae_output_abort(&out);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the plot: %s", path, cairo_status_to_string(cs));
+    return clvae__fail(cs == CAIRO_STATUS_WRITE_ERROR ? CLVAE_ERR_WRITE : CLVAE_ERR_IO, "%s: cannot write the plot: %s",
+                       path, cairo_status_to_string(cs));
   }
   return clvae_output_commit(&out, 0);
 }

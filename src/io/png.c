@@ -11,12 +11,21 @@
 #include "clvae/image.h"
 #include "device/internal.h"
 
+/* libpng's errors end the write through its longjmp, silently (the caller says what failed,
+ * with errno of the failed write); its warnings are not ours to print either. */
+static void png_failed(png_structp png, png_const_charp msg) {
+  (void)msg;
+  png_longjmp(png, 1);
+}
+static void png_warned(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
 clvae_status clvae_png_write(const char *path, int w, int h, int channels, const uint8_t *px) {
   clvae_output out;
   clvae_status st = clvae_output_open(&out, path);
   if (st != CLVAE_OK) return st;
   FILE *f = out.f;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  errno = 0;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_failed, png_warned);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   volatile int ok = 0;
   if (png && info && !setjmp(png_jmpbuf(png))) {
@@ -28,10 +37,11 @@ clvae_status clvae_png_write(const char *path, int w, int h, int channels, const
     png_write_end(png, NULL);
     ok = 1;
   }
+  int e = errno;
   png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
   if (!ok) {
     clvae_output_abort(&out);
-    return clvae__fail(CLVAE_ERR_IO, "%s: cannot write the PNG", path);
+    return clvae__fail(CLVAE_ERR_WRITE, "%s: cannot write the PNG: %s", path, e ? strerror(e) : "out of memory in libpng");
   }
   return clvae_output_commit(&out, 0);
 }

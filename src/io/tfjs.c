@@ -156,12 +156,13 @@ static void add_layer(exporter *e, const clvae_layer *l, int heads) {
 clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clvae_export_part part, int force) {
   if (part != CLVAE_EXPORT_DECODER && part != CLVAE_EXPORT_ENCODER)
     return clvae__fail(CLVAE_ERR_ARG, "a TF.js export holds one part, the decoder or the encoder");
-  clvae_status st = export_prepare_dir(dir, force);
-  if (st != CLVAE_OK) return st;
   clvae_net net;
   xlayer layers[3 * CLVAE_MAX_LAYERS];
   char names[3 * CLVAE_MAX_LAYERS][48];
-  if ((st = clvae_net_build(&net, &ck->cfg)) != CLVAE_OK) return st;
+  clvae_status st = clvae_net_build(&net, &ck->cfg);
+  if (st != CLVAE_OK) return st;
+  int created = 0;
+  if ((st = export_prepare_dir(dir, force, &created)) != CLVAE_OK) return st;
   exporter e = {&net, ck->params, layers, 0, names, {0}};
   /* The decoder: the layers after sampling. The encoder: the layers up to the heads, then
    * z_mean, the μ half (first L columns) of the (H, 2L) heads kernel. Inputs and outputs
@@ -180,5 +181,5 @@ clvae_status clvae_export_tfjs(const char *dir, const clvae_checkpoint *ck, clva
     if (heads) e.names[e.n - 1][0] = '\0', strcat(e.names[e.n - 1], "z_mean");
   }
   if (part == CLVAE_EXPORT_DECODER && net.acts[net.layers[net.nlayers - 1].y].h) next(&e, X_FLATTEN, net.D);
-  return write_model(dir, part == CLVAE_EXPORT_DECODER ? "decoder" : "encoder", layers, e.n);
+  return export_undo_dir(dir, created, write_model(dir, part == CLVAE_EXPORT_DECODER ? "decoder" : "encoder", layers, e.n));
 }

@@ -266,7 +266,8 @@ static clvae_status add_conv(builder *b, const char *name, clvae_layer_kind kind
     conv_size(in.w, K, S, valid, &g.Wo, &g.pl);
   } else {
     g.Ho = in.h, g.Wo = in.w, g.F = in.c, g.C = F;
-    if ((uint64_t)in.h * S + K > CLVAE_MAX_SIDE || (uint64_t)in.w * S + K > CLVAE_MAX_SIDE)
+    uint64_t grow = valid && K > S ? (uint64_t)(K - S) : 0; /* deconv_size's, in 64 bits */
+    if ((uint64_t)in.h * S + grow > CLVAE_MAX_SIDE || (uint64_t)in.w * S + grow > CLVAE_MAX_SIDE)
       return item_fail(b, "its output from %s would be larger than %d pixels a side", shape, CLVAE_MAX_SIDE);
     deconv_size(in.h, K, S, valid, &g.H, &g.pt);
     deconv_size(in.w, K, S, valid, &g.W, &g.pl);
@@ -405,6 +406,21 @@ clvae_status clvae_net_build(clvae_net *n, const clvae_config *c) {
   if ((st = add_output(n, a)) != CLVAE_OK) return st;
   set_strides(n);
   if (n->cfg.init == CLVAE_INIT_AUTO) n->cfg.init = clvae_net_has_conv(n) ? CLVAE_INIT_TORCH : CLVAE_INIT_GLOROT;
+  /* Kernels index a batch's activations and patch matrices with 32-bit offsets: each must
+   * hold fewer than 2^31 values at the configured batch. */
+  for (int i = 0; i < n->nacts; i++)
+    if ((uint64_t)c->batch * (uint64_t)n->acts[i].stride > 0x7fffffffu)
+      return clvae__fail(CLVAE_ERR_LIMIT, "the activation %s holds %llu values at batch %d; at most 2^31 - 1 are "
+                         "supported (a smaller --batch-size)", n->acts[i].name,
+                         (unsigned long long)c->batch * (unsigned long long)n->acts[i].stride, c->batch);
+  for (int i = 0; i < n->nlayers; i++) {
+    const clvae_layer *l = &n->layers[i];
+    uint64_t rows = (uint64_t)c->batch * (uint64_t)l->geom.Ho * (uint64_t)l->geom.Wo;
+    if (is_conv(l->kind) && rows * (uint64_t)clvae_net_work_stride(n, i) > 0x7fffffffu)
+      return clvae__fail(CLVAE_ERR_LIMIT, "the patches of layer %s hold %llu values at batch %d; at most 2^31 - 1 are "
+                         "supported (a smaller --batch-size)", l->name,
+                         (unsigned long long)(rows * (uint64_t)clvae_net_work_stride(n, i)), c->batch);
+  }
   /* Kernels read the arena through 32-bit offsets, and checkpoints hold at most 2^31 values. */
   if (n->total > 0x7fffffffu)
     return clvae__fail(CLVAE_ERR_LIMIT, "the model has %zu parameters (images of %dx%dx%d); at most 2^31 - 1 are "

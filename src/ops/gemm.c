@@ -32,12 +32,15 @@ static clvae_status tune(clvae_device *dev, gemm_state *g) {
   char end;
   if (!s || !*s) return CLVAE_OK;
   size_t maxwg = dev->info.max_work_group_size ? dev->info.max_work_group_size : 1;
-  if (sscanf(s, "%d,%d,%d,%d%c", &v[0], &v[1], &v[2], &v[3], &end) != 4 || v[0] < 1 || v[0] > 16 || v[1] < 1 ||
+  /* digits and commas only, each value short: %d on a number past INT_MAX is undefined */
+  int digits = 0, ok = 1;
+  for (const char *q = s; *q && ok; q++) digits = *q == ',' ? 0 : digits + 1, ok = (*q == ',' || (*q >= '0' && *q <= '9')) && digits <= 4;
+  if (!ok || sscanf(s, "%d,%d,%d,%d%c", &v[0], &v[1], &v[2], &v[3], &end) != 4 || v[0] < 1 || v[0] > 16 || v[1] < 1 ||
       v[1] > 4 || v[0] * v[1] > 32 || v[2] < 1 || v[3] < 1 || v[2] > 1024 || v[3] > 1024 ||
       (size_t)v[2] * (size_t)v[3] > maxwg)
     return clvae__fail(CLVAE_ERR_ARG,
-                       "CLVAE_GEMM_TUNE '%s' is not mr,nv,lx,ly with mr 1..16, nv 1..4, mr*nv <= 32 and "
-                       "lx*ly <= %zu (the device's largest work-group)", s, maxwg);
+                       "CLVAE_GEMM_TUNE '%s' is not mr,nv,lx,ly with mr 1..16, nv 1..4, mr*nv <= 32, lx and ly "
+                       "1..1024 and lx*ly <= %zu (the device's largest work-group)", s, maxwg);
   g->mr = v[0], g->nv = v[1], g->lx = v[2], g->ly = v[3], g->tuned = 1;
   return CLVAE_OK;
 }
@@ -403,6 +406,19 @@ static clvae_status gemm_clblast(clvae_device *dev, gemm_state *g, int ta, int t
 clvae_status clvae__gemm_warm(clvae_device *dev) {
   gemm_state *g = clvae__state(dev, &gemm_state_def);
   if (!g) return CLVAE_ERR_NOMEM;
+  if (g->impl == CLVAE_GEMM_BUILTIN && g->tuned) { /* a chosen work-group every tile kernel can run: refused now, not at a step */
+    const int widths[4] = {1, 16, 48, 4096};
+    for (int w = 0; w < 4; w++) {
+      variant v = variant_for(g, widths[w]);
+      for (int k = K_TILE; k < K_COUNT; k++) {
+        size_t max = clvae__kernel_max_wg(dev, &v.k[k]);
+        if (!max) return CLVAE_ERR_BUILD;
+        if ((size_t)g->lx * (size_t)g->ly > max)
+          return clvae__fail(CLVAE_ERR_ARG, "CLVAE_GEMM_TUNE asks for work-groups of %d x %d; kernel %s allows %zu on "
+                             "this device", g->lx, g->ly, v.k[k].name, max);
+      }
+    }
+  }
   if (g->impl != CLVAE_GEMM_CLBLAST) return CLVAE_OK;
   /* CLBlast compiles its programs on first use: its direct GEMM (small sizes) and its
    * indirect one (large), each with all four transpose cases. Run both now, when the

@@ -17,6 +17,66 @@
 
 #include "device/internal.h"
 
+#define LOCK_NAME ".clvae.lock"
+
+/* ---- the anchor: a directory whose paths resolve through its descriptor ---- */
+
+static char anchor_dir[4096];
+static int anchor_fd = -1;
+
+/* For `path`: the directory descriptor to resolve it against and the path relative to it
+ * (AT_FDCWD and path itself outside the anchor). */
+static int resolve(const char *path, const char **rel) {
+  size_t n = strlen(anchor_dir);
+  *rel = path;
+  if (anchor_fd < 0 || strncmp(path, anchor_dir, n) != 0 || (path[n] != '/' && path[n] != '\0')) return AT_FDCWD;
+  const char *r = path + n;
+  while (*r == '/') r++;
+  *rel = *r ? r : ".";
+  return anchor_fd;
+}
+
+clvae_status clvae_files_anchor(const char *dir) {
+  if (anchor_fd >= 0) close(anchor_fd);
+  anchor_fd = -1, anchor_dir[0] = '\0';
+  if (!dir) return CLVAE_OK;
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (n >= sizeof anchor_dir) return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+  memcpy(anchor_dir, dir, n), anchor_dir[n] = '\0';
+  anchor_fd = fd;
+  return CLVAE_OK;
+}
+
+int clvae_files_mkdir(const char *path, mode_t mode) {
+  const char *rel;
+  int at = resolve(path, &rel);
+  return mkdirat(at, rel, mode);
+}
+
+int clvae_files_stat(const char *path, struct stat *sb) {
+  const char *rel;
+  int at = resolve(path, &rel);
+  return fstatat(at, rel, sb, 0);
+}
+
+int clvae_files_rmdir(const char *path) {
+  const char *rel;
+  int at = resolve(path, &rel);
+  return unlinkat(at, rel, AT_REMOVEDIR);
+}
+
+DIR *clvae_files_opendir(const char *path) {
+  const char *rel;
+  int at = resolve(path, &rel);
+  int fd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (fd >= 0 && !d) close(fd);
+  return d;
+}
+
 static const char *kind_of(mode_t m) {
   return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) || S_ISBLK(m) ? "a device" :
          S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
@@ -26,7 +86,9 @@ clvae_status clvae_open_regular(const char *path, int *fd) {
   struct stat sb;
   *fd = -1;
   /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just after. */
-  int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  const char *rel;
+  int at = resolve(path, &rel);
+  int f = openat(at, rel, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     int e = errno;
@@ -100,7 +162,9 @@ static clvae_status open_parent(clvae_output *o, const char *path, const char **
   *base = slash ? slash + 1 : path;
   if (!**base) return clvae__fail(CLVAE_ERR_IO, "%s: names a directory, not a file", path);
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1, slash ? path : ".");
-  o->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const char *rel;
+  int at = resolve(dir, &rel);
+  o->dirfd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (o->dirfd < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open its directory %s: %s", path, dir, strerror(errno));
   return CLVAE_OK;
 }
@@ -198,7 +262,7 @@ clvae_status clvae_output_commit(clvae_output *o, int durable) {
   if (!e && renameat(o->dirfd, o->tmp_name, o->dirfd, o->base) != 0) e = errno, what = "rename";
   if (e) {
     clvae_output_abort(o);
-    return clvae__fail(CLVAE_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", o->path, what,
+    return clvae__fail(CLVAE_ERR_WRITE, "%s: %s failed: %s (the previous file, if any, is unchanged)", o->path, what,
                        strerror(e));
   }
   release_slot(o);
@@ -209,11 +273,13 @@ clvae_status clvae_output_commit(clvae_output *o, int durable) {
 
 clvae_status clvae_append_open(const char *path, FILE **f) {
   struct stat sb;
+  const char *rel;
+  int at = resolve(path, &rel);
   *f = NULL;
-  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644); /* readable: its last byte */
+  int fd = openat(at, rel, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644); /* readable: its last byte */
   if (fd < 0) {
     int e = errno;
-    if (e == ELOOP || (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
+    if (e == ELOOP || (fstatat(at, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode)))
       return clvae__fail(CLVAE_ERR_IO, "%s is %s: not appended to", path, e == ELOOP ? "a symbolic link" : kind_of(sb.st_mode));
     return clvae__fail(CLVAE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(e));
   }
@@ -232,11 +298,11 @@ clvae_status clvae_append_open(const char *path, FILE **f) {
 /* One attempt at the lock: CLVAE_OK (locked: *fd), CLVAE_ERR_EXISTS (held by another run),
  * or, in *stale, that the file we locked was unlinked or replaced meanwhile (a run that
  * finished removes it while holding it): the caller tries again on the file now there. */
-static clvae_status lock_once(const char *dir, const char *path, int *fd, int *stale) {
+static clvae_status lock_once(const char *dir, int dirfd, const char *path, int *fd, int *stale) {
   char pid[32] = "";
   struct stat sb, now;
   *fd = -1, *stale = 0;
-  int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  int f = openat(dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
   if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
   if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(f);
@@ -251,7 +317,7 @@ static clvae_status lock_once(const char *dir, const char *path, int *fd, int *s
     pid[strcspn(pid, "\n")] = '\0';
     return clvae__fail(CLVAE_ERR_EXISTS, "%s is in use by another clvae run (process %s)", dir, *pid ? pid : "?");
   }
-  if (lstat(path, &now) != 0 || now.st_ino != sb.st_ino || now.st_dev != sb.st_dev) {
+  if (fstatat(dirfd, LOCK_NAME, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_ino != sb.st_ino || now.st_dev != sb.st_dev) {
     close(f); /* we locked a file that is no longer the lock: two runs would own the directory */
     *stale = 1;
     return CLVAE_OK;
@@ -264,20 +330,33 @@ static clvae_status lock_once(const char *dir, const char *path, int *fd, int *s
 }
 
 clvae_status clvae_dir_lock(const char *dir, clvae_dir_lock_t *lock) {
-  lock->fd = -1;
-  if ((size_t)snprintf(lock->path, sizeof lock->path, "%s/.clvae.lock", dir) >= sizeof lock->path)
+  lock->fd = lock->dirfd = -1;
+  if ((size_t)snprintf(lock->path, sizeof lock->path, "%s/" LOCK_NAME, dir) >= sizeof lock->path)
     return clvae__fail(CLVAE_ERR_IO, "%.100s...: path too long", dir);
+  /* the directory itself, not its name: a run directory renamed during the run keeps its lock */
+  const char *rel;
+  int at = resolve(dir, &rel);
+  lock->dirfd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock->dirfd < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open the run directory: %s", dir, strerror(errno));
   for (int attempt = 0; attempt < 100; attempt++) {
     int stale;
-    clvae_status st = lock_once(dir, lock->path, &lock->fd, &stale);
-    if (st != CLVAE_OK || !stale) return st;
+    clvae_status st = lock_once(dir, lock->dirfd, lock->path, &lock->fd, &stale);
+    if (st == CLVAE_OK && !stale) return st;
+    if (st != CLVAE_OK) {
+      close(lock->dirfd);
+      lock->dirfd = -1;
+      return st;
+    }
   }
+  close(lock->dirfd);
+  lock->dirfd = -1;
   return clvae__fail(CLVAE_ERR_IO, "%s: the lock file keeps being replaced; is another program removing it?", lock->path);
 }
 
 void clvae_dir_unlock(clvae_dir_lock_t *lock) {
   if (lock->fd < 0) return;
-  unlink(lock->path); /* while still holding it: a run that locked it meanwhile sees it unlinked and retries */
+  unlinkat(lock->dirfd, LOCK_NAME, 0); /* while still holding it: a run that locked it meanwhile sees it unlinked and retries */
   close(lock->fd);    /* closing releases the flock */
-  lock->fd = -1;
+  close(lock->dirfd);
+  lock->fd = lock->dirfd = -1;
 }
