@@ -5,7 +5,8 @@ default 127.0.0.1 binding, --port 0, a port in use, SIGINT/SIGTERM), and its pag
 (tests/tfjs/serve_page.js): the example's controls and Update button draw what `clvae grid`
 draws, hovering decodes the z under the pointer as TF.js decodes our export, the scatter and
 the loss curve are drawn, a replaced checkpoint shows within 3 s, and a model of 3 latent
-dimensions lets one choose the two shown. Screenshots go to the build directory.
+dimensions lets one choose the two shown. Screenshots go to the build directory. The page's
+layout, markers, axes, reconstructions, progress and training indicator: tests/test_page.py.
 usage: test_serve.py PATH/TO/clvae SCREENSHOT_DIR; exit 77 without libmicrohttpd in clvae or
 without OpenCL (the browser part is skipped without node, Chromium or tests/tfjs/node_modules)."""
 import json
@@ -260,7 +261,7 @@ def browser_checks(tmp, model_a, run_b, model3):
           'the hovered decoding equals TF.js\'s decoding of our export at that z (±1)')
     check('decoded on the device' in r.get('timing', ''), f"the page shows the decode time ({r.get('timing')})")
     check(r['scatterCount'] == 10000 and r['scatterInk'] > 2000 and 'Trouser' in r['legend'],
-          f"the test set's scatter is drawn under the grid ({r['scatterInk']} coloured pixels) with a class legend")
+          f"the test set's scatter is drawn beside the grid ({r['scatterInk']} coloured pixels) with a class legend")
     check(r['lossInk'] > 10, 'the loss curve is drawn')
     w2, h2, want2 = grid_png(os.path.join(run_b, 'checkpoint.clvae'), N, START, END)
     g2 = r['grid2']

@@ -4,14 +4,18 @@
  * thread waits for SIGINT/SIGTERM/SIGHUP and then stops the server.
  *
  * Routes (GET only; anything else 404, other methods 405):
- *   /, /app.js, /style.css     the page: embedded assets, nothing from the file system
+ *   /, /app.js, /style.css, /favicon.ico  the page: embedded assets, nothing from the file system
  *   /api/info                  the model (shape, layers, latent size, epoch, step) and data
- *   /api/state                 a version that changes when the checkpoint file does
+ *   /api/state                 a version that changes when the checkpoint file does; whether a
+ *                              `clvae train` holds the run (its position and ETA); the curve's files
  *   /api/grid?n&start&end&dx&dy  the n×n mosaic `clvae grid` draws, as raw bytes
  *   /api/decode?z=a,b,...      one decoding, raw bytes; Server-Timing says how long it took
  *   /api/scatter               the test set's latent means and labels
- *   /api/metrics               the run's metrics.csv (beside the checkpoint) as JSON */
+ *   /api/reconstruct?count=8   the mosaic `clvae reconstruct --count 8` draws, as raw bytes
+ *   /api/metrics               the run's metrics.csv (beside the checkpoint) as JSON
+ *   /api/progress              the run's progress.csv (the loss every few steps) as JSON */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +36,7 @@
 #include <sys/socket.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/loader.h"
@@ -46,11 +51,13 @@ extern const size_t clvae_serve_html_len, clvae_serve_js_len, clvae_serve_css_le
 #define MAX_N 64             /* grid points per dimension */
 #define MAX_Z 1000.0         /* latent coordinates, as clvae grid accepts them */
 #define METRICS_CAP (1 << 20) /* bytes of metrics.csv read: ~17,000 epochs' rows */
+#define PROGRESS_CAP (256 << 10) /* bytes of progress.csv read, its last: ~8,000 rows */
+#define MAX_RECON 64         /* test images reconstructed in one request */
 #define LOG_LINES 10         /* libmicrohttpd's messages shown, the last saying that more are dropped */
 
 typedef struct server {
   const char *model_path, *data_dir;
-  char metrics_path[4200];
+  char metrics_path[4200], progress_path[4200], lock_path[4200]; /* beside the checkpoint */
   clvae_device *dev;
   clvae_model *m;
   clvae_checkpoint ck;
@@ -282,6 +289,194 @@ static int param_dims(struct MHD_Connection *c, int L, int *dx, int *dy, char *e
   return 1;
 }
 
+/* ---- the run's other files: progress.csv and the training lock ---- */
+
+/* Steps in an epoch of the run: its training images in batches, the last one partial (as
+ * clvae_train counts them; --batch-size and --limit cannot change on --resume); 0 when the
+ * checkpoint does not record how many images it trained on. */
+static int steps_per_epoch(const server *s) {
+  const clvae_checkpoint *ck = &s->ck;
+  if (ck->train_count <= 0 || ck->cfg.batch <= 0) return 0;
+  return (int)(((int64_t)ck->train_count + ck->cfg.batch - 1) / ck->cfg.batch);
+}
+
+/* The last `cap` bytes of a file of the run (all of it when it is smaller) from its first
+ * whole line on, NUL-terminated in *text (malloc'ed; NULL and 0 when there is none): a
+ * regular file only, never a FIFO or a device (nothing blocks), and never more than cap + 1
+ * bytes read whatever its size or its lines' lengths. */
+static size_t read_tail(const char *path, size_t cap, char **text) {
+  int fd;
+  struct stat sb;
+  *text = NULL;
+  if (clvae_open_regular(path, &fd) != CLVAE_OK) return 0; /* none yet, or not a file: no rows */
+  if (fstat(fd, &sb) != 0 || !(*text = malloc(cap + 2))) {
+    close(fd);
+    return 0;
+  }
+  /* from the byte before the last cap: whether the first of them starts a line */
+  off_t from = sb.st_size > (off_t)cap ? sb.st_size - (off_t)cap - 1 : 0;
+  size_t len = 0, want = cap + (from > 0);
+  while (len < want) {
+    ssize_t n = pread(fd, *text + len, want - len, from + (off_t)len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  close(fd);
+  (*text)[len] = '\0';
+  size_t skip = 0;
+  if (from > 0) { /* a line cut at the start: the rows begin after its newline */
+    char *nl = memchr(*text, '\n', len);
+    skip = nl ? (size_t)(nl + 1 - *text) : len;
+  }
+  memmove(*text, *text + skip, len - skip + 1);
+  return len - skip;
+}
+
+typedef struct progress_row {
+  int64_t step;              /* the run's steps done after it */
+  int epoch;                 /* the epoch it belongs to, from 1 */
+  double loss, seconds;      /* the mean batch loss since the previous row; seconds into the epoch */
+} progress_row;
+
+/* One row of progress.csv, "step,epoch,loss,seconds" (a line without its newline; fields
+ * after these four are ignored); 0 for the header or anything malformed. */
+static int progress_parse(const char *line, progress_row *r) {
+  const char *p = line;
+  char *end;
+  errno = 0;
+  long long step = strtoll(p, &end, 10);
+  if (end == p || *end != ',' || errno || step < 0 || step > (1LL << 53)) return 0;
+  long ep = strtol(p = end + 1, &end, 10);
+  if (end == p || *end != ',' || errno || ep < 1 || ep > 100000000) return 0;
+  double loss = strtod(p = end + 1, &end);
+  if (end == p || *end != ',' || !isfinite(loss)) return 0;
+  double sec = strtod(p = end + 1, &end);
+  if (end == p || (*end != ',' && *end) || !isfinite(sec) || sec < 0) return 0;
+  *r = (progress_row){step, (int)ep, loss, sec};
+  return 1;
+}
+
+/* Calls fn for each row of text that is whole: a line ended by its newline (the last one
+ * may still be being written) without a NUL. Returns how many. */
+static int progress_rows(char *text, size_t len, void (*fn)(const progress_row *r, void *user), void *user) {
+  int n = 0;
+  for (char *line = text, *stop = text + len; line < stop;) {
+    char *nl = memchr(line, '\n', (size_t)(stop - line));
+    if (!nl) break;
+    *nl = '\0';
+    progress_row r;
+    if (strlen(line) == (size_t)(nl - line) && progress_parse(line, &r)) fn(&r, user), n++;
+    line = nl + 1;
+  }
+  return n;
+}
+
+typedef struct progress_json {
+  buf step, epoch, loss, seconds;
+  int n;
+} progress_json;
+
+static void progress_put(const progress_row *r, void *user) {
+  progress_json *j = user;
+  const char *sep = j->n++ ? "," : "";
+  put(&j->step, "%s%lld", sep, (long long)r->step), put(&j->epoch, "%s%d", sep, r->epoch);
+  put(&j->loss, "%s%.6f", sep, r->loss), put(&j->seconds, "%s%.3f", sep, r->seconds);
+}
+
+/* The run's progress.csv (beside the checkpoint; `clvae train` appends a row at each loss
+ * read-back): its last PROGRESS_CAP bytes only, the newest rows, whatever its size. */
+static enum MHD_Result api_progress(server *s, struct MHD_Connection *c) {
+  char *text;
+  size_t len = read_tail(s->progress_path, PROGRESS_CAP, &text);
+  progress_json j = {0};
+  if (text) progress_rows(text, len, progress_put, &j);
+  free(text);
+  buf b = {0};
+  put(&b, "{\"steps_per_epoch\": %d, \"step\": [%s], \"epoch\": [%s], \"loss\": [%s], \"seconds\": [%s]}",
+      steps_per_epoch(s), j.n ? j.step.p : "", j.n ? j.epoch.p : "", j.n ? j.loss.p : "", j.n ? j.seconds.p : "");
+  b.oom |= j.step.oom | j.epoch.oom | j.loss.oom | j.seconds.oom;
+  free(j.step.p), free(j.epoch.p), free(j.loss.p), free(j.seconds.p);
+  return json(c, 200, &b);
+}
+
+/* The pid of the `clvae train` that holds the run, or 0: DIR/.clvae.lock exists, is a
+ * regular file and names a live process. The lock itself is never taken (a train starting
+ * then would refuse the directory): a finished run removes the file, a killed one leaves it
+ * naming a dead process. */
+static long training_pid(const server *s, struct timespec *since) {
+  int fd;
+  char text[32];
+  struct stat sb;
+  if (clvae_open_regular(s->lock_path, &fd) != CLVAE_OK) return 0;
+  ssize_t n = fstat(fd, &sb) == 0 ? read(fd, text, sizeof text - 1) : -1;
+  close(fd);
+  if (n <= 0) return 0; /* not written yet, or unreadable */
+  text[n] = '\0';
+  char *end;
+  errno = 0;
+  long pid = strtol(text, &end, 10);
+  if (end == text || errno || pid <= 0 || pid > INT_MAX || (*end && *end != '\n')) return 0;
+  *since = sb.st_mtim; /* when the run took the lock (it writes its pid then) */
+  return kill((pid_t)pid, 0) == 0 || errno == EPERM ? pid : 0;
+}
+
+static void progress_last(const progress_row *r, void *user) { *(progress_row *)user = *r; }
+
+static double seconds_since(struct timespec t) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (double)(now.tv_sec - t.tv_sec) + (now.tv_nsec - t.tv_nsec) * 1e-9;
+}
+
+/* Where a running `clvae train` stands, as JSON (null when none holds the run): its epoch
+ * and step from progress.csv's last row when this run wrote it and it is not older than the
+ * checkpoint (else from the checkpoint), and the time left in the epoch in progress at the
+ * pace of that row's epoch, counted down from when the row was written (or from when the run
+ * started, if that was later). The run's --epochs is not known here: no ETA for the run. */
+static void put_training(server *s, buf *b) {
+  struct timespec started;
+  long pid = training_pid(s, &started);
+  if (!pid) {
+    put(b, "null");
+    return;
+  }
+  char *text;
+  struct stat sb = {0};
+  progress_row last = {0};
+  int have = 0, spe = steps_per_epoch(s);
+  size_t len = read_tail(s->progress_path, 4096, &text);
+  if (text) have = progress_rows(text, len, progress_last, &last) > 0 && stat(s->progress_path, &sb) == 0;
+  free(text);
+  int epoch = s->ck.train.epoch + 1, k = s->ck.train.epoch_step;
+  int64_t step = s->ck.step;
+  double per_step = 0; /* seconds */
+  if (have && spe) {
+    int64_t done = last.step - (int64_t)(last.epoch - 1) * spe; /* the row's steps into its epoch */
+    if (done >= 1 && done <= spe && last.seconds > 0) per_step = last.seconds / (double)done;
+    /* a row of this run (not one a killed run wrote past the checkpoint it resumes from) */
+    if (last.step >= step && done >= 0 && done <= spe && seconds_since(sb.st_mtim) <= seconds_since(started)) {
+      step = last.step, epoch = last.epoch + (done == spe), k = done == spe ? 0 : (int)done;
+    }
+  }
+  put(b, "{\"pid\": %ld, \"epoch\": %d, \"step\": %lld, \"epoch_step\": %d, \"steps_per_epoch\": %d, "
+         "\"epoch_eta_seconds\": ", pid, epoch, (long long)step, k, spe);
+  if (per_step > 0) {
+    double since = fmin(seconds_since(sb.st_mtim), seconds_since(started));
+    double eta = (spe - k) * per_step - (since > 0 ? since : 0);
+    put(b, "%.1f", eta > 0 ? eta : 0.0);
+  } else put(b, "null");
+  put(b, "}");
+}
+
+/* A file's identity and state, for the page to know when to fetch it again ("" if none). */
+static void put_signature(buf *b, const char *path) {
+  struct stat sb;
+  if (stat(path, &sb) != 0) put(b, "\"\"");
+  else put(b, "\"%llu.%lld.%lld.%ld\"", (unsigned long long)sb.st_ino, (long long)sb.st_size,
+           (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
+}
+
 /* ---- routes ---- */
 
 static enum MHD_Result api_info(server *s, struct MHD_Connection *c) {
@@ -296,8 +491,9 @@ static enum MHD_Result api_info(server *s, struct MHD_Connection *c) {
   put(&b, ", \"epoch\": %d, \"step\": %lld, \"version\": %d, \"checkpoint\": ", s->ck.train.epoch,
       (long long)s->ck.step, s->version);
   put_json_string(&b, s->model_path);
-  put(&b, ", \"test_images\": %d, \"scatter\": %s, \"max_n\": %d, \"reload_error\": ", s->mu ? s->test.count : 0,
-      s->mu ? "true" : "false", MAX_N);
+  put(&b, ", \"test_images\": %d, \"scatter\": %s, \"max_n\": %d, \"max_reconstruct\": %d, \"batch\": %d, "
+         "\"train_images\": %d, \"steps_per_epoch\": %d, \"reload_error\": ", s->mu ? s->test.count : 0,
+      s->mu ? "true" : "false", MAX_N, MAX_RECON, s->ck.cfg.batch, s->ck.train_count, steps_per_epoch(s));
   put_json_string(&b, s->reload_error);
   put(&b, ", \"classes\": [");
   for (int i = 0; s->mu && s->classes && i < s->test.classes; i++) {
@@ -313,6 +509,12 @@ static enum MHD_Result api_state(server *s, struct MHD_Connection *c) {
   put(&b, "{\"version\": %d, \"epoch\": %d, \"step\": %lld, \"reload_error\": ", s->version, s->ck.train.epoch,
       (long long)s->ck.step);
   put_json_string(&b, s->reload_error);
+  put(&b, ", \"metrics\": "); /* when these change, the page fetches the curve again */
+  put_signature(&b, s->metrics_path);
+  put(&b, ", \"progress\": ");
+  put_signature(&b, s->progress_path);
+  put(&b, ", \"training\": ");
+  put_training(s, &b);
   put(&b, "}");
   return json(c, 200, &b);
 }
@@ -399,6 +601,47 @@ static enum MHD_Result api_scatter(server *s, struct MHD_Connection *c) {
   return respond(c, 200, "application/json", s->scatter, s->scatter_len, MHD_RESPMEM_MUST_COPY, NULL);
 }
 
+/* The first `count` test images and the decodings of their means, as `clvae reconstruct
+ * --count N` draws them (cmd_images.c) and with its library calls: those images uploaded as a
+ * set of their own, encoded, their means decoded. Raw bytes, (2·chunks·H, cols·W, C): chunks
+ * of up to 8 columns, the originals in row 2k, their reconstructions in row 2k + 1. */
+static enum MHD_Result api_reconstruct(server *s, struct MHD_Connection *c) {
+  char err[256];
+  double count;
+  if (!param_num(c, "count", 8, 1, MAX_RECON, 1, &count, err, sizeof err)) return error(c, 400, "%s", err);
+  if (!s->mu)
+    return error(c, 404, "no test set to reconstruct (its shape is not the model's, or it could not be read)");
+  const clvae_config *cfg = clvae_model_config(s->m);
+  const int n = (int)count < s->test.count ? (int)count : s->test.count, cols = n < 8 ? n : 8;
+  const size_t D = (size_t)clvae_config_pixels(cfg), cells_n = (size_t)2 * ((n + cols - 1) / cols) * cols;
+  clvae_dataset *d = NULL;
+  float *mu = malloc((size_t)n * cfg->latent * sizeof *mu), *rec = malloc((size_t)n * D * sizeof *rec);
+  float *cells = calloc(cells_n * D, sizeof *cells);
+  uint8_t *px = malloc(cells_n * D);
+  double t0 = clvae_now();
+  clvae_status st = mu && rec && cells && px ? CLVAE_OK : CLVAE_ERR_NOMEM;
+  if (st == CLVAE_OK) st = clvae_dataset_create(&d, s->dev, &s->test, n);
+  if (st == CLVAE_OK) st = clvae_dataset_encode(s->m, d, mu);
+  if (st == CLVAE_OK) st = clvae_model_decode(s->m, mu, n, rec);
+  double ms = (clvae_now() - t0) * 1e3;
+  clvae_dataset_free(d);
+  for (int i = 0; i < n && st == CLVAE_OK; i++) { /* chunk k: originals in row 2k, reconstructions in row 2k + 1 */
+    float *orig = cells + ((size_t)(i / cols) * 2 * cols + i % cols) * D, *r = orig + (size_t)cols * D;
+    for (size_t j = 0; j < D; j++) orig[j] = s->test.pixels[(size_t)i * D + j] / 255.0f;
+    memcpy(r, rec + (size_t)i * D, D * sizeof *r);
+  }
+  if (st == CLVAE_OK) clvae_mosaic(px, cells, (int)cells_n, cols, cfg->height, cfg->width, cfg->channels);
+  free(mu), free(rec), free(cells);
+  if (st != CLVAE_OK) {
+    free(px);
+    return error(c, 500, "reconstructing failed: %s",
+                 st == CLVAE_ERR_NOMEM ? "out of host memory" : clvae_error_message());
+  }
+  char timing[64];
+  snprintf(timing, sizeof timing, "reconstruct;dur=%.3f", ms);
+  return respond(c, 200, "application/octet-stream", px, cells_n * D, MHD_RESPMEM_MUST_FREE, timing);
+}
+
 /* One row of metrics.csv ("epoch,train_loss,test_loss,..."; line without its newline)
  * appended to the three lists; the header and anything malformed are skipped. */
 static void metrics_row(const char *line, buf *e, buf *tr, buf *te, int *n) {
@@ -447,6 +690,33 @@ static enum MHD_Result api_metrics(server *s, struct MHD_Connection *c) {
   return json(c, 200, &b);
 }
 
+/* ---- the favicon: 16×16 PNG, a decoded point on the page's dark blue (no 404 in the log) ---- */
+
+static const unsigned char favicon_png[] = {
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+  0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x10, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0xf3, 0xff,
+  0x61, 0x00, 0x00, 0x01, 0x27, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0xad, 0x93, 0xcb, 0x4a, 0x42,
+  0x51, 0x14, 0x86, 0xf7, 0xdb, 0x94, 0x17, 0x24, 0x05, 0x53, 0xbc, 0x1f, 0x95, 0x34, 0x89, 0x42,
+  0x41, 0x43, 0x70, 0xa0, 0x13, 0x31, 0x02, 0x21, 0x82, 0xa8, 0x89, 0x38, 0x73, 0x68, 0xd3, 0xe6,
+  0x8e, 0x6d, 0x1e, 0xce, 0x85, 0x1e, 0xa0, 0x41, 0x0f, 0xe0, 0x6b, 0xfc, 0x9e, 0x6f, 0x0d, 0x44,
+  0x9c, 0x6e, 0x37, 0x2c, 0x58, 0xfc, 0x97, 0x75, 0xd9, 0xe7, 0x6c, 0xe7, 0x8e, 0xce, 0xe5, 0x75,
+  0x41, 0x91, 0x6c, 0x49, 0xd1, 0x5c, 0x45, 0xb1, 0x42, 0x55, 0xf1, 0x62, 0xcd, 0x82, 0x1c, 0x0c,
+  0x0e, 0x8d, 0x3b, 0x3d, 0x17, 0xe9, 0xbc, 0x22, 0x99, 0xa2, 0x89, 0xe2, 0xa5, 0xba, 0x12, 0xd5,
+  0x5b, 0x5d, 0xdd, 0xdc, 0x29, 0xd9, 0xbc, 0xb7, 0x20, 0x07, 0x83, 0xb3, 0x42, 0xa1, 0x16, 0xcf,
+  0xa1, 0x00, 0x40, 0x2c, 0x1f, 0x28, 0x11, 0x34, 0xcc, 0x90, 0x7e, 0xe8, 0x29, 0xdb, 0x1d, 0x28,
+  0xd7, 0x1f, 0x5a, 0x90, 0x83, 0xc1, 0xa1, 0x41, 0x8b, 0xe7, 0x30, 0x36, 0x55, 0x21, 0x52, 0xad,
+  0xb6, 0x89, 0xcb, 0xa3, 0x27, 0xd5, 0x9f, 0x5f, 0xd5, 0x78, 0xf9, 0xb0, 0x20, 0x07, 0x83, 0x43,
+  0x83, 0x16, 0x8f, 0xad, 0xc3, 0x5e, 0x8c, 0x46, 0x75, 0x04, 0xc1, 0x78, 0xaa, 0xd6, 0xfb, 0x5c,
+  0x9d, 0xc5, 0xa7, 0x1e, 0x97, 0x5f, 0x16, 0xe4, 0x60, 0x70, 0x68, 0xd0, 0xe2, 0xc1, 0xeb, 0xac,
+  0x7b, 0xb8, 0x1f, 0x23, 0xd2, 0x05, 0x21, 0xa6, 0xd1, 0x6a, 0xad, 0xc9, 0xf7, 0x8f, 0x05, 0x39,
+  0x18, 0x1c, 0x1a, 0xb4, 0x78, 0xf0, 0x3a, 0x6e, 0x98, 0x4b, 0xa2, 0x32, 0xa3, 0xd2, 0x0d, 0xc3,
+  0x74, 0xb3, 0xd5, 0xdb, 0xef, 0x9f, 0x05, 0x39, 0x18, 0x1c, 0x1a, 0xb4, 0x78, 0xf0, 0x3a, 0x3e,
+  0x13, 0x23, 0x71, 0x59, 0xec, 0x4b, 0x27, 0xba, 0x62, 0x9c, 0xfd, 0xef, 0x2c, 0xc8, 0xc1, 0xe0,
+  0xd0, 0xa0, 0xb5, 0x35, 0x42, 0xaf, 0x7f, 0x01, 0xef, 0x15, 0xbc, 0x2f, 0xd1, 0xfb, 0x33, 0x7a,
+  0xff, 0x48, 0xde, 0xbf, 0xf2, 0x59, 0x1e, 0x93, 0xcf, 0x73, 0xde, 0x03, 0x90, 0x02, 0xdb, 0x54,
+  0xdb, 0x25, 0xc2, 0x41, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82
+};
+
 /* Whether a Host header's value names this server by a loopback name: `localhost` (in any
  * case, as host names are), `127.0.0.1`, `[::1]`, or the address it listens on as its URL
  * shows it (`127.1.2.3`, `[::ffff:127.0.0.1]`), exactly, then nothing or ':' and 1 to 5
@@ -494,12 +764,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return respond(c, 200, "text/javascript; charset=utf-8", clvae_serve_js, clvae_serve_js_len, MHD_RESPMEM_PERSISTENT, NULL);
   if (!strcmp(url, "/style.css"))
     return respond(c, 200, "text/css; charset=utf-8", clvae_serve_css, clvae_serve_css_len, MHD_RESPMEM_PERSISTENT, NULL);
+  if (!strcmp(url, "/favicon.ico"))
+    return respond(c, 200, "image/png", favicon_png, sizeof favicon_png, MHD_RESPMEM_PERSISTENT, NULL);
   if (!strcmp(url, "/api/info")) return api_info(s, c);
   if (!strcmp(url, "/api/state")) return api_state(s, c);
   if (!strcmp(url, "/api/grid")) return api_grid(s, c);
   if (!strcmp(url, "/api/decode")) return api_decode(s, c);
   if (!strcmp(url, "/api/scatter")) return api_scatter(s, c);
+  if (!strcmp(url, "/api/reconstruct")) return api_reconstruct(s, c);
   if (!strcmp(url, "/api/metrics")) return api_metrics(s, c);
+  if (!strcmp(url, "/api/progress")) return api_progress(s, c);
   return error(c, 404, "no such page: %.200s", url);
 }
 
@@ -591,11 +865,13 @@ static void serve_usage(void) {
          "                   [--platform P] [--device D] [--gemm G]\n\n"
          "A local web page for exploring the model, decoding on the OpenCL device: the grid of the\n"
          "TF.js example (points per dimension, start, end; z[x] across the columns, z[y] up the rows),\n"
-         "the decoding of the point under the pointer while you hover or drag, the test set's latent\n"
-         "means as a scatter by class (--data, default %s), a choice of the two\n"
-         "dimensions shown for a latent space of more than 2, and the loss curve from the run's\n"
-         "metrics.csv. When the checkpoint file changes (a `clvae train` writing it), the page\n"
-         "follows within seconds.\n\n"
+         "the decoding of z = 0, then of the point under the pointer while you hover or drag, marked\n"
+         "on both planes; the test set's latent means as a scatter by class on axes, with the grid's\n"
+         "range (--data, default %s); a choice of the two dimensions shown for a\n"
+         "latent space of more than 2; 8 test images and their reconstructions; the loss from the\n"
+         "run's metrics.csv and progress.csv. When the checkpoint file changes (a `clvae train`\n"
+         "writing it), the page follows within seconds; while a train holds the run, it shows its\n"
+         "epoch, step and the time left in the epoch.\n\n"
          "  --port N   TCP port (default 8080; 0: any free port). The URL is printed.\n"
          "  --host H   address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for all)\n\n"
          "Stop with Ctrl-C (or SIGTERM). Exit: 0 stopped, 1 failure, 2 bad usage, model or data.\n",
@@ -629,7 +905,10 @@ int cmd_serve(int argc, char **argv) {
   s.model_path = model, s.data_dir = data_dir;
   char url[128], dir[4200];
   snprintf(dir, sizeof dir, "%s", model);
-  snprintf(s.metrics_path, sizeof s.metrics_path, "%s/metrics.csv", dirname(dir));
+  const char *run_dir = dirname(dir); /* the run's other files, beside the checkpoint */
+  snprintf(s.metrics_path, sizeof s.metrics_path, "%s/metrics.csv", run_dir);
+  snprintf(s.progress_path, sizeof s.progress_path, "%s/progress.csv", run_dir);
+  snprintf(s.lock_path, sizeof s.lock_path, "%s/.clvae.lock", run_dir);
   int rc = EXIT_USAGE, fd = -1;
   struct MHD_Daemon *d = NULL;
   if (stat(model, &s.seen) != 0) {

@@ -1,16 +1,27 @@
 // clvae serve's page: the latent grid (as the TF.js example draws it, decoded by clvae on the
-// OpenCL device), the decoding under the pointer, the test set's encodings, the loss curve,
-// and a poll that follows a checkpoint being rewritten by a training run.
+// OpenCL device), the decoding of the z under the pointer (z = 0 until the pointer moves), the
+// test set's encodings on axes with the grid's range, markers of the decoded z on both planes,
+// the loss curves (per epoch, and every few steps while a run trains), reconstructions of test
+// images, and a poll that follows a training run: its checkpoint, its curve, its progress.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
                 '#17becf'];
+// loss.png's colours (src/io/plot.c: tab10's first two, as cairo renders them)
+const TRAIN = 'rgb(30, 120, 181)', TEST = 'rgb(255, 128, 12)';
+const MARK = '#e91e63';
+const RECON_COUNT = 8;
 const S = {
   info: null, version: -1,
   drawn: null,          // the grid as drawn: {n, start, end, dx, dy}
-  scatter: null,
-  decoding: false, nextZ: null, lastZ: null,
+  gridSeq: 0,           // the latest grid asked for (an older answer is dropped)
+  dims: { dx: 0, dy: 1 },
+  scatter: null, view: null,
+  curve: null, curveKey: null,
+  decoding: false, next: null, // {z, pointer}: the latest z asked for while one is decoding
+  shown: null,          // the z the decoding panel shows
+  lastZ: null, lastPointer: false,
 };
 
 // An answer that is not 200 is the server's error (its JSON message), not a lost server.
@@ -45,48 +56,173 @@ function imageData(bytes, w, h, ch) {
   return img;
 }
 
+function putImage(cv, bytes, w, h, ch) {
+  cv.width = w, cv.height = h;
+  cv.getContext('2d').putImageData(imageData(bytes, w, h, ch), 0, 0);
+}
+
+// What a conditional model's class selector adds to /api/grid and /api/decode ('' for none).
+function conditionParams() { return ''; }
+
 // The controls, checked as the server will check them.
 function params() {
   const n = Number($('pointsPerDim').value), start = Number($('start').value), end = Number($('end').value);
-  const L = S.info.latent, dx = L > 2 ? Number($('dx').value) : 0, dy = L > 2 ? Number($('dy').value) : 1;
+  const L = S.info.latent, dx = L > 2 ? S.dims.dx : 0, dy = L > 2 ? S.dims.dy : 1;
   if (!Number.isInteger(n) || n < 2 || n > S.info.max_n) throw new Error(`points per dimension must be 2 to ${S.info.max_n}`);
   if (!Number.isFinite(start) || !Number.isFinite(end) || !(start < end)) throw new Error('start must be less than end');
   if (L > 1 && dx === dy) throw new Error('choose two different dimensions');
   return { n, start, end, dx, dy: L > 1 ? dy : -1 };
 }
 
-// The plane both canvases show: tile centres at the grid's points, so [start − h, end + h]
-// with h half a step; z[dx] grows to the right, z[dy] upwards.
+// The plane the grid shows: tile centres at the grid's points, so [start − h, end + h] with h
+// half a step; z[dx] grows to the right, z[dy] upwards.
 function plane(g) {
   const h = (g.end - g.start) / (g.n - 1) / 2;
   return { lo: g.start - h, hi: g.end + h };
 }
 
 async function drawGrid() {
-  const g = params(), { height: H, width: W, channels: C } = S.info;
-  const q = `n=${g.n}&start=${g.start}&end=${g.end}&dx=${g.dx}${g.dy >= 0 ? `&dy=${g.dy}` : ''}`;
+  const g = params(), seq = ++S.gridSeq, { height: H, width: W, channels: C } = S.info;
+  const q = `n=${g.n}&start=${g.start}&end=${g.end}&dx=${g.dx}${g.dy >= 0 ? `&dy=${g.dy}` : ''}${conditionParams()}`;
   const { bytes } = await getBytes(`/api/grid?${q}`);
+  if (seq !== S.gridSeq) return; // a newer grid is on its way
   const cv = $('grid');
-  cv.width = g.n * W, cv.height = g.n * H;
-  cv.getContext('2d').putImageData(imageData(bytes, g.n * W, g.n * H, C), 0, 0);
+  cv.parentElement.style.aspectRatio = `${W} / ${H}`;
+  putImage(cv, bytes, g.n * W, g.n * H, C);
   S.drawn = g;
   drawScatter();
   document.body.dataset.grid = JSON.stringify({ ...g, version: S.version });
 }
 
-function drawScatter() {
-  const cv = $('scatter'), ctx = cv.getContext('2d'), s = S.scatter, g = S.drawn;
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, cv.width, cv.height);
-  if (!s || !g) return;
-  const { lo, hi } = plane(g), k = cv.width / (hi - lo), L = s.dims;
-  for (let i = 0; i < s.count; i++) {
-    const x = (s.mu[i * L + g.dx] - lo) * k, y = cv.height - ((g.dy >= 0 ? s.mu[i * L + g.dy] : 0) - lo) * k;
-    if (x < 0 || y < 0 || x >= cv.width || y >= cv.height) continue;
-    ctx.fillStyle = COLORS[(s.labels ? s.labels[i] : 0) % COLORS.length];
-    ctx.fillRect(x - 1, y - 1, 2.5, 2.5);
+function update() {
+  showError(null);
+  drawGrid().catch(showError);
+}
+
+// ---- charts: canvases at the device's pixel ratio, axes with "nice" ticks as plot.c draws them
+
+function chartContext(cv) {
+  const r = cv.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(r.width)), h = Math.max(1, Math.round(r.height));
+  cv.width = Math.round(w * dpr), cv.height = Math.round(h * dpr);
+  const ctx = cv.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { ctx, w, h };
+}
+
+function niceStep(range, target) {
+  const raw = range / target, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
+  return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+}
+
+// [lo, hi] widened to whole ticks, with a margin if it is empty.
+function niceRange(lo, hi, target) {
+  if (!(hi > lo)) lo -= 1, hi += 1;
+  const s = niceStep(hi - lo, target);
+  return [Math.floor(lo / s) * s, Math.ceil(hi / s) * s];
+}
+
+function ticks(lo, hi, target, whole) {
+  let s = niceStep(hi - lo, target);
+  if (whole && s < 1) s = 1;
+  const out = [];
+  for (let v = Math.ceil(lo / s - 1e-9) * s; v <= hi + 1e-9 * s; v += s) {
+    out.push(Math.abs(v) < 1e-12 ? 0 : +v.toPrecision(12));
   }
+  return out;
+}
+
+// The frame, the ticks xt and yt with their labels, and the axis titles of a plot area a
+// ({left, top, right, bottom}) where X and Y place a value; the y title clear of the widest
+// label. Returns where the titles went: [[text, x, y, rotated], ...] (the canvas's data-titles).
+function drawAxes(ctx, a, X, Y, xt, yt, xtitle, ytitle) {
+  ctx.strokeStyle = '#333', ctx.fillStyle = '#333', ctx.lineWidth = 1;
+  ctx.strokeRect(a.left + 0.5, a.top + 0.5, a.right - a.left - 1, a.bottom - a.top - 1);
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.beginPath();
+  ctx.textAlign = 'center', ctx.textBaseline = 'top';
+  for (const v of xt) {
+    const x = Math.round(X(v)) + 0.5;
+    ctx.moveTo(x, a.bottom), ctx.lineTo(x, a.bottom + 4);
+    ctx.fillText(String(v), x, a.bottom + 6);
+  }
+  ctx.textAlign = 'right', ctx.textBaseline = 'middle';
+  let widest = 0;
+  for (const v of yt) {
+    const y = Math.round(Y(v)) + 0.5;
+    ctx.moveTo(a.left - 4, y), ctx.lineTo(a.left, y);
+    ctx.fillText(String(v), a.left - 6, y);
+    widest = Math.max(widest, ctx.measureText(String(v)).width);
+  }
+  ctx.stroke();
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.textAlign = 'center', ctx.textBaseline = 'middle';
+  const tx = [(a.left + a.right) / 2, a.bottom + 30];
+  const ty = [Math.max(8, a.left - 6 - widest - 12), (a.top + a.bottom) / 2];
+  ctx.fillText(xtitle, ...tx);
+  ctx.save();
+  ctx.translate(...ty);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText(ytitle, 0, 0);
+  ctx.restore();
+  return [[xtitle, ...tx, false], [ytitle, ...ty, true]];
+}
+
+// ---- the scatter of the test set's latent means, on the grid's two dimensions
+
+// The square range shown: the means' extent and the grid's plane, widened to whole ticks.
+function scatterRange(s, g) {
+  const L = s.dims, p = plane(g);
+  let lo = p.lo, hi = p.hi;
+  for (let i = 0; i < s.count; i++) {
+    const x = s.mu[i * L + g.dx], y = g.dy >= 0 ? s.mu[i * L + g.dy] : 0;
+    lo = Math.min(lo, x, y), hi = Math.max(hi, x, y);
+  }
+  return niceRange(lo, hi, 5);
+}
+
+function drawScatter() {
+  const cv = $('scatter'), s = S.scatter, g = S.drawn;
+  const { ctx, w, h } = chartContext(cv);
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, w, h);
+  S.view = null;
+  if (!s || !g) {
+    drawMarkers();
+    return;
+  }
+  const [lo, hi] = scatterRange(s, g), size = Math.max(10, Math.min(w - 64, h - 52));
+  const v = { lo, hi, left: 52, top: 12, size }, k = size / (hi - lo), L = s.dims;
+  const a = { left: v.left, top: v.top, right: v.left + size, bottom: v.top + size };
+  const X = (x) => a.left + (x - lo) * k, Y = (y) => a.bottom - (y - lo) * k;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(a.left, a.top, size, size);
+  ctx.clip();
+  ctx.globalAlpha = 0.7;
+  for (let i = 0; i < s.count; i++) {
+    ctx.fillStyle = COLORS[(s.labels ? s.labels[i] : 0) % COLORS.length];
+    ctx.fillRect(X(s.mu[i * L + g.dx]) - 1.25, Y(g.dy >= 0 ? s.mu[i * L + g.dy] : 0) - 1.25, 2.5, 2.5);
+  }
+  ctx.globalAlpha = 1;
+  // the grid's range
+  const p = plane(g), x0 = Math.round(X(p.lo)), x1 = Math.round(X(p.hi));
+  const y0 = Math.round(Y(g.dy >= 0 ? p.hi : 0)), y1 = Math.round(Y(g.dy >= 0 ? p.lo : 0));
+  ctx.strokeStyle = '#000', ctx.lineWidth = 2;
+  ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+  ctx.fillStyle = '#000', ctx.font = '11px system-ui, sans-serif', ctx.textAlign = 'left', ctx.textBaseline = 'bottom';
+  ctx.fillText('grid', x0 + 3, y0 - 2);
+  ctx.restore();
+  const xt = ticks(lo, hi, 5, false), yt = xt;
+  const titles = drawAxes(ctx, a, X, Y, xt, yt, `z[${g.dx}] (mean)`,
+                          g.dy >= 0 ? `z[${g.dy}] (mean)` : '(one latent dimension)');
+  cv.dataset.titles = JSON.stringify(titles);
+  S.view = v;
+  cv.dataset.view = JSON.stringify(v);
+  cv.dataset.ticks = JSON.stringify(xt);
+  cv.dataset.rect = JSON.stringify([p.lo, p.hi]);
   document.body.dataset.scatter = String(s.count);
+  drawMarkers();
 }
 
 async function loadScatter() {
@@ -108,67 +244,204 @@ async function loadScatter() {
   });
 }
 
-async function drawLoss() {
-  const m = await getJSON('/api/metrics');
-  const cv = $('loss'), ctx = cv.getContext('2d'), W = cv.width, H = cv.height, pad = 36;
+// ---- markers: where the decoded z lies, on the grid and on the scatter
+
+function drawMark(cv, at) {
+  const { ctx } = chartContext(cv);
+  cv.dataset.at = at ? JSON.stringify(at) : '';
+  if (!at) return;
+  const [x, y] = at;
+  for (const [color, width] of [['#fff', 3.5], [MARK, 1.75]]) {
+    ctx.strokeStyle = color, ctx.lineWidth = width;
+    ctx.beginPath();
+    ctx.arc(x, y, 7, 0, 2 * Math.PI);
+    ctx.moveTo(x - 13, y), ctx.lineTo(x - 7, y), ctx.moveTo(x + 7, y), ctx.lineTo(x + 13, y);
+    ctx.moveTo(x, y - 13), ctx.lineTo(x, y - 7), ctx.moveTo(x, y + 7), ctx.lineTo(x, y + 13);
+    ctx.stroke();
+  }
+}
+
+function drawMarkers() {
+  const z = S.shown, g = S.drawn;
+  let onGrid = null, onScatter = null;
+  if (z && g) {
+    const zx = z[g.dx], zy = g.dy >= 0 ? z[g.dy] : 0, p = plane(g), r = $('grid').getBoundingClientRect();
+    const fx = (zx - p.lo) / (p.hi - p.lo), fy = g.dy >= 0 ? 1 - (zy - p.lo) / (p.hi - p.lo) : 0.5;
+    if (fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1) onGrid = [fx * r.width, fy * r.height];
+    const v = S.view;
+    if (v) {
+      const k = v.size / (v.hi - v.lo), x = v.left + (zx - v.lo) * k, y = v.top + v.size - (zy - v.lo) * k;
+      if (x >= v.left && x <= v.left + v.size && y >= v.top && y <= v.top + v.size) onScatter = [x, y];
+    }
+  }
+  drawMark($('grid-marker'), onGrid);
+  drawMark($('scatter-marker'), onScatter);
+}
+
+// ---- the loss: per epoch from metrics.csv, every few steps from progress.csv
+
+async function loadCurve() {
+  const [m, p] = await Promise.all([getJSON('/api/metrics'), getJSON('/api/progress')]);
+  S.curve = { m, p };
+  drawLoss();
+}
+
+function showLegend(items) {
+  const el = $('loss-legend');
+  el.textContent = '';
+  for (const [color, kind, text] of items) {
+    const span = document.createElement('span'), line = document.createElement('i');
+    line.className = `line${kind}`;
+    line.style.background = color;
+    span.append(line, text);
+    el.append(span);
+  }
+}
+
+function drawLoss() {
+  const cv = $('loss'), { ctx, w, h } = chartContext(cv), legend = [];
   ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, W, H);
-  ctx.font = '11px sans-serif';
-  ctx.fillStyle = '#555';
-  if (!m.epoch.length) {
-    ctx.fillText('no metrics.csv beside the checkpoint yet', pad, H / 2);
+  ctx.fillRect(0, 0, w, h);
+  showLegend(legend);
+  if (!S.curve) return;
+  const { m, p } = S.curve, spe = p.steps_per_epoch;
+  // a row of progress.csv at the run's step s lies at epoch s / (steps per epoch)
+  const px = p.step.map((s, i) => (spe ? s / spe : p.epoch[i] - 0.5));
+  cv.dataset.progress = String(px.length);
+  cv.dataset.epochs = String(m.epoch.length);
+  ctx.font = '12px system-ui, sans-serif';
+  if (!m.epoch.length && !px.length) {
+    ctx.fillStyle = '#555';
+    ctx.fillText('no metrics.csv or progress.csv beside the checkpoint yet', 20, h / 2);
+    cv.dataset.view = '';
     return;
   }
-  const ys = m.train_loss.concat(m.test_loss), ymin = Math.min(...ys), ymax = Math.max(...ys);
-  const e0 = m.epoch[0], e1 = Math.max(m.epoch[m.epoch.length - 1], e0 + 1);
-  const X = (e) => pad + (e - e0) / (e1 - e0) * (W - pad - 10);
-  const Y = (v) => H - pad + 10 - (v - ymin) / ((ymax - ymin) || 1) * (H - pad - 10);
-  ctx.strokeStyle = '#999';
-  ctx.strokeRect(pad, 10, W - pad - 10, H - pad);
-  ctx.fillText(ymax.toFixed(2), 2, 18), ctx.fillText(ymin.toFixed(2), 2, H - pad + 10);
-  ctx.fillText(`epoch ${e0}`, pad, H - 8), ctx.fillText(String(e1), W - 24, H - 8);
-  [['train_loss', '#1f77b4', 'train'], ['test_loss', '#d62728', 'test']].forEach(([key, color, name], k) => {
-    ctx.strokeStyle = color, ctx.fillStyle = color;
+  const xs = m.epoch.concat(px), ys = m.train_loss.concat(m.test_loss, p.loss);
+  let x0 = Math.floor(Math.min(...xs)), x1 = Math.ceil(Math.max(...xs));
+  if (x1 < x0 + 1) x1 = x0 + 1;
+  const [y0, y1] = niceRange(Math.min(...ys), Math.max(...ys), 5);
+  // the frame, and inside it by a margin (the points at its ends whole) where the values lie
+  const a = { left: 66, top: 12, right: w - 16, bottom: h - 44 }, inset = 6;
+  const d = { left: a.left + inset, top: a.top + inset, right: a.right - inset, bottom: a.bottom - inset };
+  const X = (x) => d.left + (x - x0) / (x1 - x0) * (d.right - d.left);
+  const Y = (y) => d.bottom - (y - y0) / (y1 - y0) * (d.bottom - d.top);
+  if (px.length) { // every few steps: thin, in the train colour
+    ctx.strokeStyle = TRAIN, ctx.fillStyle = TRAIN, ctx.lineWidth = 1, ctx.globalAlpha = 0.55;
+    ctx.beginPath();
+    px.forEach((x, i) => (i ? ctx.lineTo(X(x), Y(p.loss[i])) : ctx.moveTo(X(x), Y(p.loss[i]))));
+    ctx.stroke();
+    px.forEach((x, i) => ctx.fillRect(X(x) - 1.5, Y(p.loss[i]) - 1.5, 3, 3));
+    ctx.globalAlpha = 1;
+  }
+  for (const [key, color] of [['train_loss', TRAIN], ['test_loss', TEST]]) {
+    ctx.strokeStyle = color, ctx.fillStyle = color, ctx.lineWidth = 2;
     ctx.beginPath();
     m[key].forEach((v, i) => (i ? ctx.lineTo(X(m.epoch[i]), Y(v)) : ctx.moveTo(X(m.epoch[i]), Y(v))));
     ctx.stroke();
-    m[key].forEach((v, i) => ctx.fillRect(X(m.epoch[i]) - 2, Y(v) - 2, 4, 4));
-    ctx.fillText(`${name} ${m[key][m[key].length - 1].toFixed(3)}`, W - 110, 24 + 14 * k);
-  });
+    m[key].forEach((v, i) => {
+      ctx.beginPath();
+      ctx.arc(X(m.epoch[i]), Y(v), 3, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+  }
+  const titles = drawAxes(ctx, a, X, Y, ticks(x0, x1, 6, true), ticks(y0, y1, 5, false), 'epoch',
+                          'loss per image (reconstruction + KL)');
+  cv.dataset.titles = JSON.stringify(titles);
+  const last = (xs) => xs[xs.length - 1].toFixed(2);
+  if (m.epoch.length) legend.push([TRAIN, '', `train (mean over the epoch's batches) ${last(m.train_loss)}`],
+                                  [TEST, '', `test ${last(m.test_loss)}`]);
+  if (px.length) legend.push([TRAIN, ' thin', `train (a batch every few steps) ${last(p.loss)}`]);
+  showLegend(legend);
+  cv.dataset.view = JSON.stringify({ x0, x1, y0, y1, ...d, frame: a });
 }
 
-// The decoding of z: one request at a time, the latest z wins.
-async function decode(z) {
-  S.lastZ = z;
-  if (S.decoding) { S.nextZ = z; return; }
+// ---- reconstructions: the first test images and the decodings of their means
+
+async function drawRecon() {
+  const box = $('recon-box'), n = Math.min(RECON_COUNT, S.info.test_images);
+  box.hidden = !S.info.scatter || n < 1;
+  if (box.hidden) return;
+  const { height: H, width: W, channels: C } = S.info, cols = Math.min(n, 8), rows = 2 * Math.ceil(n / cols);
+  try {
+    const { bytes } = await getBytes(`/api/reconstruct?count=${n}`);
+    putImage($('recon'), bytes, cols * W, rows * H, C);
+    $('recon-title').textContent = `Reconstructions of the first ${n} test images`;
+    $('recon').dataset.version = String(S.version);
+  } catch (e) {
+    $('recon-title').textContent = `Reconstructions: ${e.message || e}`;
+  }
+}
+
+// ---- the decoding panel
+
+// The decoding of z: one request at a time, the latest z wins. `pointer`: the z is one the
+// pointer chose (#z's data-z says it), not the panel's first z = 0 or a redraw.
+async function decode(z, pointer) {
+  S.lastZ = z, S.lastPointer = pointer;
+  if (S.decoding) {
+    S.next = { z, pointer };
+    return;
+  }
   S.decoding = true;
   try {
-    const { bytes, ms } = await getBytes(`/api/decode?z=${z.join(',')}`);
-    const { height: H, width: W, channels: C } = S.info, cv = $('live');
-    cv.width = W, cv.height = H;
-    cv.getContext('2d').putImageData(imageData(bytes, W, H, C), 0, 0);
+    const { bytes, ms } = await getBytes(`/api/decode?z=${z.join(',')}${conditionParams()}`);
+    const { height: H, width: W, channels: C } = S.info;
+    putImage($('live'), bytes, W, H, C);
     $('z').textContent = `z = (${z.map((v) => v.toFixed(3)).join(', ')})`;
-    $('z').dataset.z = JSON.stringify(z);
+    if (pointer) $('z').dataset.z = JSON.stringify(z);
+    $('decoding').dataset.z = JSON.stringify(z);
     $('timing').textContent = `decoded on the device in ${ms.toFixed(2)} ms`;
+    S.shown = z;
+    drawMarkers();
   } catch (e) {
     showError(e);
   }
   S.decoding = false;
-  if (S.nextZ) {
-    const next = S.nextZ;
-    S.nextZ = null;
-    decode(next);
+  if (S.next) {
+    const { z: nz, pointer: np } = S.next;
+    S.next = null;
+    decode(nz, np);
   }
 }
 
 function onPointer(ev) {
   if (!S.drawn || (ev.type === 'pointermove' && ev.pointerType === 'touch' && !ev.buttons)) return;
-  const r = ev.currentTarget.getBoundingClientRect(), { lo, hi } = plane(S.drawn);
-  const fx = (ev.clientX - r.left) / r.width, fy = (ev.clientY - r.top) / r.height;
-  const z = new Array(S.info.latent).fill(0);
-  z[S.drawn.dx] = lo + fx * (hi - lo);
-  if (S.drawn.dy >= 0) z[S.drawn.dy] = lo + (1 - fy) * (hi - lo);
-  decode(z);
+  const r = ev.currentTarget.getBoundingClientRect(), g = S.drawn, z = new Array(S.info.latent).fill(0);
+  let fx, fy, lo, hi;
+  if (ev.currentTarget.id === 'grid') {
+    ({ lo, hi } = plane(g));
+    fx = (ev.clientX - r.left) / r.width, fy = (ev.clientY - r.top) / r.height;
+  } else {
+    const v = S.view;
+    if (!v) return;
+    lo = v.lo, hi = v.hi;
+    fx = (ev.clientX - r.left - v.left) / v.size, fy = (ev.clientY - r.top - v.top) / v.size;
+    if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return; // on the axes
+  }
+  z[g.dx] = lo + fx * (hi - lo);
+  if (g.dy >= 0) z[g.dy] = lo + (1 - fy) * (hi - lo);
+  decode(z, true);
+}
+
+// ---- the run: checkpoint, curve, training
+
+function duration(s) {
+  s = Math.round(s);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min`;
+}
+
+// A `clvae train` holding the run (t from /api/state; null: none).
+function showTraining(t) {
+  const el = $('training');
+  el.hidden = !t;
+  el.dataset.training = t ? JSON.stringify(t) : '';
+  if (!t) return;
+  const eta = t.epoch_eta_seconds;
+  $('training-text').textContent = `training: epoch ${t.epoch}, step ${t.step}` +
+    (t.steps_per_epoch ? ` (${t.epoch_step} of ${t.steps_per_epoch} in this epoch)` : '') +
+    (eta !== null ? `, about ${duration(eta)} left in this epoch` : '');
 }
 
 async function refresh() {
@@ -176,11 +449,12 @@ async function refresh() {
   S.version = S.info.version;
   const L = S.info.latent;
   $('dims').hidden = L <= 2;
-  for (const [id, def] of [['dx', 0], ['dy', 1]]) {
-    const sel = $(id);
-    if (sel.options.length !== L) {
+  if ($('dx').options.length !== L) {
+    S.dims = { dx: 0, dy: 1 };
+    for (const id of ['dx', 'dy']) {
+      const sel = $(id);
       sel.textContent = '';
-      for (let i = 0; i < L; i++) sel.add(new Option(String(i), String(i), false, i === def));
+      for (let i = 0; i < L; i++) sel.add(new Option(String(i), String(i), false, i === S.dims[id]));
     }
   }
   $('model').textContent = `${S.info.checkpoint}: ${S.info.height}×${S.info.width}×${S.info.channels} images, ` +
@@ -189,26 +463,57 @@ async function refresh() {
     (S.info.reload_error ? ` (${S.info.reload_error})` : '');
   await loadScatter();
   await drawGrid();
-  await drawLoss();
-  if (S.lastZ && S.lastZ.length === L) decode(S.lastZ); /* the same point under the new parameters */
-  else S.lastZ = null;
+  await loadCurve();
+  await drawRecon();
+  // the same point under the new parameters; z = 0 at first
+  if (S.lastZ && S.lastZ.length === L) decode(S.lastZ, S.lastPointer);
+  else decode(new Array(L).fill(0), false);
   document.body.dataset.version = String(S.version);
 }
 
 async function poll() {
   try {
     const st = await getJSON('/api/state');
+    showTraining(st.training);
+    const key = `${st.metrics}/${st.progress}`;
     if (st.version !== S.version) await refresh();
-    else if (st.reload_error) $('status').textContent = `epoch ${st.epoch}, step ${st.step} (${st.reload_error})`;
+    else if (key !== S.curveKey) await loadCurve();
+    S.curveKey = key;
+    if (st.reload_error) $('status').textContent = `epoch ${st.epoch}, step ${st.step} (${st.reload_error})`;
   } catch (e) {
     $('status').textContent = e instanceof ServerError ? String(e.message) : `the server does not answer (${e.message || e})`;
   }
+  document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
   setTimeout(poll, 1000);
 }
 
-$('update').addEventListener('click', () => { showError(null); drawGrid().catch(showError); });
+// ---- controls
+
+$('controls').addEventListener('submit', (ev) => { // the Update button, or Enter in a field
+  ev.preventDefault();
+  update();
+});
+$('controls').addEventListener('keydown', (ev) => { // Enter in a selector too
+  if (ev.key === 'Enter' && ev.target.tagName === 'SELECT') {
+    ev.preventDefault();
+    update();
+  }
+});
+for (const [id, other] of [['dx', 'dy'], ['dy', 'dx']]) { // the dimensions apply at once
+  $(id).addEventListener('change', () => {
+    if ($(other).value === $(id).value) $(other).value = String(S.dims[id]); // the two swap
+    S.dims = { dx: Number($('dx').value), dy: Number($('dy').value) };
+    update();
+  });
+}
 for (const id of ['grid', 'scatter']) {
   $(id).addEventListener('pointermove', onPointer);
   $(id).addEventListener('pointerdown', onPointer);
 }
+// a chart follows its box's size (the layout changes with the window)
+new ResizeObserver(() => {
+  if (!S.info) return;
+  drawScatter();
+  drawLoss();
+}).observe($('layout'));
 refresh().catch(showError).finally(() => setTimeout(poll, 1000));
