@@ -49,8 +49,9 @@ typedef void (*clvae_load_progress)(int done, int total, void *user);
 CLVAE_API clvae_status clvae_images_load(clvae_images *out, const char *dir, const char *set,
                                          const clvae_images *classes_from, clvae_load_progress progress,
                                          void *user);
-/* What clvae_images_load would load, without reading the pixels: count, shape and source
- * from the headers (IDX) or the listing and every PNG header, each validated. */
+/* What clvae_images_load would load, without reading the pixels: count, shape, source and
+ * the number of classes (1 + the largest label; a PNG set's class folders) from the headers
+ * and the labels (IDX) or the listing and every PNG header, each validated. */
 CLVAE_API clvae_status clvae_images_probe(clvae_images *out, const char *dir, const char *set);
 CLVAE_API void clvae_images_free(clvae_images *im);
 /* "HxWxC" (or "HxW" for grey) into buf. */

@@ -64,15 +64,25 @@ int cli_load_model(const char *path, const cli_device_opts *o, clvae_checkpoint 
 int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **m);
 /* Latent points of an n × n grid (see `clvae grid --help`); dy < 0: only dx varies. */
 void cli_grid_latents(float *z, int n, int L, double lo, double hi, int dx, int dy);
-/* Decodes the grid and writes it as a PNG. */
-int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy);
+/* Decodes the grid (a conditional model's: for class `cls`; -1 for an unconditional one) and
+ * writes it as a PNG. */
+int cli_write_grid(clvae_model *m, const char *path, int n, double lo, double hi, int dx, int dy, int cls);
+/* A conditional model's K rows of n tiles: row k decodes class k at the points z of `z`
+ * (n, L), the same in every row. */
+int cli_write_class_rows(clvae_model *m, const char *path, const float *z, int n);
+/* The class `value` names (an index, or a class's name as the checkpoint records it) of a
+ * conditional model: -1 to go on with *k set, else exit 2 listing the classes (printed). */
+int cli_class_arg(const clvae_checkpoint *ck, const char *flag, const char *value, int *k);
+/* "0 T-shirt/top, 1 Trouser, ..." (or "0 to 9" for unnamed classes) into buf. */
+const char *cli_class_list(const clvae_checkpoint *ck, char *buf, size_t n);
 /* The exit code for a library status, printing its message (clvae_error_message) when it
  * failed: 2 for bad input (files, values, sizes), 1 for failures. */
 int cli_status(clvae_status st);
 /* A failed allocation in the CLI itself: prints it, returns EXIT_FAIL. */
 int cli_oom(void);
 
-enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT, CFG_ENCODER, CFG_DECODER, CFG_INIT, CFG_COUNT };
+enum { CFG_HIDDEN, CFG_LATENT, CFG_LOSS, CFG_LR, CFG_BATCH, CFG_SEED, CFG_LIMIT, CFG_ENCODER, CFG_DECODER, CFG_INIT,
+       CFG_BETA, CFG_CONDITIONAL, CFG_COUNT };
 
 /* Arguments of `clvae train` (set[] marks configuration flags given explicitly). */
 typedef struct train_args {
@@ -108,6 +118,10 @@ typedef struct image_args {
   double lo, hi;
   int dx, dy, dims_set, force, part;
   const char *format;
+  const char *cls;           /* --class: an index or a name (conditional models) */
+  long steps;                /* interpolate: points of the walk */
+  const char *from, *to;     /* interpolate: test image indices, or (from_z) z points */
+  int from_z;
 } image_args;
 
 /* ---- the run directory (cli/rundir.c) ---- */
@@ -144,6 +158,7 @@ int cmd_grid(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_scatter(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -37,7 +37,8 @@ static void on_signal(int sig) {
 static void train_usage(void) {
   printf("usage: clvae train [--epochs N] [--out DIR] [--resume] [--data DIR] [--hidden N]\n"
          "                   [--latent-dim N] [--loss mse|bce] [--lr X] [--batch-size N] [--seed N]\n"
-         "                   [--limit N] [--report-every N] [--logdir DIR] [--preview] [--quiet]\n"
+         "                   [--limit N] [--beta B] [--conditional] [--report-every N] [--logdir DIR]\n"
+         "                   [--preview] [--quiet]\n"
          "                   [--platform P] [--device D] [--gemm auto|builtin|clblast]\n\n"
          "Trains a VAE on the images of --data (TF.js example defaults: hidden 512, latent 2, D*MSE + KL\n"
          "for D pixels, Adam 1e-3, batch 256; the image shape comes from the data). Writes\n"
@@ -65,6 +66,10 @@ static void train_usage(void) {
          "                   uniform in +-1/sqrt(fan_in)), or auto (default): glorot without\n"
          "                   convolutions (the TF.js example), torch with them (learns faster)\n"
          "  --latent-dim N   latent dimensions (2)\n"
+         "  --beta B         the KL term's weight, 0..1000 (1): loss = reconstruction + B*KL (a beta-VAE)\n"
+         "  --conditional    a conditional VAE: the one-hot class joins the encoder's input and z (dense\n"
+         "                   layers only); the classes are the training set's labels (1 + the largest)\n"
+         "                   or its class folders; then sample --class, grid --class\n"
          "  --loss K         mse (D*MSE) or bce      --lr X           Adam learning rate (0.001)\n"
          "  --batch-size N   batch size (256)         --seed N         initialization/shuffle/noise seed (1)\n"
          "  --limit N        train on the first N training images only\n"
@@ -91,6 +96,17 @@ int cli_parse_train(int argc, char **argv, train_args *a) {
     } else if (!strcmp(argv[i], "--resume")) a->resume = 1;
     else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) a->quiet = 1;
     else if (!strcmp(argv[i], "--preview")) a->preview = 1;
+    else if (!strcmp(argv[i], "--conditional")) a->set[CFG_CONDITIONAL] = 1; /* its classes come from the data */
+    else if ((r = cli_value(argc, argv, &i, "--beta", &v))) {
+      double b;
+      char *end;
+      if (r < 0) return EXIT_USAGE;
+      if (!cli_number(v, &end, &b) || *end || !(b >= 0 && b <= 1000)) {
+        fprintf(stderr, "clvae: --beta '%s' is not a number from 0 to 1000 (the KL term's weight; 1: the plain VAE)\n", v);
+        return EXIT_USAGE;
+      }
+      a->cfg.beta = (float)b, a->set[CFG_BETA] = 1;
+    }
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return train_usage(), EXIT_OK;
     else if ((r = cli_value(argc, argv, &i, "--out", &a->out)) || (r = cli_value(argc, argv, &i, "--data", &a->data)) ||
              (r = cli_value(argc, argv, &i, "--logdir", &a->logdir))) {
@@ -151,7 +167,13 @@ static int check_conflicts(const train_args *a, const clvae_checkpoint *ck, cons
     {a->set[CFG_BATCH], f->batch == c->batch, "--batch-size", f->batch, c->batch},
     {a->set[CFG_SEED], f->seed == c->seed, "--seed", (double)f->seed, (double)c->seed},
     {a->set[CFG_LIMIT], a->limit == ck->train_limit, "--limit", (double)a->limit, ck->train_limit},
+    {a->set[CFG_BETA], f->beta == c->beta, "--beta", f->beta, c->beta},
   };
+  if (a->set[CFG_CONDITIONAL] && !c->classes) {
+    fprintf(stderr, "clvae: --conditional conflicts with %s, which is not a conditional model; drop the flag to "
+                    "resume\n", path);
+    return -1;
+  }
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (t[i].set && !t[i].same) {
       fprintf(stderr, "clvae: %s %g conflicts with %s, which was trained with %g; drop the flag to resume\n",
@@ -307,7 +329,13 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
     fprintf(stderr, "clvae: %s\n", clvae_error_message());
   const clvae_config *c = clvae_model_config(ps->m);
   snprintf(path, sizeof path, "%s/preview-epoch%04d.png", ps->out, epoch); /* 0001..: listed in order */
-  cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1); /* reports its own failure */
+  if (c->classes) { /* a conditional model: a row per class, along z[0] from -3 to 3 (other coordinates 0) */
+    float *z = calloc((size_t)10 * c->latent, sizeof *z);
+    for (int j = 0; z && j < 10; j++) z[(size_t)j * c->latent] = (float)(-3 + j * 6.0 / 9);
+    if (z) cli_write_class_rows(ps->m, path, z, 10); /* reports its own failure */
+    free(z);
+  } else
+    cli_write_grid(ps->m, path, 10, -3, 3, 0, c->latent > 1 ? 1 : -1, -1); /* reports its own failure */
 }
 
 static void fmt_time(char *out, size_t n, double s) {
@@ -384,6 +412,19 @@ static int prepare_state(train_args *a, const clvae_images *train, clvae_checkpo
     fprintf(stderr, "clvae: --batch-size %d is larger than the %d training images\n", a->cfg.batch, count);
     return EXIT_USAGE;
   }
+  if (a->set[CFG_CONDITIONAL]) { /* the training set's classes: 1 + the largest label, or the class folders */
+    if (!train->classes) {
+      fprintf(stderr, "clvae: --conditional needs labelled images, but %s has no labels (a PNG set without class "
+                      "folders)\n", train->source);
+      return EXIT_USAGE;
+    }
+    if (train->classes > CLVAE_MAX_CLASSES) {
+      fprintf(stderr, "clvae: --conditional: %s has %d classes; a conditional model takes at most %d\n", train->source,
+              train->classes, CLVAE_MAX_CLASSES);
+      return EXIT_USAGE;
+    }
+    a->cfg.classes = train->classes;
+  }
   clvae_net net; /* validated now; allocated once the device has accepted it (init_params) */
   if (clvae_net_build(&net, &a->cfg) != CLVAE_OK) {
     fprintf(stderr, "clvae: %s (from the data %s and the flags)\n", clvae_error_message(), train->source);
@@ -404,6 +445,7 @@ static int init_params(clvae_checkpoint *ck) {
     return EXIT_FAIL;
   }
   fresh.train_limit = ck->train_limit, fresh.train_count = ck->train_count;
+  fresh.class_names = ck->class_names; /* (a new conditional run's, set before) */
   memcpy(fresh.data, ck->data, sizeof fresh.data), memcpy(fresh.data_abs, ck->data_abs, sizeof fresh.data_abs);
   *ck = fresh;
   clvae_net_build(&net, &ck->cfg);
@@ -454,6 +496,7 @@ static int share_state(clvae_checkpoint *ck) {
   clvae_checkpoint head = *ck;
   int resumed = ck->params != NULL;
   head.params = head.adam_m = head.adam_v = NULL;
+  head.class_names = NULL; /* rank 0's to save; the others never write a checkpoint */
   if (clvae_comm_bcast(cli_comm, &head, sizeof head, 0) != CLVAE_OK ||
       clvae_comm_bcast(cli_comm, &resumed, sizeof resumed, 0) != CLVAE_OK)
     return -1;
@@ -597,11 +640,13 @@ int cmd_train(int argc, char **argv) {
                                         "--hidden (layers)", "--hidden (width 1)", "--hidden (width 2)",
                                         "--hidden (width 3)", "--hidden (width 4)", "--hidden (width 5)",
                                         "--hidden (width 6)", "--hidden (width 7)", "--hidden (width 8)",
-                                        "--encoder/--decoder (a hash of the items)", "--init"};
+                                        "--encoder/--decoder (a hash of the items)", "--init", "--beta",
+                                        "--conditional (0/1)"};
     double v[] = {(double)a.epochs, (double)a.report_every, a.resume, a.preview, (double)a.limit, a.cfg.latent,
                   a.cfg.loss, a.cfg.lr, a.cfg.batch, (double)a.cfg.seed, a.cfg.depth, a.cfg.hidden[0],
                   a.cfg.hidden[1], a.cfg.hidden[2], a.cfg.hidden[3], a.cfg.hidden[4], a.cfg.hidden[5],
-                  a.cfg.hidden[6], a.cfg.hidden[7], items_hash(&a.cfg), a.cfg.init};
+                  a.cfg.hidden[6], a.cfg.hidden[7], items_hash(&a.cfg), a.cfg.init, a.cfg.beta,
+                  a.set[CFG_CONDITIONAL]};
     if ((rc = cli_same_as_lead(names, v, (int)(sizeof v / sizeof v[0]))) >= 0) return rc;
   }
   rc = -1;
@@ -633,6 +678,24 @@ int cmd_train(int argc, char **argv) {
   if (rc < 0 && (rc = run_data(&a, lead, data_dir, sizeof data_dir)) < 0) a.data = data_dir;
   if (rc < 0 && cli_probe_both(&train, &test, a.data) != 0) rc = EXIT_USAGE; /* every rank reads the data */
   if (rc < 0 && lead) rc = prepare_state(&a, &train, &ck, path, sizeof path);
+  if (rc < 0 && lead && ck.cfg.classes) { /* a conditional model: every label of both sets within its classes */
+    const clvae_images *sets[2] = {&train, &test};
+    for (int k = 0; k < 2 && rc < 0; k++)
+      if (!sets[k]->classes || sets[k]->classes > ck.cfg.classes) {
+        if (!sets[k]->classes)
+          fprintf(stderr, "clvae: %s: a conditional model needs labelled images\n", sets[k]->source);
+        else
+          fprintf(stderr, "clvae: %s has a label of %d, but the conditional model has %d classes (0..%d)\n",
+                  sets[k]->source, sets[k]->classes - 1, ck.cfg.classes, ck.cfg.classes - 1);
+        rc = EXIT_USAGE;
+      }
+    if (rc < 0 && !a.resume) { /* a new run records its classes' names: the PNG set's folders, Fashion-MNIST's */
+      char **owned;
+      const char *const *names = cli_class_names(&train, a.data ? a.data : CLVAE_DEFAULT_DATA_DIR, &owned);
+      if (clvae_checkpoint_set_classes(&ck, ck.cfg.classes, owned ? NULL : names) != CLVAE_OK) rc = cli_oom();
+      free(owned);
+    }
+  }
   if (rc < 0 && lead && a.resume) stat(path, &ck_seen);
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (size > 1 && share_state(&ck) != 0) {
@@ -717,9 +780,12 @@ int cmd_train(int argc, char **argv) {
   if ((rc = cli_agree(rc)) >= 0) goto done;
   if (!a.quiet) {
     char shape[64], layers[2100];
-    printf("clvae: training a VAE of %s images (%s), latent %d (%s) on %d images, batch %d, lr %g, seed %llu, init "
-           "%s; output in %s\n", clvae_images_shape(&train, shape, sizeof shape),
-           cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE",
+    char kind[64] = "", beta[48] = "";
+    if (ck.cfg.classes) snprintf(kind, sizeof kind, "conditional (%d classes) ", ck.cfg.classes);
+    if (ck.cfg.beta != 1.0f) snprintf(beta, sizeof beta, " + %g KL", (double)ck.cfg.beta);
+    printf("clvae: training a %sVAE of %s images (%s), latent %d (%s%s) on %d images, batch %d, lr %g, seed %llu, init "
+           "%s; output in %s\n", kind, clvae_images_shape(&train, shape, sizeof shape),
+           cli_layers_text(&ck.cfg, layers, sizeof layers), ck.cfg.latent, ck.cfg.loss ? "BCE" : "D*MSE", beta,
            ck.train_limit > 0 && ck.train_limit < train.count ? ck.train_limit : train.count, ck.cfg.batch,
            ck.cfg.lr, (unsigned long long)ck.cfg.seed, cli_init_name(ck.cfg.init), a.out);
     cli_print_layers(&ck.cfg);
@@ -836,8 +902,11 @@ int cmd_eval(int argc, char **argv) {
     goto done;
   }
   if (json) /* (fields are only ever appended: their names and order stay) */
-    printf("{\"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f, \"images\": %d, \"epoch\": %d}\n", res.loss,
-           res.recon, res.kl, res.images, ck.train.epoch);
+    printf("{\"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f, \"images\": %d, \"epoch\": %d, "
+           "\"beta\": %.9g}\n", res.loss, res.recon, res.kl, res.images, ck.train.epoch, (double)ck.cfg.beta);
+  else if (ck.cfg.beta != 1.0f)
+    printf("test loss %.4f (reconstruction %.4f + beta %g x KL %.4f) per image over %d images; the model has trained "
+           "%s\n", res.loss, res.recon, (double)ck.cfg.beta, res.kl, res.images, position(&ck.train, (char[64]){0}, 64));
   else
     printf("test loss %.4f (reconstruction %.4f + KL %.4f) per image over %d images; the model has trained %s\n",
            res.loss, res.recon, res.kl, res.images, position(&ck.train, (char[64]){0}, 64));

@@ -23,6 +23,7 @@ static const struct {
   {"sample", cmd_sample, "PNG of decodings of z ~ N(0, I)"},
   {"reconstruct", cmd_reconstruct, "PNG of test images and their reconstructions"},
   {"scatter", cmd_scatter, "plot of the test images' latent means by class"},
+  {"interpolate", cmd_interpolate, "a walk through the latent space between two test images or two points"},
   {"export", cmd_export, "the decoder (or encoder) as a TF.js layers model"},
   {"serve", cmd_serve, "a local web page exploring a model: grid, live decoding, scatter, loss"},
   {"bench", cmd_bench, "training-step speed, GEMM throughput, per-kernel times, start-up"},

@@ -207,12 +207,18 @@ static clvae_status load_idx(clvae_images *out, const char *dir, const char *nam
   snprintf(out->source, sizeof out->source, "%s", ipath);
   if ((st = clvae_idx_read(ipath, 1, idims, &rank, probe ? NULL : &out->pixels)) != CLVAE_OK) return st;
   out->count = idims[0], out->height = idims[1], out->width = idims[2], out->channels = idims[3];
-  if ((st = clvae_idx_read(lpath, 0, ldims, &lrank, probe ? NULL : &labels)) != CLVAE_OK) return st;
+  /* the labels are read by a probe too (one byte per image): how many classes there are */
+  if ((st = clvae_idx_read(lpath, 0, ldims, &lrank, &labels)) != CLVAE_OK) return st;
   if (ldims[0] != idims[0]) {
     free(labels);
     return clvae__fail(CLVAE_ERR_FORMAT, "%s holds %d labels but %s holds %d images", lpath, ldims[0], ipath, idims[0]);
   }
-  if (probe) return CLVAE_OK;
+  if (probe) {
+    for (int i = 0; i < ldims[0]; i++)
+      if (labels[i] + 1 > out->classes) out->classes = labels[i] + 1;
+    free(labels);
+    return CLVAE_OK;
+  }
   out->labels = malloc((size_t)ldims[0] * sizeof *out->labels);
   if (!out->labels) {
     free(labels);

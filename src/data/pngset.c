@@ -378,6 +378,12 @@ clvae_status clvae__load_png_set(clvae_images *out, const char *dir, const char 
     st = clvae__fail(CLVAE_ERR_LIMIT, "%s: %d images of %dx%dx%d are %llu bytes; at most %llu are supported", root, l.n,
                      out->height, out->width, out->channels, (unsigned long long)bytes,
                      (unsigned long long)CLVAE_MAX_IMAGE_BYTES);
+  if (probe && st == CLVAE_OK && !classes_from && l.nclasses) { /* the classes: a conditional model's size and names */
+    out->classes = l.nclasses;
+    out->class_names = calloc((size_t)out->classes, sizeof *out->class_names);
+    for (int c = 0; out->class_names && c < out->classes; c++) out->class_names[c] = strdup(l.classes[c]);
+    if (!out->class_names) st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory");
+  }
   if (probe) goto done;
   if (st == CLVAE_OK && !(out->pixels = malloc(bytes)))
     st = clvae__fail(CLVAE_ERR_NOMEM, "out of host memory for %llu bytes of images from %s", (unsigned long long)bytes, root);

@@ -237,8 +237,18 @@ static void add_value(graph *g, int field, const char *name, const int *dims, in
   pb_free(&dim), pb_free(&shape), pb_free(&tensor), pb_free(&type), pb_free(&value);
 }
 
-/* The decoder: z → the layers after sampling → image (N, C, H, W). A conditional model's
- * one-hot `label` input would be declared beside z and joined to it here. */
+/* A conditional model's second input, `label` (N, K), declared and joined after cur
+ * (Concat on axis 1): [cur | label], as the first dense layer reads it. */
+static void join_label(graph *g, const char *out) {
+  const int K = g->net->K;
+  add_value(g, GRAPH_INPUT, "label", &K, 1, "the class, one-hot (or a mixture of classes)");
+  node_begin(g, "Concat", (const char *const[]){g->cur, "label"}, 2, &out, 1);
+  attr(g, "axis", (const int64_t[]){1}, 0);
+  node_end(g, out);
+}
+
+/* The decoder: z (and a conditional model's label) → the layers after sampling → image
+ * (N, C, H, W). */
 static void decoder_graph(graph *g) {
   const clvae_net *net = g->net;
   const int L = net->L, chw[3] = {net->cfg.channels, net->cfg.height, net->cfg.width};
@@ -246,6 +256,7 @@ static void decoder_graph(graph *g) {
   add_value(g, GRAPH_INPUT, "z", &L, 1, "latent points");
   snprintf(g->cur, sizeof g->cur, "z");
   g->nchw = 0;
+  if (net->K) join_label(g, "z_label");
   for (int i = net->sample + 1; i < net->nlayers; i++) {
     const clvae_layer *l = &net->layers[i];
     add_layer(g, l, i == net->nlayers - 1 && is_conv(l) ? "image" : l->name);
@@ -254,8 +265,9 @@ static void decoder_graph(graph *g) {
   add_value(g, GRAPH_OUTPUT, "image", chw, 3, "decoded images, 0..1, channels R, G, B for colour");
 }
 
-/* The encoder: image (N, C, H, W) → the layers up to the heads, whose (N, 2L) output
- * [μ | log σ²] is split into z_mean and z_log_var. Conditional models: as decoder_graph. */
+/* The encoder: image (N, C, H, W) (and a conditional model's label, joined to the image
+ * flattened) → the layers up to the heads, whose (N, 2L) output [μ | log σ²] is split into
+ * z_mean and z_log_var. */
 static void encoder_graph(graph *g) {
   const clvae_net *net = g->net;
   const int L = net->L, chw[3] = {net->cfg.channels, net->cfg.height, net->cfg.width};
@@ -263,6 +275,10 @@ static void encoder_graph(graph *g) {
   add_value(g, GRAPH_INPUT, "image", chw, 3, "images, pixel bytes / 255, channels R, G, B for colour");
   snprintf(g->cur, sizeof g->cur, "image");
   g->nchw = 1;
+  if (net->K) { /* (dense layers only) */
+    to_flat(g, "image");
+    join_label(g, "image_label");
+  }
   for (int i = 0; i < net->sample; i++) add_layer(g, &net->layers[i], net->layers[i].name);
   const char *const out[2] = {"z_mean", "z_log_var"};
   node_begin(g, "Split", (const char *const[]){g->cur}, 1, out, 2);
@@ -323,12 +339,13 @@ static void model_fields(pb_buf *m, const clvae_checkpoint *ck, const clvae_net 
   snprintf(num[2], sizeof num[2], "%dx%dx%d", c->height, c->width, c->channels);
   if (part == CLVAE_EXPORT_DECODER)
     snprintf(doc, sizeof doc, "clvae %s: the decoder of a VAE (%s, latent %d, %s images) after %s epochs. Input z "
-             "float32 [N, %d]; output image float32 [N, %d, %d, %d] in 0..1.", CLVAE_VERSION, layers, net->L, num[2],
-             num[0], net->L, c->channels, c->height, c->width);
+             "float32 [N, %d]%s; output image float32 [N, %d, %d, %d] in 0..1.", CLVAE_VERSION, layers, net->L, num[2],
+             num[0], net->L, net->K ? " and label float32 [N, classes], one-hot" : "", c->channels, c->height, c->width);
   else
     snprintf(doc, sizeof doc, "clvae %s: the encoder of a VAE (%s, latent %d, %s images) after %s epochs. Input "
-             "image float32 [N, %d, %d, %d], pixel bytes / 255; outputs z_mean and z_log_var float32 [N, %d].",
-             CLVAE_VERSION, layers, net->L, num[2], num[0], c->channels, c->height, c->width, net->L);
+             "image float32 [N, %d, %d, %d], pixel bytes / 255%s; outputs z_mean and z_log_var float32 [N, %d].",
+             CLVAE_VERSION, layers, net->L, num[2], num[0], c->channels, c->height, c->width,
+             net->K ? " and label float32 [N, classes], one-hot" : "", net->L);
   pb_int(m, MODEL_IR_VERSION, IR_VERSION);
   pb_string(m, MODEL_PRODUCER_NAME, "clvae");
   pb_string(m, MODEL_PRODUCER_VERSION, CLVAE_VERSION);
@@ -344,6 +361,24 @@ static void model_fields(pb_buf *m, const clvae_checkpoint *ck, const clvae_net 
   add_metadata(m, "latent_dim", num[1]);
   add_metadata(m, "image_shape", num[2]);
   add_metadata(m, "epoch", num[0]);
+  if (net->K) { /* a conditional model: its classes, in the order of the label's columns */
+    char k[16], names[CLVAE_MAX_CLASSES * 260 + 16];
+    size_t used = 0;
+    snprintf(k, sizeof k, "%d", net->K);
+    add_metadata(m, "classes", k);
+    append(names, sizeof names, &used, "[");
+    for (int i = 0; i < net->K; i++) { /* a JSON array of strings ("" for an unnamed class) */
+      const char *s = ck->class_names ? ck->class_names[i] : "";
+      append(names, sizeof names, &used, "%s\"", i ? ", " : "");
+      for (; *s; s++)
+        if (*s == '"' || *s == '\\') append(names, sizeof names, &used, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) append(names, sizeof names, &used, "\\u%04x", (unsigned char)*s);
+        else append(names, sizeof names, &used, "%c", *s);
+      append(names, sizeof names, &used, "\"");
+    }
+    append(names, sizeof names, &used, "]");
+    add_metadata(m, "class_names", names);
+  }
 }
 
 /* Bytes of the parameters one part holds. */

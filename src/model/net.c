@@ -475,7 +475,8 @@ void clvae_net_describe(const clvae_net *n, int i, char *buf, size_t len) {
                                        (size_t)n->tensors[l->bias].cols : 0;
   const char *act = l->act == CLVAE_ACT_RELU ? "relu" : l->act == CLVAE_ACT_SIGMOID ? "sigmoid" : "linear";
   if (l->kind == CLVAE_LAYER_SAMPLE)
-    snprintf(buf, len, "%-16s sample      %s -> %s (z = mu + exp(logvar/2)*eps)", l->name, in, out);
+    snprintf(buf, len, "%-16s sample      %s -> %s (z = mu + exp(logvar/2)*eps%s)", l->name, in, out,
+             n->K ? ", then the class one-hot" : "");
   else if (is_conv(l->kind))
     snprintf(buf, len, "%-16s %s %dx%d/%d %s %s  %s -> %s  %zu parameters", l->name,
              l->kind == CLVAE_LAYER_CONV ? "conv" : "deconv", l->geom.K, l->geom.K, l->geom.S,
