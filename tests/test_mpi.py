@@ -242,6 +242,18 @@ def bench(tmp):
               f"3.2 MB allreduce {j['allreduce_ms']:.2f} ms, one device {j['ms_per_step_one_device']:.1f} ms", out)
 
 
+def conditional(tmp):
+    """A conditional beta-VAE over 2 ranks: the labels travel with each rank's rows."""
+    d = small_set(os.path.join(tmp, 'cond-data'))
+    one, two = os.path.join(tmp, 'cond1'), os.path.join(tmp, 'cond2')
+    args = ['train', '--data', d, '--epochs', '2', '--batch-size', '50', '--conditional', '--beta', '0.5', '--quiet']
+    rc1, o1, _ = run([CLVAE, *args, '--out', one])
+    rc2, o2, _ = mpirun(*args, '--out', two)
+    check(rc1 == rc2 == 0 and close(metrics(two), metrics(one)),
+          'a conditional model with --beta 0.5 on 2 ranks: the losses of one process (within 0.2 %)',
+          f'{o1}{o2}{metrics(one) if rc1 == 0 else ""} {metrics(two) if rc2 == 0 else ""}')
+
+
 def main():
     if not shutil.which('mpirun'):
         print('SKIP: no mpirun (apt install openmpi-bin libopenmpi-dev)')
@@ -257,6 +269,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         plain_run_has_no_mpi(tmp)
         same_mathematics(tmp)
+        conditional(tmp)
         failures(tmp)
         sigint(tmp)
         bench(tmp)

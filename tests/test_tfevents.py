@@ -171,6 +171,21 @@ def main(tmp, pb):
     except (OSError, ValueError, IndexError) as e:
         check(False, 'after SIGINT the log holds the loss of every step done', f'{e} {o}')
 
+    # a beta-VAE: `loss` and test_loss are the optimized recon + beta*KL, as in metrics.csv
+    out3, logs3 = os.path.join(tmp, 'beta'), os.path.join(tmp, 'logs3')
+    p = subprocess.run([CLVAE, 'train', '--limit', '2048', '--epochs', '1', '--beta', '4', '--out', out3, '--logdir', logs3,
+                        '--quiet'], capture_output=True, text=True)
+    f3 = glob.glob(os.path.join(logs3, 'events.*'))
+    s3 = scalars(events(f3[0], pb)) if p.returncode == 0 and f3 else {}
+    m3 = metrics(out3) if p.returncode == 0 else [{}]
+    batch = [v for _, v, _ in s3.get('loss', [])]
+    ok = len(batch) == 8 and m3[0]
+    check(ok and abs(sum(batch) / 8 - float(m3[0]['train_loss'])) <= 1e-5 * float(m3[0]['train_loss'])
+          and near32(s3['test_loss'][0][1], float(m3[0]['test_loss']))
+          and abs(float(m3[0]['test_loss']) - float(m3[0]['test_recon']) - 4 * float(m3[0]['test_kl'])) < 1e-5,
+          '--beta 4: the batch losses average to metrics.csv\'s train loss, and test_loss = test_recon + 4 test_kl '
+          'in metrics.csv and the log', p.stderr + str(m3))
+
     # a --logdir that cannot be a directory is refused before anything starts
     f = os.path.join(tmp, 'afile')
     open(f, 'w').close()

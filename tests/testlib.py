@@ -116,7 +116,22 @@ def read_checkpoint(path):
             # (kind 0 dense / 1 sample / 2 output / 3 conv / 4 deconv, act, in, out, kernel offset, bias offset)
             'layers': layers, 'encoder': items['encoder'], 'decoder': items['decoder'],
             'data': ext.get(3, b'').decode(), 'data_abs': ext.get(4, b'').decode(),
-            'init': {1: 'glorot', 2: 'torch'}.get(struct.unpack('<I', ext[5])[0] if 5 in ext else 1)}
+            'init': {1: 'glorot', 2: 'torch'}.get(struct.unpack('<I', ext[5])[0] if 5 in ext else 1),
+            'beta': struct.unpack('<f', ext[6])[0] if 6 in ext else 1.0, 'classes': class_record(ext.get(7))}
+
+
+def class_record(v):
+    """A conditional model's classes record (tag 7): [names] (K of them, '' unnamed), or None."""
+    import struct
+    if v is None:
+        return None
+    k, = struct.unpack('<I', v[:4])
+    names, at = [], 4
+    for _ in range(k):
+        n, = struct.unpack('<I', v[at:at + 4])
+        names.append(v[at + 4:at + 4 + n].decode('utf-8', 'surrogateescape'))
+        at += 4 + n
+    return names
 
 
 def write_png(path, width, height, pixels, color_type=0, bit_depth=8, palette=None, interlace=False):
