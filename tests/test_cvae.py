@@ -83,6 +83,8 @@ def conditioning(tmp):
     check(rc == 0 and ck['classes'] == ['', '', '', ''], 'train --conditional on IDX labels 0..3: 4 classes, unnamed',
           o + str(ck.get('classes')))
     model = os.path.join(out, 'checkpoint.clvae')
+    check(tiles(os.path.join(out, 'preview-epoch0030.png'), 8, 8)[1:] == (10, 4),
+          'a conditional run\'s epoch preview: a row per class, 10 tiles along z[0]')
     right = 0
     for k in range(4):
         png = os.path.join(tmp, f'quad{k}.png')
@@ -174,6 +176,7 @@ def png_classes(tmp):
     """A PNG set's class folders are the classes, named; --class takes a name, in any case."""
     root = os.path.join(tmp, 'named')
     for part in ('train', 'test'):
+        os.makedirs(os.path.join(root, part, 'durian'))  # an empty class folder stays a class
         for c, name in enumerate(('apple', 'Banana', 'cherry')):
             os.makedirs(os.path.join(root, part, name))
             for i in range(8 if part == 'train' else 2):
@@ -182,8 +185,8 @@ def png_classes(tmp):
     out = os.path.join(tmp, 'named-run')
     rc, o = run('train', '--data', root, '--out', out, '--conditional', '--epochs', '1', '--batch-size', '4', '--quiet')
     ck = read_checkpoint(os.path.join(out, 'checkpoint.clvae'))
-    check(rc == 0 and ck['classes'] == ['Banana', 'apple', 'cherry'], 'a PNG set\'s class folders are the classes, '
-          'recorded with their names in sorted order', o + str(ck['classes']))
+    check(rc == 0 and ck['classes'] == ['Banana', 'apple', 'cherry', 'durian'], 'a PNG set\'s class folders are the '
+          'classes, an empty one included, recorded with their names in sorted order', o + str(ck['classes']))
     model = os.path.join(out, 'checkpoint.clvae')
     a, b = (os.path.join(tmp, f'named-{k}.png') for k in 'ab')
     rc, o = run('sample', '--model', model, '--class', 'cherry', '--out', a, '--count', '4')
@@ -191,7 +194,7 @@ def png_classes(tmp):
     rc3, o3 = run('sample', '--model', model, '--class', 'BANANA', '--out', b + '2', '--count', '4')
     rc4, o4 = run('sample', '--model', model, '--class', 'kiwi', '--out', b + '3', '--count', '4')
     check(rc == rc2 == rc3 == 0 and open(a, 'rb').read() == open(b, 'rb').read() and rc4 == 2
-          and "0 'Banana', 1 'apple', 2 'cherry'" in o4,
+          and "0 'Banana', 1 'apple', 2 'cherry', 3 'durian'" in o4,
           '--class takes the name (cherry = 2; BANANA matches Banana); an unknown one lists the names', o + o4)
 
 
