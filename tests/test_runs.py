@@ -387,6 +387,11 @@ def hostile_pass(tmp, d):
           'a run directory renamed during the run (and its old name made anew): the run writes on into its own '
           'directory, every metrics row there, its lock removed at the end; the new directory stays empty',
           f'{os.listdir(out)} {os.listdir(moved)} {err[-400:]}')
+    # resuming with layer lists that cannot be built: the reason, not "(invalid) conflicts"
+    rc, o = run('train', '--resume', '--out', os.path.dirname(model), '--epochs', '9', '--encoder', 'dense:8',
+                '--decoder', 'reshape:2:2:2,dense:8')
+    check(rc == 2 and 'reshape:2:2:2' in o and 'must follow' in o and 'invalid' not in o,
+          'resume with layer lists that cannot be built: exit 2 naming the item and why', o)
     # settings refused only when the device starts: still no directory
     for env in ({'CLVAE_KERNEL_STYLE': 'bogus'}, {'CLVAE_GEMM_TUNE': '99,9,9,9'}, {'CLVAE_GEMM_TUNE': '4294967297,1,1,1'},
                 {'CLVAE_KERNEL_DIR': os.path.join(tmp, 'no-kernels')}):

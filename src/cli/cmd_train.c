@@ -730,7 +730,8 @@ int cmd_train(int argc, char **argv) {
   if ((rc = cli_choose_device(&a.dev, &info)) == EXIT_OK) {
     rc = -1;
     if (clvae_model_fits(&ck.cfg, &info) != CLVAE_OK) {
-      fprintf(stderr, "clvae: %s%s\nclvae: use a smaller --batch-size or --hidden\n", cli_rank_prefix(),
+      fprintf(stderr, "clvae: %s%s\nclvae: use a smaller --batch-size, or smaller layers (--hidden, --encoder, "
+                      "--decoder)\n", cli_rank_prefix(),
               clvae_error_message());
       rc = EXIT_USAGE;
     }

@@ -238,7 +238,7 @@ int cli_make_model(clvae_device *dev, const clvae_checkpoint *ck, clvae_model **
   if (st == CLVAE_OK) st = clvae_model_set_state(*m, ck->params, ck->adam_m, ck->adam_v, ck->step);
   if (st == CLVAE_OK) return EXIT_OK;
   fprintf(stderr, "clvae: %s\n", clvae_error_message());
-  if (st == CLVAE_ERR_LIMIT) fprintf(stderr, "clvae: use a smaller --batch-size or --hidden\n");
+  if (st == CLVAE_ERR_LIMIT) fprintf(stderr, "clvae: use a smaller --batch-size, or smaller layers\n");
   return st == CLVAE_ERR_LIMIT || st == CLVAE_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
 }
 

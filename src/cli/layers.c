@@ -93,8 +93,8 @@ static void items_text(const clvae_item *items, int n, char *buf, size_t len) {
 
 const char *cli_layers_text(const clvae_config *c, char *buf, size_t n) {
   clvae_net net;
-  if (clvae_net_build(&net, c) != CLVAE_OK) return snprintf(buf, n, "(invalid)"), buf;
-  const clvae_config *k = &net.cfg;
+  const clvae_config *k = clvae_net_build(&net, c) == CLVAE_OK ? &net.cfg : c; /* a list that cannot be built: as given */
+  if (k == c && !c->nenc && !c->depth) return snprintf(buf, n, "(no layers)"), buf;
   char enc[1024], dec[1024];
   if (k->depth) {
     size_t used = 0;
@@ -121,7 +121,11 @@ int cli_layers_conflict(const clvae_config *flags, const int *set, const clvae_c
   memcpy(mine.enc, flags->enc, sizeof mine.enc), memcpy(mine.dec, flags->dec, sizeof mine.dec);
   clvae_net a, b;
   char m[2100], t[2100];
-  if (clvae_net_build(&a, &mine) == CLVAE_OK && clvae_net_build(&b, ck) == CLVAE_OK && a.cfg.nenc == b.cfg.nenc &&
+  if (clvae_net_build(&a, &mine) != CLVAE_OK) { /* say why, not only that they differ */
+    fprintf(stderr, "clvae: %s, for the images of %s; drop the layer flags to resume it\n", clvae_error_message(), path);
+    return -1;
+  }
+  if (clvae_net_build(&b, ck) == CLVAE_OK && a.cfg.nenc == b.cfg.nenc &&
       a.cfg.ndec == b.cfg.ndec && !memcmp(a.cfg.enc, b.cfg.enc, sizeof a.cfg.enc) &&
       !memcmp(a.cfg.dec, b.cfg.dec, sizeof a.cfg.dec))
     return 0;
