@@ -392,6 +392,26 @@ def hostile_pass(tmp, d):
                 '--decoder', 'reshape:2:2:2,dense:8')
     check(rc == 2 and 'reshape:2:2:2' in o and 'must follow' in o and 'invalid' not in o,
           'resume with layer lists that cannot be built: exit 2 naming the item and why', o)
+    # a .clvae.lock that is a symbolic link: named as one
+    out = os.path.join(tmp, 'lock-link')
+    os.makedirs(out)
+    os.symlink(os.path.join(tmp, 'elsewhere'), os.path.join(out, '.clvae.lock'))
+    rc, o = run('train', '--data', d, '--out', out, '--epochs', '1', '--batch-size', '64', '--quiet')
+    check(rc == 2 and 'symbolic link' in o and not os.path.exists(os.path.join(tmp, 'elsewhere')),
+          'a .clvae.lock that is a symbolic link: exit 2 saying so, nothing created through it', o)
+    if have_plots(CLVAE):  # loss.png replaced by a link during a run: said once, the run goes on
+        out = os.path.join(tmp, 'loss-link')
+        ck = os.path.join(out, 'checkpoint.clvae')
+        p = start('train', '--data', d, '--out', out, '--epochs', '1000', '--batch-size', '64', '--quiet')
+        wait_for(lambda: epoch_of(ck) >= 1 and os.path.exists(os.path.join(out, 'loss.png')), proc=p)
+        os.remove(os.path.join(out, 'loss.png'))
+        os.symlink(os.path.join(tmp, 'victim.png'), os.path.join(out, 'loss.png'))
+        e0 = epoch_of(ck)
+        went_on = wait_for(lambda: epoch_of(ck) >= e0 + 3, timeout=300, proc=p)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+        check(went_on and p.returncode == 130 and sum('loss.png' in ln for ln in err.splitlines()) == 1 and not os.path.exists(os.path.join(tmp, 'victim.png')),
+              'loss.png replaced by a link during a run: reported once, not written through, the run goes on', err[-600:])
     # settings refused only when the device starts: still no directory
     for env in ({'CLVAE_KERNEL_STYLE': 'bogus'}, {'CLVAE_GEMM_TUNE': '99,9,9,9'}, {'CLVAE_GEMM_TUNE': '4294967297,1,1,1'},
                 {'CLVAE_KERNEL_DIR': os.path.join(tmp, 'no-kernels')}):

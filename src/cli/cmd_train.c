@@ -187,6 +187,7 @@ typedef struct progress_state {
   int tty, quiet, preview;
   int metrics_off;           /* metrics.csv could not be appended to: said once, no more rows */
   int progress_off;          /* likewise progress.csv */
+  int loss_png_off;          /* loss.png could not be written: said once */
   clvae_model *m;
   const char *out;
   clvae_checkpoint *ck;      /* what save() writes */
@@ -312,7 +313,7 @@ static void terminal_preview(clvae_model *m) {
 }
 
 /* DIR/loss.png from every row of DIR/metrics.csv, and DIR/preview-epochN.png. */
-static void epoch_pictures(const progress_state *ps, int epoch) {
+static void epoch_pictures(progress_state *ps, int epoch) {
   char path[4200], line[512];
   double tr[4096], te[4096];
   int n = 0;
@@ -325,8 +326,10 @@ static void epoch_pictures(const progress_state *ps, int epoch) {
   }
   if (f) fclose(f);
   snprintf(path, sizeof path, "%s/loss.png", ps->out);
-  if (n > 0 && clvae_have_plots() && clvae_plot_loss(path, tr, te, n) != CLVAE_OK)
-    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+  if (n > 0 && clvae_have_plots() && !ps->loss_png_off && clvae_plot_loss(path, tr, te, n) != CLVAE_OK) {
+    fprintf(stderr, "clvae: %s; loss.png is not drawn again in this run\n", clvae_error_message()); /* said once */
+    ps->loss_png_off = 1;
+  }
   const clvae_config *c = clvae_model_config(ps->m);
   snprintf(path, sizeof path, "%s/preview-epoch%04d.png", ps->out, epoch); /* 0001..: listed in order */
   if (c->classes) { /* a conditional model: a row per class, along z[0] from -3 to 3 (other coordinates 0) */
@@ -798,7 +801,7 @@ int cmd_train(int argc, char **argv) {
   if (!a.quiet && (ck.train.epoch || ck.train.epoch_step))
     printf("clvae: resuming after %s\n", position(&ck.train, (char[64]){0}, 64));
   /* under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own is: plain lines */
-  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, 0, m, a.out, &ck, path,
+  progress_state ps = {isatty(STDOUT_FILENO) && !clvae_comm_launched(), a.quiet, a.preview, 0, 0, 0, m, a.out, &ck, path,
                        NULL};
   if (lead && a.logdir) {
     if (clvae_events_open(&ps.events, a.logdir) != CLVAE_OK) events_failed(&ps);

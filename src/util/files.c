@@ -303,6 +303,8 @@ static clvae_status lock_once(const char *dir, int dirfd, const char *path, int 
   struct stat sb, now;
   *fd = -1, *stale = 0;
   int f = openat(dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (f < 0 && errno == ELOOP)
+    return clvae__fail(CLVAE_ERR_IO, "%s is a symbolic link: the lock is never taken through one (remove it)", path);
   if (f < 0) return clvae__fail(CLVAE_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
   if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(f);
