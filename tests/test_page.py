@@ -10,8 +10,15 @@ reconstructions equal `clvae reconstruct --count 8`; rows appended to progress.c
 3 s; a "training" indicator (epoch, step, ETA) while a live process holds the run's lock (the
 test's own pid, then a real `clvae train --resume`), none for a dead pid or no lock; no 404
 (the favicon). All of it for an RGB model of 3 latent dimensions on an unlabelled PNG folder
-too. The API behind it is checked directly: /api/reconstruct, /api/progress (the file's tail
-only, a FIFO answered at once), /api/state's training, /favicon.ico.
+too. Conditional models (Fashion-MNIST's named classes; RGB class folders, 3 latent
+dimensions): a class selector (none for other models) whose change redraws the grid and the
+decoding at once, each equal to `clvae grid --class K`, reconstructions equal to `clvae
+reconstruct`; latent walks by clicking two test images, by their indices, by shift-clicking two
+points of the grid and by "Pick ends" on the scatter, each the row `clvae interpolate` draws,
+for every kind of model, the walk in view while the pointer is on a plane. The API behind it
+is checked directly: /api/reconstruct, /api/progress (the file's tail only, a FIFO answered at
+once), /api/state's training, /favicon.ico, /api/info's conditional, class=K on /api/grid and
+/api/decode, /api/walk, and their 400s.
 usage: test_page.py PATH/TO/clvae SCREENSHOT_DIR; exit 77 without libmicrohttpd in clvae,
 without OpenCL, or without node, Chromium or tests/tfjs/node_modules."""
 import base64
@@ -26,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from testlib import browser_missing, check, no_opencl, read_png, summary, wait_for, write_png
@@ -34,6 +42,8 @@ CLVAE = os.path.abspath(sys.argv[1])
 SHOTS = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else tempfile.gettempdir()
 TFJS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tfjs')
 TRAIN, TEST = (30, 120, 181), (255, 128, 12)  # loss.png's curves (src/io/plot.c, as cairo renders them)
+FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+CLASS_FOLDERS = ['blue', 'green', 'red']  # the conditional RGB model's classes: the channel each folder's images light
 
 DRIVER = r'''
 // Drives clvae serve's page as a user would; prints what it saw as one JSON object.
@@ -102,6 +112,72 @@ async function markers(page) {
            gridBox: await rect(page, 'grid') };
 }
 
+// ---- walks: the row shown, and how a user asks for one
+
+const walkQuery = (page) => page.$eval('#walk-row', (e) => e.dataset.query || '');
+
+// Waits for a walk other than the one whose query was `before`, of `kind`; what it shows.
+async function walkAfter(page, before, kind) {
+  await wait(page, ([b, k]) => {
+    const e = document.getElementById('walk-row');
+    return e.dataset.query && e.dataset.query !== b && JSON.parse(e.dataset.walk).kind === k;
+  }, [before, kind], 10000);
+  return { walk: await page.$eval('#walk-row', (e) => JSON.parse(e.dataset.walk)), query: await walkQuery(page),
+           row: await pixels(page, 'walk-row'), title: await page.$eval('#walk-title', (e) => e.textContent),
+           note: await page.$eval('#walk-note', (e) => e.textContent), rect: await rect(page, 'walk-row') };
+}
+
+// Clicks test image i's tile among the reconstructions (8 columns: originals in row 0).
+async function clickImage(page, i) {
+  const [x, y] = await page.$eval('#recon', (e, i) => {
+    e.scrollIntoView({ block: 'center' });
+    const r = e.getBoundingClientRect(), rows = e.height / (e.width / 8);
+    return [r.left + (i % 8 + 0.5) * r.width / 8, r.top + (Math.floor(i / 8) * 2 + 0.5) * r.height / rows];
+  }, i);
+  await page.mouse.click(x, y);
+}
+
+// The walk from test image a to b by clicking both; what showed between the two clicks.
+async function walkByClicks(page, a, b) {
+  const before = await walkQuery(page);
+  await clickImage(page, a);
+  await wait(page, () => document.getElementById('walk').dataset.end, null, 5000);
+  const pending = { end: await page.$eval('#walk', (e) => JSON.parse(e.dataset.end)),
+                    outlined: await page.$eval('#recon-pick', (e) => !e.hidden) };
+  await clickImage(page, b);
+  return { pending, ...(await walkAfter(page, before, 'images')) };
+}
+
+// The walk between test images typed in, steps typed, then Enter.
+async function walkByIndices(page, a, b, steps) {
+  const before = await walkQuery(page);
+  await page.$eval('#walk-steps', (e, n) => { e.value = String(n); }, steps);
+  await page.$eval('#walk-from', (e, a) => { e.value = String(a); }, a);
+  await page.$eval('#walk-to', (e, b) => { e.value = String(b); e.focus(); }, b);
+  await page.keyboard.press('Enter');
+  return walkAfter(page, before, 'images');
+}
+
+// The walk between two points of a plane, at fractions of it: shift-clicks, or clicks in the
+// "Pick ends" mode; the z under the pointer at each.
+async function walkByPoints(page, id, a, b, mode) {
+  const before = await walkQuery(page), zs = [];
+  await page.evaluate(() => window.scrollTo(0, 0));
+  if (mode === 'pick') await page.click('#walk-pick');
+  for (const [fx, fy] of [a, b]) {
+    const at = await where(page, id, fx, fy);
+    zs.push(await pointAt(page, ...at));
+    if (mode === 'shift') await page.keyboard.down('Shift');
+    await page.mouse.click(...at);
+    if (mode === 'shift') await page.keyboard.up('Shift');
+  }
+  const r = await walkAfter(page, before, 'points');
+  if (mode === 'pick') await page.click('#walk-pick');
+  r.zs = zs;
+  r.path = await page.$eval(`#${id}-walk`, (e) => JSON.parse(e.dataset.path));
+  return r;
+}
+
 const training = (page) => page.$eval('#training', (e) => ({
   hidden: e.hidden, text: e.textContent, t: e.dataset.training ? JSON.parse(e.dataset.training) : null }));
 const polls = (page) => page.evaluate(() => Number(document.body.dataset.polls));
@@ -146,6 +222,12 @@ const polls = (page) => page.evaluate(() => Number(document.body.dataset.polls))
     await p.keyboard.press('Enter');
     await wait(p, () => JSON.parse(document.body.dataset.grid).end === 3, null, 10000);
     out.enter = { key: await p.evaluate(() => JSON.parse(document.body.dataset.grid)), grid: await pixels(p, 'grid') };
+
+    // ---- walks on an unconditional model: no class selector, no class asked
+    out.aWalk = { condition: await p.$eval('#condition', (e) => e.hidden), shown: await p.$eval('#walk', (e) => !e.hidden),
+                  hints: [await p.$eval('#walk-hint', (e) => e.textContent), await p.$eval('#grid-box h2', (e) => e.textContent)] };
+    out.aWalk.typed = await walkByIndices(p, 4, 9, 8);
+    out.aWalk.points = await walkByPoints(p, 'scatter', [0.3, 0.7], [0.7, 0.35], 'shift');
 
     // ---- a live process holds the run's lock, then rows of the epoch in progress arrive
     const lock = path.join(cfg.served, '.clvae.lock'), progress = path.join(cfg.served, 'progress.csv');
@@ -205,6 +287,8 @@ const polls = (page) => page.evaluate(() => Number(document.body.dataset.polls))
     const q = await open(browser, cfg.urlA, 800, 1000);
     out.narrow = { width: await q.evaluate(() => [document.documentElement.scrollWidth, document.body.scrollWidth]),
                    cases: [] };
+    await wait(q, () => document.getElementById('recon').dataset.version);
+    out.narrow.walk = await walkByClicks(q, 1, 3);
     let k = 0; // each case a point of its own (the same z twice would not decode again)
     for (const id of ['grid', 'scatter']) {
       for (const how of ['top', 'middle', 'bottom', 'last rows']) {
@@ -222,7 +306,7 @@ const polls = (page) => page.evaluate(() => Number(document.body.dataset.polls))
         const hit = await q.evaluate(([x, y]) => (document.elementFromPoint(x, y) || {}).id, at);
         const z = await pointAt(q, ...at);
         out.narrow.cases.push({ id, how, at, hit, z, scrollY: await q.evaluate(() => window.scrollY),
-                                panel: await rect(q, 'decoding'),
+                                panel: await rect(q, 'decoding'), walk: await rect(q, 'walk-row'),
                                 view: await q.evaluate(() => [innerWidth, innerHeight]) });
       }
     }
@@ -251,7 +335,54 @@ const polls = (page) => page.evaluate(() => Number(document.body.dataset.polls))
     out.b.hover.z = await pointAt(r, ...out.b.hover.at);
     out.b.hover.m = await markers(r);
     out.b.scatter = await pixels(r, 'scatter');
+    out.b.clicks = await walkByClicks(r, 0, 5);
+    out.b.points = await walkByPoints(r, 'scatter', [0.25, 0.3], [0.75, 0.6], 'shift');
     await r.screenshot({ path: path.join(cfg.shots, 'clvae-serve-page-rgb.png') });
+
+    // ---- a conditional model (Fashion-MNIST's named classes)
+    const c = await open(browser, cfg.urlC, 1400, 1000);
+    await wait(c, () => document.getElementById('recon').dataset.version);
+    const decoded = async (page) => ({ live: await pixels(page, 'live'), cls: await data(page, 'decoding'),
+                                       grid: await pixels(page, 'grid'),
+                                       key: await page.evaluate(() => JSON.parse(document.body.dataset.grid)) });
+    out.c = { condition: await c.$eval('#condition', (e) => !e.hidden),
+              options: await c.$$eval('#cls option', (os) => os.map((o) => [o.value, o.text])),
+              value: await c.$eval('#cls', (e) => e.value), first: await decoded(c), recon: await pixels(c, 'recon') };
+    const t2 = Date.now();
+    await c.select('#cls', '5');
+    await wait(c, () => JSON.parse(document.body.dataset.grid).cls === 5 &&
+               document.getElementById('decoding').dataset.cls === '5', null, 10000);
+    out.c.switchSeconds = (Date.now() - t2) / 1000;
+    out.c.switched = await decoded(c);
+    out.c.clicks = await walkByClicks(c, 2, 6);
+    out.c.grid = await walkByPoints(c, 'grid', [0.2, 0.8], [0.8, 0.25], 'shift');
+    await c.select('#cls', '7'); // the walk between points follows the class
+    await wait(c, () => JSON.parse(document.getElementById('walk-row').dataset.walk).cls === 7, null, 10000);
+    out.c.regrid = { walk: await c.$eval('#walk-row', (e) => JSON.parse(e.dataset.walk)), query: await walkQuery(c),
+                     row: await pixels(c, 'walk-row') };
+    out.c.scatter = await walkByPoints(c, 'scatter', [0.35, 0.75], [0.6, 0.3], 'pick');
+    out.c.pickOff = await c.$eval('#walk-pick', (e) => e.getAttribute('aria-pressed'));
+    // the walk stays in view while the pointer is on a plane
+    out.c.inView = [];
+    for (const [id, fx, fy] of [['grid', 0.5, 0.9], ['scatter', 0.4, 0.5]]) {
+      await pointAt(c, ...(await where(c, id, fx, fy)));
+      out.c.inView.push({ id, walk: await rect(c, 'walk-row'), view: await c.evaluate(() => [innerWidth, innerHeight]) });
+    }
+    out.c.typed = await walkByIndices(c, 9, 13, 6); // the README's picture: a walk between two classes
+    await c.$eval('#walk-to', (e) => e.blur());
+    await c.evaluate(() => window.scrollTo(0, 0));
+    await pointAt(c, ...(await where(c, 'grid', 0.35, 0.3)));
+    await c.screenshot({ path: path.join(cfg.shots, 'clvae-serve-page-conditional.png') });
+
+    // ---- a conditional RGB model of 3 latent dimensions (class folders)
+    const d = await open(browser, cfg.urlD, 1400, 1000);
+    out.d = { options: await d.$$eval('#cls option', (os) => os.map((o) => o.text)),
+              dims: await d.$eval('#dims', (e) => !e.hidden) };
+    await d.select('#cls', '2');
+    await wait(d, () => JSON.parse(document.body.dataset.grid).cls === 2, null, 10000);
+    out.d.grid = await pixels(d, 'grid');
+    await wait(d, () => document.getElementById('recon').dataset.version);
+    out.d.clicks = await walkByClicks(d, 1, 4);
   } finally {
     await browser.close();
   }
@@ -463,6 +594,113 @@ def data_set(tmp):
     return root
 
 
+def class_set(tmp):
+    """train/ and test/ of 10x12 RGB PNGs in three class folders (sorted: the classes 0, 1, 2)."""
+    root = os.path.join(tmp, 'classes')
+    for part, n in (('train', 24), ('test', 8)):
+        for k, name in enumerate(CLASS_FOLDERS):
+            os.makedirs(os.path.join(root, part, name))
+            for i in range(n):
+                lit = {'red': 0, 'green': 1, 'blue': 2}[name]
+                rows = [[min(255, (x * 21 + i * 7) if c == lit else (y * 9 + x * k * 5 + i * 3) % 90)
+                         for x in range(12) for c in range(3)] for y in range(10)]
+                write_png(os.path.join(root, part, name, f'{i:03d}.png'), 12, 10, rows, color_type=2)
+    return root
+
+
+def tile(png, n, row, col):
+    """Tile (row, col) of an n x n mosaic PNG, as raw bytes."""
+    w, h, ch, px = png
+    tw, th = w // n, h // n
+    return [px[((row * th + y) * w + col * tw + x) * ch + c] for y in range(th) for x in range(tw) for c in range(ch)]
+
+
+def walk_cli(model, query):
+    """What `clvae interpolate` draws for a query of /api/walk (its values passed as they are)."""
+    q = {k: v[0] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
+    args = ['--steps', q.get('steps', '8')] + (['--class', q['class']] if 'class' in q else [])
+    if 'from_z' in q:
+        args += ['--from-z', q['from_z'], '--to-z', q['to_z']]
+    else:
+        args += ['--from', q['from'], '--to', q['to']]
+    return picture('interpolate', model, *args)
+
+
+def error_of(body):
+    try:
+        return json.loads(body).get('error', '')
+    except ValueError:
+        return ''
+
+
+def class_api_checks(sa, model_a, sb, model_b, sc, model_c, sd, model_d):
+    """class=K on /api/grid and /api/decode, /api/info's conditional, /api/reconstruct and
+    /api/walk, each against the CLI; the 400s."""
+    for s, want in ((sa, None), (sb, None), (sc, {'classes': 10, 'class_names': FASHION}),
+                    (sd, {'classes': 3, 'class_names': CLASS_FOLDERS})):
+        st, info = s.json('/api/info')
+        check(st == 200 and info.get('conditional', 'absent') == want,
+              f'/api/info\'s conditional: {json.dumps(want)}', str(info.get('conditional', 'absent')))
+    for s, model, k, dims in ((sc, model_c, 0, '0,1'), (sc, model_c, 7, '0,1'), (sd, model_d, 2, '0,2')):
+        dx, dy = dims.split(',')
+        st, h, body = s.get(f'/api/grid?n=6&start=-3&end=2.5&dx={dx}&dy={dy}&class={k}')
+        want = picture('grid', model, '--n', '6', '--range', '-3,2.5', '--dims', dims, '--class', str(k))
+        check(st == 200 and list(body) == want[3], f'/api/grid?...&class={k} is clvae grid --class {k}\'s mosaic '
+              f'byte for byte ({want[2]} channel{"s" if want[2] > 1 else ""}, dims {dims})', f'{st} {len(body)}')
+        L = 2 if s is sc else 3
+        z = ','.join(['-1.5', '-1.5'] + ['0'] * (L - 2))
+        st, h, body = s.get(f'/api/decode?z={z}&class={k}')
+        want = picture('grid', model, '--n', '2', '--range', '-1.5,0.5', '--class', str(k))
+        check(st == 200 and list(body) == tile(want, 2, 1, 0), f'/api/decode?z={z}&class={k} is the tile clvae grid '
+              f'--class {k} draws for that z', f'{st} {len(body)}')
+    for s, model, what in ((sc, model_c, 'Fashion-MNIST'), (sd, model_d, 'RGB class folders')):
+        st, h, body = s.get('/api/reconstruct?count=8')
+        want = picture('reconstruct', model, '--count', '8')
+        check(st == 200 and list(body) == want[3], f'/api/reconstruct?count=8 on a conditional model ({what}): each '
+              'image decoded with its class, clvae reconstruct --count 8\'s mosaic byte for byte', f'{st} {len(body)}')
+    walks = ((sc, model_c, 'from=3&to=17&steps=6', 'images of two classes, the class going from one to the other'),
+             (sc, model_c, 'from=3&to=17&steps=6&class=2', 'images, the class fixed'),
+             (sc, model_c, 'from_z=-1.5,2&to_z=2.25,-0.5&steps=9&class=1', 'points, conditional'),
+             (sd, model_d, 'from=1&to=12', 'RGB conditional images, default steps'),
+             (sd, model_d, 'from_z=1,-1,0.5&to_z=-2,0.25,1&steps=3&class=0', 'RGB conditional points'),
+             (sa, model_a, 'from=0&to=9999&steps=64', 'unconditional images, 64 steps'),
+             (sa, model_a, 'from_z=1e-400,3&to_z=-3,0&steps=2', 'unconditional points, 2 steps'),
+             (sb, model_b, 'from=2&to=2&steps=4', 'unlabelled RGB, an image to itself'),
+             (sb, model_b, 'from_z=0,1,2&to_z=2,1,0', 'unlabelled RGB points, 3 latent dimensions'))
+    for s, model, q, what in walks:
+        st, h, body = s.get('/api/walk?' + q)
+        want = walk_cli(model, q)
+        check(st == 200 and list(body) == want[3] and 'walk;dur=' in h.get('Server-Timing', ''),
+              f'/api/walk?{q} ({what}) is clvae interpolate\'s row byte for byte', f'{st} {len(body)} {body[:200]}')
+    refused = [(sc, '/api/grid?n=5', 'class'), (sc, '/api/decode?z=0,0', 'class'),
+               (sc, '/api/walk?from_z=0,0&to_z=1,1', 'class'), (sa, '/api/grid?class=0', 'class'),
+               (sa, '/api/decode?z=0,0&class=0', 'class'), (sa, '/api/walk?from=0&to=1&class=0', 'class'),
+               (sb, '/api/walk?from_z=0,0,0&to_z=1,1,1&class=0', 'class'),
+               (sa, '/api/walk?from=1', 'to'), (sa, '/api/walk?to=1', 'from'), (sa, '/api/walk?to_z=0,0', 'from_z'),
+               (sa, '/api/walk?from_z=0,0', 'to_z'), (sa, '/api/walk?from=1&to=2&to_z=1,1', 'from/to'),
+               (sa, '/api/walk', 'from'), (sb, '/api/walk?from_z=0,0,0&to_z=1,1', 'to_z')]
+    refused += [(sc, f'/api/grid?class={v}', 'class') for v in ('10', '-1', '1.5', 'x', 'nan', '1e400', '', 'Sandal')]
+    refused += [(sc, f'/api/decode?z=0,0&class={v}', 'class') for v in ('10', 'inf')]
+    refused += [(sd, f'/api/walk?from=0&to=1&class={v}', 'class') for v in ('3', '-0.5')]
+    refused += [(sa, f'/api/walk?from={v}&to=1', 'from') for v in ('10000', '-1', '1.5', 'x', 'nan', '1e400', '')]
+    refused += [(sa, f'/api/walk?from=0&to=1&steps={v}', 'steps') for v in ('1', '65', '2.5', 'nan', 'inf', 'x')]
+    refused += [(sa, f'/api/walk?from_z={v}&to_z=1,1', 'from_z')
+                for v in ('0', '0,0,0', 'nan,0', '1e400,0', '1001,0', '0,,0', '0,0,', 'a,b', '')]
+    bad = []
+    for s, q, name in refused:
+        st, h, body = s.get(q)
+        err = error_of(body)
+        if not (st == 400 and re.match(rf"{re.escape(name)}[ ']", err)):
+            bad.append(f'{q}: {st} {err}')
+    check(not bad, f'{len(refused)} bad queries of /api/grid, /api/decode and /api/walk: each a 400 whose error names '
+          'the parameter (class missing on a conditional model or given to another, out of range, not whole; a '
+          'missing or mixed end, an index beyond the set, steps beyond 2..64, a point of the wrong size or not finite)',
+          '\n'.join(bad))
+    st, h, body = sc.get('/api/grid')
+    check('Sandal' in error_of(body), 'a conditional model\'s grid without class: the error lists the classes',
+          error_of(body))
+
+
 def api_checks(tmp, sa, model_a, sb, model_b):
     for s, model, what in ((sa, model_a, 'grey'), (sb, model_b, 'RGB')):
         want = picture('reconstruct', model, '--count', '8')
@@ -530,24 +768,118 @@ def api_checks(tmp, sa, model_a, sb, model_b):
         s.stop()
 
 
+def check_walk(what, w, model, want_walk, zs=None):
+    """A walk the page drew: the one asked for ({kind, from, to, steps, cls}: the values given),
+    its query, and its row of tiles equal to what `clvae interpolate` draws for that query."""
+    got = w['walk']
+    ok = all(got.get(k) == v for k, v in want_walk.items())
+    if zs is not None:  # the ends: the z under the pointer at each click
+        ok = ok and all(len(a) == len(b) and all(abs(x - y) < 1e-9 for x, y in zip(a, b))
+                        for a, b in zip((got['from'], got['to']), zs))
+    cls = got.get('cls')
+    ok = ok and (f'&class={cls}' in w['query']) == (cls is not None)
+    want, tiles = walk_cli(model, w['query']), got['steps'] + 2 * (got['kind'] == 'images')
+    check(ok and same_pixels(Canvas(w['row']), want), f'{what}: the walk shown is clvae interpolate\'s row, pixel '
+          f'for pixel ({tiles} tiles; {w["query"]})', json.dumps(got) + ' ' + w.get('note', ''))
+
+
+def check_class_pages(r, model_a, served_a, model_b, model_c, model_d):
+    """model_a: the served run before the driver's `train --resume`; served_a: after it."""
+    a = r['aWalk']
+    check(a['condition'] and a['shown'], 'an unconditional model: no class selector; the walk panel is there')
+    hint = ' '.join(a['hints'][0].split())
+    check('Shift-click two points on the grid or the scatter' in hint and 'Pick ends' in hint and
+          'click two test images' in hint and 'shift-click two points to walk' in a['hints'][1],
+          'a hint says how to walk (over the walk, and under the grid\'s title)', str(a['hints']))
+    check_walk('grey, indices typed (4, 9) and Enter', a['typed'], model_a,
+               {'kind': 'images', 'from': 4, 'to': 9, 'steps': 8, 'cls': None})
+    check_walk('grey, two points shift-clicked on the scatter', a['points'], model_a,
+               {'kind': 'points', 'steps': 8, 'cls': None}, a['points']['zs'])
+    check(all(a['points']['path']), f'the walk\'s path is drawn on the scatter ({a["points"]["path"]})')
+    n = r['narrow']
+    check_walk('800x1000, two test images clicked (1, 3)', n['walk'], served_a,
+               {'kind': 'images', 'from': 1, 'to': 3, 'steps': 8})
+    check(all(inside(c['walk'], *c['view']) for c in n['cases']),
+          'at 800x1000 the walk stays in view wherever the pointer is on the grid or the scatter',
+          json.dumps([c['walk'] for c in n['cases']]))
+    b = r['b']
+    p = b['clicks']['pending']
+    check(p['end'] == {'kind': 'images', 'at': 0} and p['outlined'],
+          'a first test image clicked: it is outlined, and the page waits for the other end', json.dumps(p))
+    check_walk('RGB, two test images clicked (0, 5)', b['clicks'], model_b,
+               {'kind': 'images', 'from': 0, 'to': 5, 'steps': 8, 'cls': None})
+    check_walk('RGB, 3 latent dimensions, two points shift-clicked on the scatter of z[2], z[0]', b['points'], model_b,
+               {'kind': 'points', 'cls': None}, b['points']['zs'])
+    check(len(b['points']['walk']['from']) == 3 and b['points']['walk']['from'][1] == 0,
+          f'those points have 3 coordinates, z[1] = 0 ({b["points"]["walk"]["from"]})')
+
+    c = r['c']
+    check(c['condition'] and c['options'] == [[str(k), name] for k, name in enumerate(FASHION)] and c['value'] == '0',
+          'a conditional model: a class selector of its 10 named classes, class 0 at first', json.dumps(c['options']))
+    for key, k in (('first', 0), ('switched', 5)):
+        d = c[key]
+        grid = picture('grid', model_c, '--n', '10', '--range', '-4,4', '--class', str(k))
+        centre = tile(picture('grid', model_c, '--n', '3', '--range', '-1,1', '--class', str(k)), 3, 1, 1)
+        check(d['key'].get('cls') == k and same_pixels(Canvas(d['grid']), grid),
+              f'class {k} ({FASHION[k]}): the grid is clvae grid --class {k}, pixel for pixel', json.dumps(d['key']))
+        check(d['cls'].get('cls') == str(k) and json.loads(d['cls']['z']) == [0, 0] and Canvas(d['live']).grey() == centre,
+              f'class {k}: the decoding panel shows z = 0 decoded for that class (clvae grid --class {k}\'s tile)',
+              json.dumps(d['cls']))
+    check(c['switchSeconds'] <= 3, f'choosing a class redraws the grid and the decoding at once, without Update '
+          f'({c["switchSeconds"]:.2f} s)')
+    check(same_pixels(Canvas(c['recon']), picture('reconstruct', model_c, '--count', '8')),
+          'conditional: the reconstructions (each with its class) equal clvae reconstruct --count 8')
+    check_walk('conditional, two test images clicked (2, 6): the class goes from one to the other', c['clicks'],
+               model_c, {'kind': 'images', 'from': 2, 'to': 6, 'steps': 8, 'cls': None})
+    check('the class goes from Trouser to Coat' in c['clicks']['note'] and 'image 2 (Trouser)' in c['clicks']['title'],
+          f'the page says so: "{c["clicks"]["title"]}", "{c["clicks"]["note"]}"')
+    check_walk('conditional, indices typed (9, 13), 6 steps', c['typed'], model_c,
+               {'kind': 'images', 'from': 9, 'to': 13, 'steps': 6, 'cls': None})
+    check_walk('conditional, two points shift-clicked on the grid: the selected class', c['grid'], model_c,
+               {'kind': 'points', 'steps': 8, 'cls': 5}, c['grid']['zs'])
+    check(all(c['grid']['path']), f'the walk\'s path is drawn on the grid ({c["grid"]["path"]})')
+    check_walk('conditional, another class chosen: the walk between points follows it', c['regrid'], model_c,
+               {'kind': 'points', 'steps': 8, 'cls': 7, 'from': c['grid']['walk']['from']})
+    check_walk('conditional, "Pick ends" then two clicks on the scatter', c['scatter'], model_c,
+               {'kind': 'points', 'steps': 8, 'cls': 7}, c['scatter']['zs'])
+    check(c['pickOff'] == 'false', '"Pick ends" toggles off')
+    check(all(inside(v['walk'], *v['view']) for v in c['inView']),
+          'at 1400x1000 the walk is in view while the pointer is on the grid or the scatter', json.dumps(c['inView']))
+    d = r['d']
+    check(d['options'] == CLASS_FOLDERS and d['dims'], f'a conditional RGB model of 3 latent dimensions: its class '
+          f'folders in the selector ({d["options"]}), the dimension selectors')
+    check(same_pixels(Canvas(d['grid']), picture('grid', model_d, '--n', '10', '--range', '-4,4', '--class', '2')),
+          'its grid for class 2 is clvae grid --class 2, pixel for pixel')
+    check_walk('conditional RGB, two test images clicked (1, 4)', d['clicks'], model_d,
+               {'kind': 'images', 'from': 1, 'to': 4, 'steps': 8, 'cls': None})
+
+
 def main(tmp):
     run_a, run_b = os.path.join(tmp, 'a'), os.path.join(tmp, 'b')
+    run_c, run_d = os.path.join(tmp, 'c'), os.path.join(tmp, 'd')
     rc, out = run('train', '--limit', '20000', '--epochs', '2', '--report-every', '10', '--out', run_a, '--quiet')
     if rc == 0:
         rc, out = run('train', '--data', data_set(tmp), '--latent-dim', '3', '--hidden', '32', '--batch-size', '8',
                       '--epochs', '1', '--report-every', '2', '--out', run_b, '--quiet')
+    if rc == 0:  # conditional: Fashion-MNIST's 10 named classes; RGB class folders, 3 latent dimensions
+        rc, out = run('train', '--conditional', '--limit', '20000', '--epochs', '2', '--out', run_c, '--quiet')
+    if rc == 0:
+        rc, out = run('train', '--conditional', '--data', class_set(tmp), '--latent-dim', '3', '--hidden', '32',
+                      '--batch-size', '8', '--epochs', '2', '--out', run_d, '--quiet')
     if rc:
         check(False, 'models to serve', out)
         return
-    model_a, model_b = os.path.join(run_a, 'checkpoint.clvae'), os.path.join(run_b, 'checkpoint.clvae')
+    model_a, model_b, model_c, model_d = (os.path.join(r, 'checkpoint.clvae') for r in (run_a, run_b, run_c, run_d))
     served = os.path.join(tmp, 'served')
     shutil.copytree(run_a, served)
     sa, sb = Server('--model', os.path.join(served, 'checkpoint.clvae')), Server('--model', model_b)
+    sc, sd = Server('--model', model_c), Server('--model', model_d)
     try:
-        if not sa.url or not sb.url:
-            check(False, 'the servers start', sa.output() + sb.output())
+        if not sa.url or not sb.url or not sc.url or not sd.url:
+            check(False, 'the servers start', sa.output() + sb.output() + sc.output() + sd.output())
             return
         api_checks(tmp, sa, model_a, sb, model_b)
+        class_api_checks(sa, model_a, sb, model_b, sc, model_c, sd, model_d)
         why = browser_missing(TFJS, ('puppeteer-core',))
         if why:
             print(f'SKIP (the browser part): {why}')
@@ -559,7 +891,7 @@ def main(tmp):
         # two rows of epoch 3: 10 and 20 steps in, at 0.2 s a step
         loss = m['train_loss'][-1]
         rows = [f'{step0 + 10},3,{loss + 1:.6f},2.000', f'{step0 + 20},3,{loss:.6f},4.000']
-        cfg = {'urlA': sa.url, 'urlB': sb.url, 'served': served, 'shots': SHOTS, 'clvae': CLVAE, 'rows': rows,
+        cfg = {'urlA': sa.url, 'urlB': sb.url, 'urlC': sc.url, 'urlD': sd.url, 'served': served, 'shots': SHOTS, 'clvae': CLVAE, 'rows': rows,
                'progressCount': first + 2, 'lastStep': step0 + 20}
         with open(os.path.join(tmp, 'driver.js'), 'w') as f:
             f.write(DRIVER)
@@ -574,7 +906,7 @@ def main(tmp):
         want_grid7 = picture('grid', model_a, '--n', '7', '--range', '-4,3')
         want_b02 = picture('grid', model_b, '--n', '10', '--range', '-4,4', '--dims', '0,2')
     finally:
-        sa.stop(), sb.stop()
+        sa.stop(), sb.stop(), sc.stop(), sd.stop()
     try:
         r = json.loads(p.stdout)
     except ValueError:
@@ -666,6 +998,7 @@ def main(tmp):
     check(len(zb) == 3 and zb[1] == 0, f'the pointer on the scatter of z[2] across, z[0] up: z = {zb}')
     check_markers('RGB, dims (2, 0)', zb, b['hover']['m'])
     check_scatter('RGB, dims (2, 0)', Canvas(b['scatter']), b['enterSelect'])
+    check_class_pages(r, model_a, os.path.join(served, 'checkpoint.clvae'), model_b, model_c, model_d)
     check(os.path.exists(os.path.join(SHOTS, 'clvae-serve-page.png')), f'screenshots in {SHOTS}')
 
 

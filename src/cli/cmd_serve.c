@@ -8,12 +8,15 @@
  *   /api/info                  the model (shape, layers, latent size, epoch, step) and data
  *   /api/state                 a version that changes when the checkpoint file does; whether a
  *                              `clvae train` holds the run (its position and ETA); the curve's files
- *   /api/grid?n&start&end&dx&dy  the n×n mosaic `clvae grid` draws, as raw bytes
- *   /api/decode?z=a,b,...      one decoding, raw bytes; Server-Timing says how long it took
+ *   /api/grid?n&start&end&dx&dy[&class]  the n×n mosaic `clvae grid` draws, as raw bytes
+ *   /api/decode?z=a,b,...[&class]  one decoding, raw bytes; Server-Timing says how long it took
+ *   /api/walk?from&to|from_z&to_z[&steps][&class]  the row `clvae interpolate` draws, raw bytes
  *   /api/scatter               the test set's latent means and labels
  *   /api/reconstruct?count=8   the mosaic `clvae reconstruct --count 8` draws, as raw bytes
  *   /api/metrics               the run's metrics.csv (beside the checkpoint) as JSON
- *   /api/progress              the run's progress.csv (the loss every few steps) as JSON */
+ *   /api/progress              the run's progress.csv (the loss every few steps) as JSON
+ * A conditional model (classes K > 0) decodes for a class: `class` (an index) is required by
+ * the grid, the decoding and a walk between latent points, and refused by other models. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -53,6 +56,7 @@ extern const size_t clvae_serve_html_len, clvae_serve_js_len, clvae_serve_css_le
 #define METRICS_CAP (1 << 20) /* bytes of metrics.csv read: ~17,000 epochs' rows */
 #define PROGRESS_CAP (256 << 10) /* bytes of progress.csv read, its last: ~8,000 rows */
 #define MAX_RECON 64         /* test images reconstructed in one request */
+#define MAX_STEPS 64         /* points of a walk, as clvae interpolate --steps */
 #define LOG_LINES 10         /* libmicrohttpd's messages shown, the last saying that more are dropped */
 
 typedef struct server {
@@ -181,7 +185,7 @@ static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const ch
 static int same_net(const clvae_config *a, const clvae_config *b) {
   return a->height == b->height && a->width == b->width && a->channels == b->channels && a->nenc == b->nenc &&
          a->ndec == b->ndec && !memcmp(a->enc, b->enc, sizeof a->enc) && !memcmp(a->dec, b->dec, sizeof a->dec) &&
-         a->latent == b->latent;
+         a->latent == b->latent && a->classes == b->classes;
 }
 
 /* The test set's encodings under the current parameters (none when the shapes differ). */
@@ -287,6 +291,55 @@ static int param_dims(struct MHD_Connection *c, int L, int *dx, int *dy, char *e
     return 0;
   }
   return 1;
+}
+
+/* A conditional model's class: `class`, an index below K, into *k. -1 when the model is
+ * unconditional (the parameter is then refused) or when it may be left out and is. */
+static int param_class(server *s, struct MHD_Connection *c, int required, int *k, char *err, size_t n) {
+  const int K = clvae_model_config(s->m)->classes;
+  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "class");
+  double x;
+  *k = -1;
+  if (!K && v) {
+    snprintf(err, n, "class '%.60s': the model is not conditional (it has no class input); leave class out", v);
+    return 0;
+  }
+  if (K && !v && required) {
+    char list[4096];
+    snprintf(err, n, "class is required: the model is conditional (class=INDEX, one of %s)",
+             cli_class_list(&s->ck, list, sizeof list));
+    return 0;
+  }
+  if (!v) return 1;
+  if (!param_num(c, "class", 0, 0, K - 1, 1, &x, err, n)) return 0;
+  *k = (int)x;
+  return 1;
+}
+
+/* A latent point `name`=a,b,...: exactly L numbers within ±MAX_Z (cli_number's rule; numbers
+ * and single commas, nothing else) into z; 0 on error (the message in err). */
+static int param_point(struct MHD_Connection *c, const char *name, int L, float *z, char *err, size_t n) {
+  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+  int k = 0, ok = v != NULL && *v != '\0';
+  for (const char *p = v; ok && *p;) {
+    char *end;
+    double x = 0;
+    ok = cli_number(p, &end, &x) && fabs(x) <= MAX_Z && (*end == ',' || !*end) && k < L;
+    if (ok) z[k++] = (float)x;
+    p = end;
+    if (ok && *p == ',') ok = *++p != '\0';
+  }
+  if (ok && k == L) return 1;
+  snprintf(err, n, "%s '%.80s' is not %d finite numbers within ±%g separated by commas", name, v ? v : "", L, MAX_Z);
+  return 0;
+}
+
+/* n rows of the one-hot class k of K (NULL for k < 0: no class input). */
+static float *class_rows(int n, int K, int k) {
+  if (k < 0) return NULL;
+  float *c = calloc((size_t)n * K, sizeof *c);
+  for (int i = 0; c && i < n; i++) c[(size_t)i * K + k] = 1.0f;
+  return c;
 }
 
 /* ---- the run's other files: progress.csv and the training lock ---- */
@@ -500,7 +553,19 @@ static enum MHD_Result api_info(server *s, struct MHD_Connection *c) {
     put(&b, i ? ", " : "");
     put_json_string(&b, s->classes[i]);
   }
-  put(&b, "]}");
+  put(&b, "], \"conditional\": "); /* the model's classes, named as the CLI's --class takes them */
+  if (!cfg->classes) put(&b, "null");
+  else {
+    put(&b, "{\"classes\": %d, \"class_names\": [", cfg->classes);
+    for (int k = 0; k < cfg->classes; k++) {
+      char name[32];
+      snprintf(name, sizeof name, "class %d", k);
+      put(&b, k ? ", " : "");
+      put_json_string(&b, s->ck.class_names && s->ck.class_names[k][0] ? s->ck.class_names[k] : name);
+    }
+    put(&b, "]}");
+  }
+  put(&b, "}");
   return json(c, 200, &b);
 }
 
@@ -519,14 +584,16 @@ static enum MHD_Result api_state(server *s, struct MHD_Connection *c) {
   return json(c, 200, &b);
 }
 
-/* Decodes n latent points into a mosaic of `cols` columns: raw bytes, (rows·H, cols·W, C). */
-static enum MHD_Result send_mosaic(server *s, struct MHD_Connection *c, const float *z, int n, int cols) {
+/* Decodes n latent points (with a conditional model's class rows cond (n, K), else NULL) into a
+ * mosaic of `cols` columns: raw bytes, (rows·H, cols·W, C). */
+static enum MHD_Result send_mosaic(server *s, struct MHD_Connection *c, const float *z, const float *cond, int n,
+                                   int cols) {
   const clvae_config *cfg = clvae_model_config(s->m);
   size_t D = (size_t)clvae_config_pixels(cfg), rows = (size_t)(n + cols - 1) / cols;
   float *p = malloc((size_t)n * D * sizeof *p);
   uint8_t *px = calloc(rows * cols * D, 1);
   double t0 = clvae_now();
-  clvae_status st = p && px ? clvae_model_decode(s->m, z, n, p) : CLVAE_ERR_NOMEM;
+  clvae_status st = p && px ? clvae_model_decode_cond(s->m, z, cond, n, p) : CLVAE_ERR_NOMEM;
   double ms = (clvae_now() - t0) * 1e3;
   if (st == CLVAE_OK) clvae_mosaic(px, p, n, cols, cfg->height, cfg->width, cfg->channels);
   free(p);
@@ -541,43 +608,40 @@ static enum MHD_Result send_mosaic(server *s, struct MHD_Connection *c, const fl
 
 static enum MHD_Result api_grid(server *s, struct MHD_Connection *c) {
   const int L = clvae_model_config(s->m)->latent;
-  char err[256];
+  char err[1024];
   double n, start, end;
-  int dx, dy;
+  int dx, dy, k;
   if (!param_num(c, "n", 30, 2, MAX_N, 1, &n, err, sizeof err) ||
       !param_num(c, "start", -4, -MAX_Z, MAX_Z, 0, &start, err, sizeof err) ||
-      !param_num(c, "end", 4, -MAX_Z, MAX_Z, 0, &end, err, sizeof err) || !param_dims(c, L, &dx, &dy, err, sizeof err))
+      !param_num(c, "end", 4, -MAX_Z, MAX_Z, 0, &end, err, sizeof err) ||
+      !param_dims(c, L, &dx, &dy, err, sizeof err) || !param_class(s, c, 1, &k, err, sizeof err))
     return error(c, 400, "%s", err);
   if (!(start < end)) return error(c, 400, "start %g must be less than end %g", start, end);
-  float *z = malloc((size_t)n * n * L * sizeof *z);
-  if (!z) return error(c, 500, "out of host memory");
+  const int K = clvae_model_config(s->m)->classes;
+  float *z = malloc((size_t)n * n * L * sizeof *z), *cond = class_rows((int)(n * n), K, k);
+  if (!z || (k >= 0 && !cond)) {
+    free(z), free(cond);
+    return error(c, 500, "out of host memory");
+  }
   cli_grid_latents(z, (int)n, L, start, end, dx, dy);
-  enum MHD_Result r = send_mosaic(s, c, z, (int)(n * n), (int)n);
-  free(z);
+  enum MHD_Result r = send_mosaic(s, c, z, cond, (int)(n * n), (int)n);
+  free(z), free(cond);
   return r;
 }
 
 static enum MHD_Result api_decode(server *s, struct MHD_Connection *c) {
-  const int L = clvae_model_config(s->m)->latent;
-  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "z");
+  const int L = clvae_model_config(s->m)->latent, K = clvae_model_config(s->m)->classes;
+  char err[1024];
+  int k;
   float *z = calloc((size_t)L, sizeof *z);
   if (!z) return error(c, 500, "out of host memory");
-  int k = 0, ok = v != NULL && *v != '\0';
-  for (const char *p = v; ok && *p;) { /* "a,b,...": numbers and single commas, nothing else */
-    char *end;
-    double x = 0;
-    ok = cli_number(p, &end, &x) && fabs(x) <= MAX_Z && (*end == ',' || !*end) && k < L;
-    if (ok) z[k++] = (float)x;
-    p = end;
-    if (ok && *p == ',') ok = *++p != '\0';
-  }
-  if (!ok) k = -1;
-  if (!v || k != L) {
+  if (!param_point(c, "z", L, z, err, sizeof err) || !param_class(s, c, 1, &k, err, sizeof err)) {
     free(z);
-    return error(c, 400, "z '%.80s' is not %d finite numbers within ±%g separated by commas", v ? v : "", L, MAX_Z);
+    return error(c, 400, "%s", err);
   }
-  enum MHD_Result r = send_mosaic(s, c, z, 1, 1);
-  free(z);
+  float *cond = class_rows(1, K, k);
+  enum MHD_Result r = k >= 0 && !cond ? error(c, 500, "out of host memory") : send_mosaic(s, c, z, cond, 1, 1);
+  free(z), free(cond);
   return r;
 }
 
@@ -622,7 +686,12 @@ static enum MHD_Result api_reconstruct(server *s, struct MHD_Connection *c) {
   clvae_status st = mu && rec && cells && px ? CLVAE_OK : CLVAE_ERR_NOMEM;
   if (st == CLVAE_OK) st = clvae_dataset_create(&d, s->dev, &s->test, n);
   if (st == CLVAE_OK) st = clvae_dataset_encode(s->m, d, mu);
-  if (st == CLVAE_OK) st = clvae_model_decode(s->m, mu, n, rec);
+  float *cond = NULL; /* a conditional model decodes each image with its class, as reconstruct does */
+  if (st == CLVAE_OK && cfg->classes && !(cond = calloc((size_t)n * cfg->classes, sizeof *cond))) st = CLVAE_ERR_NOMEM;
+  for (int i = 0; cond && s->test.labels && i < n; i++)
+    if (s->test.labels[i] < cfg->classes) cond[(size_t)i * cfg->classes + s->test.labels[i]] = 1.0f;
+  if (st == CLVAE_OK) st = clvae_model_decode_cond(s->m, mu, cond, n, rec);
+  free(cond);
   double ms = (clvae_now() - t0) * 1e3;
   clvae_dataset_free(d);
   for (int i = 0; i < n && st == CLVAE_OK; i++) { /* chunk k: originals in row 2k, reconstructions in row 2k + 1 */
@@ -640,6 +709,135 @@ static enum MHD_Result api_reconstruct(server *s, struct MHD_Connection *c) {
   char timing[64];
   snprintf(timing, sizeof timing, "reconstruct;dur=%.3f", ms);
   return respond(c, 200, "application/octet-stream", px, cells_n * D, MHD_RESPMEM_MUST_FREE, timing);
+}
+
+/* ---- a walk through the latent space, as `clvae interpolate` draws it (cmd_images.c) ---- */
+
+/* Which ends a walk names: 1 two test images (from, to), 0 two latent points (from_z, to_z);
+ * -1 for anything else (the message in err). */
+static int walk_kind(struct MHD_Connection *c, char *err, size_t n) {
+  const char *const names[4] = {"from", "to", "from_z", "to_z"};
+  int has[4];
+  for (int i = 0; i < 4; i++) has[i] = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, names[i]) != NULL;
+  if ((has[0] || has[1]) && (has[2] || has[3]))
+    snprintf(err, n, "from/to (test images) and from_z/to_z (latent points): give one pair of ends");
+  else if (has[0] != has[1] || has[2] != has[3]) {
+    int missing = has[0] != has[1] ? (has[0] ? 1 : 0) : (has[2] ? 3 : 2);
+    snprintf(err, n, "%s is missing: a walk needs both ends", names[missing]);
+  } else if (!has[0] && !has[2])
+    snprintf(err, n, "from and to (test image indices) or from_z and to_z (latent points) are required");
+  else return has[0];
+  return -1;
+}
+
+/* The means of test images I and J into ends (2, L), with those images' labels in lab (-1:
+ * unlabelled): the two uploaded as a set of their own and encoded, as interpolate does.
+ * Returns the HTTP status: 200, or the failure's with its message in err. */
+static unsigned walk_images(server *s, struct MHD_Connection *c, float *ends, int idx[2], int lab[2], char *err,
+                            size_t n) {
+  const size_t D = (size_t)clvae_config_pixels(clvae_model_config(s->m));
+  double x[2];
+  if (!s->mu) {
+    snprintf(err, n, "no test images to walk between (their shape is not the model's, or they could not be read)");
+    return 404;
+  }
+  if (!param_num(c, "from", 0, 0, s->test.count - 1, 1, &x[0], err, n) ||
+      !param_num(c, "to", 0, 0, s->test.count - 1, 1, &x[1], err, n))
+    return 400;
+  clvae_images two = s->test;
+  int labels[2];
+  two.count = 2, two.class_names = NULL, two.labels = s->test.labels ? labels : NULL;
+  if (!(two.pixels = malloc(2 * D))) return snprintf(err, n, "out of host memory"), 500;
+  for (int e = 0; e < 2; e++) {
+    idx[e] = (int)x[e];
+    memcpy(two.pixels + e * D, s->test.pixels + (size_t)idx[e] * D, D);
+    lab[e] = s->test.labels ? (labels[e] = s->test.labels[idx[e]]) : -1;
+  }
+  clvae_dataset *d = NULL;
+  clvae_status st = clvae_dataset_create(&d, s->dev, &two, 0);
+  if (st == CLVAE_OK) st = clvae_dataset_encode(s->m, d, ends);
+  clvae_dataset_free(d);
+  free(two.pixels);
+  if (st == CLVAE_OK) return 200;
+  snprintf(err, n, "encoding images %d and %d failed: %s", idx[0], idx[1], clvae_error_message());
+  return 500;
+}
+
+/* The walk's N points z_k = a + k/(N−1)·(b − a) (a, b: ends (2, L)) into z (N, L), and a
+ * conditional model's classes into cond (N, K): class k, or from lab[0]'s one-hot to lab[1]'s
+ * the same way (k < 0). The arithmetic is interpolate's, so that the bytes are its. */
+static void walk_points(float *z, float *cond, const float *ends, int N, int L, int K, int k, const int lab[2]) {
+  for (int i = 0; i < N; i++) {
+    double t = (double)i / (N - 1);
+    for (int l = 0; l < L; l++) z[(size_t)i * L + l] = (float)(ends[l] + t * (ends[L + l] - ends[l]));
+    if (!K) continue;
+    if (k >= 0) cond[(size_t)i * K + k] = 1.0f;
+    else if (lab[0] >= 0 && lab[0] < K && lab[1] >= 0 && lab[1] < K) { /* as encoding them required */
+      cond[(size_t)i * K + lab[0]] += (float)(1 - t);
+      cond[(size_t)i * K + lab[1]] += (float)t;
+    }
+  }
+}
+
+/* The row of tiles of a walk between ends (2, L) of N points into px, (H, tiles·W, C): with
+ * images, test images idx[0] and idx[1] in their own pixels at its ends, as interpolate lays it. */
+static clvae_status walk_row(server *s, const float *ends, int N, int k, const int lab[2], int images,
+                             const int idx[2], uint8_t *px) {
+  const clvae_config *cfg = clvae_model_config(s->m);
+  const int L = cfg->latent, K = cfg->classes, tiles = N + 2 * images;
+  const size_t D = (size_t)clvae_config_pixels(cfg);
+  float *z = malloc((size_t)N * L * sizeof *z), *cond = K ? calloc((size_t)N * K, sizeof *cond) : NULL;
+  float *cells = malloc((size_t)tiles * D * sizeof *cells);
+  clvae_status st = z && cells && (!K || cond) ? CLVAE_OK : CLVAE_ERR_NOMEM;
+  if (st == CLVAE_OK) {
+    walk_points(z, cond, ends, N, L, K, k, lab);
+    st = clvae_model_decode_cond(s->m, z, cond, N, cells + (size_t)images * D);
+  }
+  for (int e = 0; st == CLVAE_OK && images && e < 2; e++) {
+    float *cell = cells + (size_t)(e ? tiles - 1 : 0) * D;
+    for (size_t i = 0; i < D; i++) cell[i] = s->test.pixels[(size_t)idx[e] * D + i] / 255.0f;
+  }
+  if (st == CLVAE_OK) clvae_mosaic(px, cells, tiles, tiles, cfg->height, cfg->width, cfg->channels);
+  free(z), free(cond), free(cells);
+  return st;
+}
+
+/* /api/walk: from&to (test images I, J; a = μ(I), b = μ(J)): one row of N + 2 tiles, I's own
+ * pixels, the N decodings, J's pixels; from_z&to_z (latent points): N tiles, and a conditional
+ * model needs `class`. N = steps (2..64, default 8). Raw bytes, (H, tiles·W, C). */
+static enum MHD_Result api_walk(server *s, struct MHD_Connection *c) {
+  const clvae_config *cfg = clvae_model_config(s->m);
+  const int L = cfg->latent;
+  char err[1024];
+  double steps;
+  int k, idx[2] = {0, 0}, lab[2] = {-1, -1}, images = walk_kind(c, err, sizeof err);
+  if (images < 0 || !param_num(c, "steps", 8, 2, MAX_STEPS, 1, &steps, err, sizeof err) ||
+      !param_class(s, c, !images, &k, err, sizeof err))
+    return error(c, 400, "%s", err);
+  const int N = (int)steps;
+  const size_t bytes = (size_t)(N + 2 * images) * clvae_config_pixels(cfg);
+  float *ends = malloc((size_t)2 * L * sizeof *ends);
+  if (!ends) return error(c, 500, "out of host memory");
+  double t0 = clvae_now(); /* the device's part: encoding the images, decoding the walk */
+  unsigned status = 200;
+  if (images) status = walk_images(s, c, ends, idx, lab, err, sizeof err);
+  else if (!param_point(c, "from_z", L, ends, err, sizeof err) || !param_point(c, "to_z", L, ends + L, err, sizeof err))
+    status = 400;
+  if (status != 200) {
+    free(ends);
+    return error(c, status, "%s", err);
+  }
+  uint8_t *px = malloc(bytes);
+  clvae_status st = px ? walk_row(s, ends, N, k, lab, images, idx, px) : CLVAE_ERR_NOMEM;
+  double ms = (clvae_now() - t0) * 1e3;
+  free(ends);
+  if (st != CLVAE_OK) {
+    free(px);
+    return error(c, 500, "walking failed: %s", st == CLVAE_ERR_NOMEM ? "out of host memory" : clvae_error_message());
+  }
+  char timing[64];
+  snprintf(timing, sizeof timing, "walk;dur=%.3f", ms);
+  return respond(c, 200, "application/octet-stream", px, bytes, MHD_RESPMEM_MUST_FREE, timing);
 }
 
 /* One row of metrics.csv ("epoch,train_loss,test_loss,..."; line without its newline)
@@ -770,6 +968,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!strcmp(url, "/api/state")) return api_state(s, c);
   if (!strcmp(url, "/api/grid")) return api_grid(s, c);
   if (!strcmp(url, "/api/decode")) return api_decode(s, c);
+  if (!strcmp(url, "/api/walk")) return api_walk(s, c);
   if (!strcmp(url, "/api/scatter")) return api_scatter(s, c);
   if (!strcmp(url, "/api/reconstruct")) return api_reconstruct(s, c);
   if (!strcmp(url, "/api/metrics")) return api_metrics(s, c);
@@ -868,10 +1067,11 @@ static void serve_usage(void) {
          "the decoding of z = 0, then of the point under the pointer while you hover or drag, marked\n"
          "on both planes; the test set's latent means as a scatter by class on axes, with the grid's\n"
          "range (--data, default %s); a choice of the two dimensions shown for a\n"
-         "latent space of more than 2; 8 test images and their reconstructions; the loss from the\n"
-         "run's metrics.csv and progress.csv. When the checkpoint file changes (a `clvae train`\n"
-         "writing it), the page follows within seconds; while a train holds the run, it shows its\n"
-         "epoch, step and the time left in the epoch.\n\n"
+         "latent space of more than 2; a conditional model's class; 8 test images and their\n"
+         "reconstructions; latent walks (as clvae interpolate) between two test images or two points;\n"
+         "the loss from the run's metrics.csv and progress.csv. When the checkpoint file changes (a\n"
+         "`clvae train` writing it), the page follows within seconds; while a train holds the run, it\n"
+         "shows its epoch, step and the time left in the epoch.\n\n"
          "  --port N   TCP port (default 8080; 0: any free port). The URL is printed.\n"
          "  --host H   address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for all)\n\n"
          "Stop with Ctrl-C (or SIGTERM). Exit: 0 stopped, 1 failure, 2 bad usage, model or data.\n",

@@ -2,7 +2,9 @@
 // OpenCL device), the decoding of the z under the pointer (z = 0 until the pointer moves), the
 // test set's encodings on axes with the grid's range, markers of the decoded z on both planes,
 // the loss curves (per epoch, and every few steps while a run trains), reconstructions of test
-// images, and a poll that follows a training run: its checkpoint, its curve, its progress.
+// images, and a poll that follows a training run: its checkpoint, its curve, its progress. A
+// conditional model's class is chosen above the grid; a latent walk between two test images or
+// two points of a plane shows under the decoding.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -22,6 +24,10 @@ const S = {
   decoding: false, next: null, // {z, pointer}: the latest z asked for while one is decoding
   shown: null,          // the z the decoding panel shows
   lastZ: null, lastPointer: false,
+  reconCount: 0,        // test images in the reconstructions (their originals pick walk ends)
+  walk: null,           // the walk shown: {kind: 'images' | 'points', from, to, steps, cls}
+  walkEnd: null,        // its first end while the second is awaited: {kind, at}
+  walkSeq: 0, pickMode: false,
 };
 
 // An answer that is not 200 is the server's error (its JSON message), not a lost server.
@@ -61,8 +67,23 @@ function putImage(cv, bytes, w, h, ch) {
   cv.getContext('2d').putImageData(imageData(bytes, w, h, ch), 0, 0);
 }
 
-// What a conditional model's class selector adds to /api/grid and /api/decode ('' for none).
-function conditionParams() { return ''; }
+// What a conditional model's class selector adds to /api/grid, /api/decode and a walk between
+// points ('' for an unconditional model).
+function conditionParams() { return S.info && S.info.conditional ? `&class=${$('cls').value}` : ''; }
+
+// The selected class (null for an unconditional model).
+function selectedClass() { return S.info.conditional ? Number($('cls').value) : null; }
+
+// A conditional model's classes in the selector (class 0 at first; kept across reloads).
+function setupCondition() {
+  const c = S.info.conditional, sel = $('cls');
+  $('condition').hidden = !c;
+  const names = c ? c.class_names : [];
+  if (JSON.stringify([...sel.options].map((o) => o.text)) === JSON.stringify(names)) return;
+  const keep = sel.options.length ? Number(sel.value) : 0;
+  sel.textContent = '';
+  names.forEach((name, k) => sel.add(new Option(name, String(k), false, k === (keep < names.length ? keep : 0))));
+}
 
 // The controls, checked as the server will check them.
 function params() {
@@ -82,7 +103,7 @@ function plane(g) {
 }
 
 async function drawGrid() {
-  const g = params(), seq = ++S.gridSeq, { height: H, width: W, channels: C } = S.info;
+  const g = { ...params(), cls: selectedClass() }, seq = ++S.gridSeq, { height: H, width: W, channels: C } = S.info;
   const q = `n=${g.n}&start=${g.start}&end=${g.end}&dx=${g.dx}${g.dy >= 0 ? `&dy=${g.dy}` : ''}${conditionParams()}`;
   const { bytes } = await getBytes(`/api/grid?${q}`);
   if (seq !== S.gridSeq) return; // a newer grid is on its way
@@ -189,6 +210,7 @@ function drawScatter() {
   S.view = null;
   if (!s || !g) {
     drawMarkers();
+    drawWalkMarks();
     return;
   }
   const [lo, hi] = scatterRange(s, g), size = Math.max(10, Math.min(w - 64, h - 52));
@@ -223,6 +245,7 @@ function drawScatter() {
   cv.dataset.rect = JSON.stringify([p.lo, p.hi]);
   document.body.dataset.scatter = String(s.count);
   drawMarkers();
+  drawWalkMarks();
 }
 
 async function loadScatter() {
@@ -261,18 +284,29 @@ function drawMark(cv, at) {
   }
 }
 
+// Where z lies on the grid (CSS pixels of the grid's box) and on the scatter's canvas (null
+// before the scatter is drawn); `inside` whether it is within the grid's plane or the plot area.
+function gridXY(z) {
+  const g = S.drawn, p = plane(g), r = $('grid').getBoundingClientRect();
+  const fx = (z[g.dx] - p.lo) / (p.hi - p.lo), fy = g.dy >= 0 ? 1 - (z[g.dy] - p.lo) / (p.hi - p.lo) : 0.5;
+  return { at: [fx * r.width, fy * r.height], inside: fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1 };
+}
+
+function scatterXY(z) {
+  const g = S.drawn, v = S.view;
+  if (!v) return null;
+  const k = v.size / (v.hi - v.lo), x = v.left + (z[g.dx] - v.lo) * k;
+  const y = v.top + v.size - ((g.dy >= 0 ? z[g.dy] : 0) - v.lo) * k;
+  return { at: [x, y], inside: x >= v.left && x <= v.left + v.size && y >= v.top && y <= v.top + v.size };
+}
+
 function drawMarkers() {
-  const z = S.shown, g = S.drawn;
+  const z = S.shown;
   let onGrid = null, onScatter = null;
-  if (z && g) {
-    const zx = z[g.dx], zy = g.dy >= 0 ? z[g.dy] : 0, p = plane(g), r = $('grid').getBoundingClientRect();
-    const fx = (zx - p.lo) / (p.hi - p.lo), fy = g.dy >= 0 ? 1 - (zy - p.lo) / (p.hi - p.lo) : 0.5;
-    if (fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1) onGrid = [fx * r.width, fy * r.height];
-    const v = S.view;
-    if (v) {
-      const k = v.size / (v.hi - v.lo), x = v.left + (zx - v.lo) * k, y = v.top + v.size - (zy - v.lo) * k;
-      if (x >= v.left && x <= v.left + v.size && y >= v.top && y <= v.top + v.size) onScatter = [x, y];
-    }
+  if (z && S.drawn) {
+    const a = gridXY(z), b = scatterXY(z);
+    if (a.inside) onGrid = a.at;
+    if (b && b.inside) onScatter = b.at;
   }
   drawMark($('grid-marker'), onGrid);
   drawMark($('scatter-marker'), onScatter);
@@ -365,6 +399,8 @@ async function drawRecon() {
   try {
     const { bytes } = await getBytes(`/api/reconstruct?count=${n}`);
     putImage($('recon'), bytes, cols * W, rows * H, C);
+    S.reconCount = n;
+    showWalkEnd();
     $('recon-title').textContent = `Reconstructions of the first ${n} test images`;
     $('recon').dataset.version = String(S.version);
   } catch (e) {
@@ -384,13 +420,16 @@ async function decode(z, pointer) {
   }
   S.decoding = true;
   try {
+    const cls = selectedClass();
     const { bytes, ms } = await getBytes(`/api/decode?z=${z.join(',')}${conditionParams()}`);
     const { height: H, width: W, channels: C } = S.info;
     putImage($('live'), bytes, W, H, C);
     $('z').textContent = `z = (${z.map((v) => v.toFixed(3)).join(', ')})`;
+    $('decoding').dataset.cls = cls === null ? '' : String(cls);
     if (pointer) $('z').dataset.z = JSON.stringify(z);
     $('decoding').dataset.z = JSON.stringify(z);
-    $('timing').textContent = `decoded on the device in ${ms.toFixed(2)} ms`;
+    $('timing').textContent = (cls === null ? '' : `class ${S.info.conditional.class_names[cls]}; `) +
+      `decoded on the device in ${ms.toFixed(2)} ms`;
     S.shown = z;
     drawMarkers();
   } catch (e) {
@@ -421,6 +460,138 @@ function onPointer(ev) {
   z[g.dx] = lo + fx * (hi - lo);
   if (g.dy >= 0) z[g.dy] = lo + (1 - fy) * (hi - lo);
   decode(z, true);
+  if (ev.type === 'pointerdown' && ev.button === 0 && (ev.shiftKey || S.pickMode)) pickEnd({ kind: 'points', at: z });
+}
+
+// ---- the latent walk: z_k = a + k/(N-1)(b - a), as `clvae interpolate` draws it, between two
+// test images (a row of N + 2 tiles: image I, the walk, image J) or two points (N tiles)
+
+function walkSteps() {
+  const n = Number($('walk-steps').value);
+  if (!Number.isInteger(n) || n < 2 || n > 64) throw new Error('steps must be a whole number from 2 to 64');
+  return n;
+}
+
+const fmt = (z) => `(${z.map((v) => v.toFixed(2)).join(', ')})`;
+const imageName = (i) => {
+  const labels = S.scatter && S.scatter.labels, names = S.info.conditional ? S.info.conditional.class_names : S.info.classes;
+  return labels && names[labels[i]] !== undefined ? `image ${i} (${names[labels[i]]})` : `image ${i}`;
+};
+
+// Draws walk w ({kind, from, to, steps}); a walk between points decodes the selected class.
+async function drawWalk(w) {
+  const seq = ++S.walkSeq, images = w.kind === 'images', cls = images ? null : selectedClass();
+  const q = (images ? `from=${w.from}&to=${w.to}` : `from_z=${w.from.join(',')}&to_z=${w.to.join(',')}`) +
+    `&steps=${w.steps}${images ? '' : conditionParams()}`;
+  const { bytes, ms } = await getBytes(`/api/walk?${q}`);
+  if (seq !== S.walkSeq) return; // a newer walk is on its way
+  const { height: H, width: W, channels: C } = S.info, tiles = w.steps + (images ? 2 : 0), cv = $('walk-row');
+  putImage(cv, bytes, tiles * W, H, C);
+  S.walk = { kind: w.kind, from: w.from, to: w.to, steps: w.steps, cls };
+  sizeWalk();
+  let cond = '';
+  if (S.info.conditional && images && S.scatter && S.scatter.labels) {
+    const names = S.info.conditional.class_names, [a, b] = [w.from, w.to].map((i) => names[S.scatter.labels[i]]);
+    cond = a === b ? ` of class ${a}` : `; the class goes from ${a} to ${b}`;
+  } else if (cls !== null) cond = ` of class ${S.info.conditional.class_names[cls]}`;
+  $('walk-title').textContent = images ? `from ${imageName(w.from)} to ${imageName(w.to)}`
+                                       : `from z = ${fmt(w.from)} to ${fmt(w.to)}`;
+  $('walk-note').textContent = (images ? `image ${w.from}, ${w.steps} decodings between their means, image ${w.to}`
+                                       : `${w.steps} decodings`) + `${cond} (${ms.toFixed(1)} ms on the device)`;
+  cv.dataset.walk = JSON.stringify(S.walk);
+  cv.dataset.query = q;
+  cv.dataset.version = String(S.version);
+  drawWalkMarks();
+}
+
+// The row's tiles at a readable size: fitting the panel's width, scrolling sideways when many.
+function sizeWalk() {
+  if (!S.walk) return;
+  const cv = $('walk-row'), tiles = cv.width / S.info.width, box = $('walk-strip').clientWidth;
+  cv.style.width = `${Math.floor(tiles * Math.max(20, Math.min(64, box / tiles)))}px`;
+}
+
+function startWalk(w) {
+  showError(null);
+  try {
+    w.steps = walkSteps();
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  if (w.kind === 'images') $('walk-from').value = w.from, $('walk-to').value = w.to;
+  else $('walk-from').value = '', $('walk-to').value = '';
+  drawWalk(w).catch(showError);
+}
+
+// One end of a walk picked ({kind: 'images', at: index} or {kind: 'points', at: z}): the first
+// waits for the second (of the same kind), and the second draws the walk.
+function pickEnd(end) {
+  const first = S.walkEnd;
+  S.walkEnd = first && first.kind === end.kind ? null : end;
+  showWalkEnd();
+  drawWalkMarks();
+  if (!S.walkEnd) startWalk({ kind: end.kind, from: first.at, to: end.at });
+}
+
+// The first end picked: outlined among the reconstructions, marked on the planes, and said.
+function showWalkEnd() {
+  const e = S.walkEnd, box = $('recon-pick'), cv = $('recon');
+  box.hidden = !e || e.kind !== 'images' || e.at >= S.reconCount;
+  if (!box.hidden) {
+    const { height: H, width: W } = S.info, cols = cv.width / W, i = e.at;
+    box.style.left = `${(i % cols) * W / cv.width * 100}%`, box.style.width = `${W / cv.width * 100}%`;
+    box.style.top = `${Math.floor(i / cols) * 2 * H / cv.height * 100}%`, box.style.height = `${2 * H / cv.height * 100}%`;
+  }
+  $('walk').dataset.end = e ? JSON.stringify(e) : '';
+  if (e) $('walk-title').textContent = e.kind === 'images' ? `from ${imageName(e.at)}: now click the other image`
+                                                           : `from z = ${fmt(e.at)}: now pick the other end`;
+}
+
+// The index of the test image whose tile (original or reconstruction) is under the pointer, or -1.
+function reconIndex(ev) {
+  const cv = $('recon'), r = cv.getBoundingClientRect(), { height: H, width: W } = S.info;
+  const x = (ev.clientX - r.left) / r.width * cv.width, y = (ev.clientY - r.top) / r.height * cv.height;
+  const cols = cv.width / W, col = Math.floor(x / W), i = Math.floor(y / (2 * H)) * cols + col;
+  return col >= 0 && col < cols && y >= 0 && i < S.reconCount ? i : -1;
+}
+
+// A walk's ends (and a first end picked) as latent points: a test image's is its mean, from
+// the scatter's encodings.
+function endZ(kind, at) {
+  if (kind === 'points') return at;
+  const s = S.scatter;
+  return s && at < s.count ? Array.from(s.mu.slice(at * s.dims, (at + 1) * s.dims)) : null;
+}
+
+// The walk's path from a (a ring) to b (a dot) on both planes; a first end picked alone.
+function drawWalkMarks() {
+  for (const id of ['grid', 'scatter']) {
+    const cv = $(`${id}-walk`), { ctx } = chartContext(cv), v = S.view;
+    const place = (z) => (z && S.drawn ? (id === 'grid' ? gridXY(z) : scatterXY(z)) : null);
+    const w = S.walk, e = S.walkEnd;
+    const a = place(e ? endZ(e.kind, e.at) : w && endZ(w.kind, w.from)), b = !e && w ? place(endZ(w.kind, w.to)) : null;
+    cv.dataset.path = JSON.stringify([a && a.at, b && b.at]);
+    if (!a || (id === 'scatter' && !v)) continue;
+    if (id === 'scatter') {
+      ctx.beginPath();
+      ctx.rect(v.left, v.top, v.size, v.size);
+      ctx.clip();
+    }
+    for (const [color, width] of [['#fff', 4], [MARK, 2]]) {
+      ctx.strokeStyle = color, ctx.fillStyle = color, ctx.lineWidth = width;
+      ctx.beginPath();
+      if (b) ctx.moveTo(...a.at), ctx.lineTo(...b.at);
+      ctx.moveTo(a.at[0] + 5, a.at[1]);
+      ctx.arc(...a.at, 5, 0, 2 * Math.PI);
+      ctx.stroke();
+      if (b) {
+        ctx.beginPath();
+        ctx.arc(...b.at, width + 2, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    }
+  }
 }
 
 // ---- the run: checkpoint, curve, training
@@ -449,6 +620,11 @@ async function refresh() {
   S.version = S.info.version;
   const L = S.info.latent;
   $('dims').hidden = L <= 2;
+  setupCondition();
+  $('walk').hidden = false;
+  $('walk-from').max = $('walk-to').max = String(Math.max(0, S.info.test_images - 1));
+  if (S.walk && S.walk.kind === 'points' && S.walk.from.length !== L) S.walk = null; // another latent size
+  if (S.walkEnd && S.walkEnd.kind === 'points' && S.walkEnd.at.length !== L) S.walkEnd = null;
   if ($('dx').options.length !== L) {
     S.dims = { dx: 0, dy: 1 };
     for (const id of ['dx', 'dy']) {
@@ -465,6 +641,7 @@ async function refresh() {
   await drawGrid();
   await loadCurve();
   await drawRecon();
+  if (S.walk) await drawWalk(S.walk).catch(showError); // the same walk under the new parameters
   // the same point under the new parameters; z = 0 at first
   if (S.lastZ && S.lastZ.length === L) decode(S.lastZ, S.lastPointer);
   else decode(new Array(L).fill(0), false);
@@ -506,14 +683,41 @@ for (const [id, other] of [['dx', 'dy'], ['dy', 'dx']]) { // the dimensions appl
     update();
   });
 }
+$('cls').addEventListener('change', () => { // the class applies at once: the grid, the decoding, a walk of points
+  update();
+  if (S.lastZ) decode(S.lastZ, S.lastPointer);
+  if (S.walk && S.walk.kind === 'points') drawWalk(S.walk).catch(showError);
+});
 for (const id of ['grid', 'scatter']) {
   $(id).addEventListener('pointermove', onPointer);
   $(id).addEventListener('pointerdown', onPointer);
 }
+$('recon').addEventListener('click', (ev) => {
+  const i = reconIndex(ev);
+  if (i >= 0) pickEnd({ kind: 'images', at: i });
+});
+$('walk-pick').addEventListener('click', () => {
+  S.pickMode = !S.pickMode;
+  $('walk-pick').setAttribute('aria-pressed', String(S.pickMode));
+});
+// Walk: the two image indices given, or (with none given) the walk shown again with the steps given
+$('walk-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const f = $('walk-from').value.trim(), t = $('walk-to').value.trim(), n = S.info.test_images;
+  if (!f && !t && S.walk) return startWalk({ ...S.walk });
+  const a = Number(f), b = Number(t), ok = (i) => Number.isInteger(i) && i >= 0 && i < n;
+  if (!f || !t || !ok(a) || !ok(b)) return showError(new Error(n ? `give two test image indices from 0 to ${n - 1}`
+                                                                  : 'no test images to walk between'));
+  return startWalk({ kind: 'images', from: a, to: b });
+});
+$('walk-steps').addEventListener('change', () => { // the walk shown, with the new steps
+  if (S.walk) startWalk({ ...S.walk });
+});
 // a chart follows its box's size (the layout changes with the window)
 new ResizeObserver(() => {
   if (!S.info) return;
   drawScatter();
   drawLoss();
+  sizeWalk();
 }).observe($('layout'));
 refresh().catch(showError).finally(() => setTimeout(poll, 1000));
