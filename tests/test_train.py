@@ -175,8 +175,8 @@ def test_learning(tmp):
     except (ValueError, IndexError):
         check(False, 'eval --json prints JSON', out0 + out3)
         return
-    check(list(after) == ['test_loss', 'test_recon', 'test_kl', 'images', 'epoch'] and after['images'] == 10000
-          and after['epoch'] == 2, 'eval --json has the documented keys, in order, the epoch last', out3)
+    check(list(after) == ['test_loss', 'test_recon', 'test_kl', 'images', 'epoch', 'beta'] and after['images'] == 10000
+          and after['epoch'] == 2 and after['beta'] == 1, 'eval --json has the documented keys, in order, then the epoch and beta', out3)
     check(rc == rc0 == rc2 == rc3 == 0 and after['test_loss'] < 0.8 * before['test_loss'],
           f'2 epochs on 3000 real images lower the test loss ({before["test_loss"]:.2f} -> {after["test_loss"]:.2f})',
           out + out2)
