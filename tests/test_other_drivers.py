@@ -4,8 +4,10 @@
   and data races (--check-api --data-races): `selftest --small` in both kernel styles
   (CPU: float16 register blocks; GPU: small blocks, work-group reductions) with the
   builtin GEMM must pass with zero reports.
-- Mesa's rusticl on llvmpipe (Debian `mesa-opencl-icd`, RUSTICL_ENABLE=llvmpipe): the full
-  `selftest` must pass, and `selftest --small` in the GPU style.
+- Mesa's rusticl on llvmpipe (Debian `mesa-opencl-icd`, RUSTICL_ENABLE=llvmpipe): `selftest
+  --small` must pass in both styles. (Not the full selftest: llvmpipe runs a GEMM at the VAE's
+  shapes in ~5 s, 85 s for the set; the small set runs every kernel, with odd tails, in
+  ~2 s; the real shapes run on PoCL.)
 usage: test_other_drivers.py PATH/TO/clvae (oclgrind|rusticl)"""
 import os
 import re
@@ -43,17 +45,12 @@ def rusticl():
     if 'rusticl' not in p.stdout or re.search(r"platform \d+ 'rusticl' has no devices", p.stdout):
         print('SKIP: no rusticl device (apt-get install mesa-opencl-icd)')
         return 77
-    p = subprocess.run([CLVAE, 'selftest', '--platform', 'rusticl'], capture_output=True, text=True, env=env, timeout=900)
-    out = p.stdout + p.stderr
-    check(p.returncode == 0 and 'llvmpipe' in out and 'selftest passed' in out, 'every kernel on Mesa rusticl (llvmpipe)',
-          out[-3000:])
-    # the GPU style (work-group reductions, small blocks, an element per work-item in the
-    # convolutions) through a second compiler as well: llvmpipe is a CPU device, so it is forced
-    p = subprocess.run([CLVAE, 'selftest', '--platform', 'rusticl', '--small'], capture_output=True, text=True,
-                       env=dict(env, CLVAE_KERNEL_STYLE='gpu'), timeout=900)
-    out = p.stdout + p.stderr
-    check(p.returncode == 0 and 'llvmpipe' in out and 'selftest passed' in out,
-          'every kernel in the GPU style on Mesa rusticl (llvmpipe, selftest --small)', out[-3000:])
+    for style in ('cpu', 'gpu'):
+        p = subprocess.run([CLVAE, 'selftest', '--platform', 'rusticl', '--small'], capture_output=True, text=True,
+                           env=dict(env, CLVAE_KERNEL_STYLE=style), timeout=900)
+        out = p.stdout + p.stderr
+        check(p.returncode == 0 and 'llvmpipe' in out and 'selftest passed' in out,
+              f'every kernel in the {style.upper()} style on Mesa rusticl (llvmpipe, selftest --small)', out[-3000:])
     return summary()
 
 
