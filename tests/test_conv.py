@@ -275,7 +275,7 @@ def tfjs_decoder(tmp, model, what):
     import threading
     mods = os.path.join(HERE, 'tfjs', 'node_modules', '@tensorflow', 'tfjs')
     if not shutil.which('node') or not os.path.isdir(mods):
-        print('SKIP (partly): node or tests/tfjs/node_modules missing (npm ci in tests/tfjs)')
+        print('SKIP (partly): node or tests/tfjs/node_modules missing (npm ci --ignore-scripts in tests/tfjs)')
         return
     ck = read_checkpoint(model)
     H, W, C = ck['height'], ck['width'], ck['channels']

@@ -9,7 +9,7 @@ debug view must show both layers' weights, and the canvases must hold the pixels
 draws for the same z (±1: the page truncates 255·p, clvae rounds). A copy of the export
 with the layers renamed must fail the debug view: the check can fail.
 usage: test_example_page.py PATH/TO/clvae; exit 77 without node, Chromium, npm packages
-(npm ci in tests/tfjs) or OpenCL."""
+(npm ci --ignore-scripts in tests/tfjs) or OpenCL."""
 import json
 import os
 import shutil

@@ -63,7 +63,7 @@ def browser_missing(tfjs_dir, packages):
     if not os.access(chromium, os.X_OK):
         return f'no Chromium at {chromium} (apt install chromium, or set CHROMIUM)'
     if missing:
-        return f"npm packages missing in {tfjs_dir} ({', '.join(missing)}): npm ci there"
+        return f"npm packages missing in {tfjs_dir} ({', '.join(missing)}): npm ci --ignore-scripts there"
     return ''
 
 
