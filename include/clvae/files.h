@@ -78,6 +78,11 @@ typedef struct clvae_dir_lock_t {
  * the file now there. CLVAE_ERR_EXISTS when another process holds it: the message names
  * its pid. */
 CLVAE_API clvae_status clvae_dir_lock(const char *dir, clvae_dir_lock_t *lock);
+/* Whether another process holds DIR's lock now (CLVAE_ERR_EXISTS, naming its pid, as
+ * clvae_dir_lock says it), without taking it or creating anything: for refusing a second
+ * run before its slow start-up. CLVAE_OK when DIR or its lock file does not exist or no one
+ * holds it; only clvae_dir_lock decides. */
+CLVAE_API clvae_status clvae_dir_in_use(const char *dir);
 /* Removes the lock file while still holding it, then releases it (a killed run's lock file
  * stays, unlocked: the next run takes it). */
 CLVAE_API void clvae_dir_unlock(clvae_dir_lock_t *lock);

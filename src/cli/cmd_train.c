@@ -678,6 +678,10 @@ int cmd_train(int argc, char **argv) {
   if (lead && (cli_dir_creatable(a.out, "--out") != 0 || (a.logdir && cli_dir_creatable(a.logdir, "--logdir") != 0) ||
                (stat(a.out, &out_sb) == 0 && !cli_outputs_writable(a.out))))
     rc = EXIT_USAGE;
+  if (rc < 0 && lead && clvae_dir_in_use(a.out) != CLVAE_OK) { /* another run's: said now, not after the start-up */
+    fprintf(stderr, "clvae: %s\n", clvae_error_message());
+    rc = EXIT_USAGE;
+  }
   if (rc < 0 && (rc = run_data(&a, lead, data_dir, sizeof data_dir)) < 0) a.data = data_dir;
   if (rc < 0 && cli_probe_both(&train, &test, a.data) != 0) rc = EXIT_USAGE; /* every rank reads the data */
   if (rc < 0 && lead) rc = prepare_state(&a, &train, &ck, path, sizeof path);

@@ -295,6 +295,15 @@ clvae_status clvae_append_open(const char *path, FILE **f) {
   return CLVAE_OK;
 }
 
+/* "DIR is in use by another clvae run (process PID)", the pid read from the lock file f. */
+static clvae_status in_use(const char *dir, int f) {
+  char pid[32];
+  ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+  pid[n > 0 ? n : 0] = '\0';
+  pid[strcspn(pid, "\n")] = '\0';
+  return clvae__fail(CLVAE_ERR_EXISTS, "%s is in use by another clvae run (process %s)", dir, *pid ? pid : "?");
+}
+
 /* One attempt at the lock: CLVAE_OK (locked: *fd), CLVAE_ERR_EXISTS (held by another run),
  * or, in *stale, that the file we locked was unlinked or replaced meanwhile (a run that
  * finished removes it while holding it): the caller tries again on the file now there. */
@@ -312,12 +321,9 @@ static clvae_status lock_once(const char *dir, int dirfd, const char *path, int 
   }
   if (flock(f, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
-    ssize_t n = e == EWOULDBLOCK ? pread(f, pid, sizeof pid - 1, 0) : -1;
+    clvae_status st = e == EWOULDBLOCK ? in_use(dir, f) : clvae__fail(CLVAE_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
     close(f);
-    if (e != EWOULDBLOCK) return clvae__fail(CLVAE_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
-    pid[n > 0 ? n : 0] = '\0';
-    pid[strcspn(pid, "\n")] = '\0';
-    return clvae__fail(CLVAE_ERR_EXISTS, "%s is in use by another clvae run (process %s)", dir, *pid ? pid : "?");
+    return st;
   }
   if (fstatat(dirfd, LOCK_NAME, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_ino != sb.st_ino || now.st_dev != sb.st_dev) {
     close(f); /* we locked a file that is no longer the lock: two runs would own the directory */
@@ -353,6 +359,24 @@ clvae_status clvae_dir_lock(const char *dir, clvae_dir_lock_t *lock) {
   close(lock->dirfd);
   lock->dirfd = -1;
   return clvae__fail(CLVAE_ERR_IO, "%s: the lock file keeps being replaced; is another program removing it?", lock->path);
+}
+
+clvae_status clvae_dir_in_use(const char *dir) {
+  const char *rel;
+  char path[4200];
+  if ((size_t)snprintf(path, sizeof path, "%s/" LOCK_NAME, dir) >= sizeof path) return CLVAE_OK;
+  struct stat sb;
+  int at = resolve(path, &rel);
+  if (fstatat(at, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode)) return CLVAE_OK; /* none, or one clvae_dir_lock names */
+  int f = openat(at, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (f < 0) return CLVAE_OK;
+  /* A shared lock only for this instant: an owner holds it exclusively. (A run taking the
+   * lock at this very instant is refused as if this one had it: of two runs started
+   * together, one goes on, as with the lock alone.) */
+  clvae_status st = CLVAE_OK;
+  if (flock(f, LOCK_SH | LOCK_NB) != 0) st = errno == EWOULDBLOCK ? in_use(dir, f) : CLVAE_OK;
+  close(f); /* releases the shared lock, if taken */
+  return st;
 }
 
 void clvae_dir_unlock(clvae_dir_lock_t *lock) {
