@@ -140,18 +140,20 @@ def class3_gzip(tmp):
 
 
 def class4_special_files(tmp):
+    # "at once": a run that blocked on a FIFO would meet run()'s timeout (a failure); the
+    # seconds are printed, not bounded, which would measure the machine
     d = make_set(os.path.join(tmp, 'c4'))
     good = os.path.join(tmp, 'c4-good')
     shutil.copytree(d, good)
     os.remove(os.path.join(d, 't10k-images-idx3-ubyte'))
     os.mkfifo(os.path.join(d, 't10k-images-idx3-ubyte'))
     rc, out, took = run('train', '--data', d, '--out', os.path.join(tmp, 'c4-run'), '--epochs', '1', timeout=30)
-    check(refused(rc, out, 't10k-images-idx3-ubyte', 'FIFO') and took < 10, f'4: a FIFO as a data file: refused at once ({took:.1f} s)', out)
+    check(refused(rc, out, 't10k-images-idx3-ubyte', 'FIFO'), f'4: a FIFO as a data file: refused at once ({took:.1f} s)', out)
     o = os.path.join(tmp, 'c4-metrics')
     os.makedirs(o)
     os.mkfifo(os.path.join(o, 'metrics.csv'))
     rc, out, took = run('train', '--data', good, '--out', o, '--epochs', '1', '--batch-size', '32', timeout=60)
-    check(refused(rc, out, 'metrics.csv') and took < 20 and stat.S_ISFIFO(os.lstat(os.path.join(o, 'metrics.csv')).st_mode),
+    check(refused(rc, out, 'metrics.csv') and stat.S_ISFIFO(os.lstat(os.path.join(o, 'metrics.csv')).st_mode),
           f'4: a FIFO as metrics.csv: refused at once ({took:.1f} s), left as it is', out)
     o = os.path.join(tmp, 'c4-metrics-link')
     os.makedirs(o)
@@ -260,9 +262,10 @@ def class8_sizes(tmp):
             f.write(idx(2051, (1, 32768, 65536)))
             f.truncate(16 + 32768 * 65536)
         open(os.path.join(d, f'{name}-labels-idx1-ubyte'), 'wb').write(idx(2049, (1,), b'\0'))
+    # before the images are read: the peak memory says so (a bound on seconds would measure the machine)
     rc, out, took, mem = run_measured('train', '--data', d, '--out', os.path.join(tmp, 'c8-run'), '--epochs', '1',
                                       '--batch-size', '1')
-    check(refused(rc, out, 'train-images-idx3-ubyte', '32768') and took < 2 and mem < 200000,
+    check(refused(rc, out, 'train-images-idx3-ubyte', '32768') and mem < 200000,
           f'8: one 32768x65536 image: refused from its header in {took:.2f} s, peak {mem // 1024} MB', out)
     d = os.path.join(tmp, 'c8-big')
     os.makedirs(d)
@@ -272,7 +275,7 @@ def class8_sizes(tmp):
             f.truncate(16 + n * 1024 * 1024)
         open(os.path.join(d, f'{name}-labels-idx1-ubyte'), 'wb').write(idx(2049, (n,), bytes(n)))
     rc, out, took, mem = run_measured('train', '--data', d, '--out', os.path.join(tmp, 'c8-run2'), '--epochs', '1')
-    check(refused(rc, out, 'bytes', '--hidden') and took < 2 and mem < 200000
+    check(refused(rc, out, 'bytes', '--hidden') and mem < 200000
           and not os.path.exists(os.path.join(tmp, 'c8-run2', 'checkpoint.clvae')),
           f'8: 2048 images of 1024x1024: the model the device cannot hold is refused before the images are read '
           f'({took:.2f} s, peak {mem // 1024} MB)', out)
