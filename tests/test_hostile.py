@@ -321,13 +321,9 @@ def class10_signals(tmp):
         out = os.path.join(tmp, f'c10-{cmd}.png')
         p = subprocess.Popen([CLVAE, cmd, '--model', os.path.join(big, 'checkpoint.clvae'), '--out', out, *args],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline, caught = time.time() + 60, False
-        while time.time() < deadline and p.poll() is None:
-            if glob.glob(out + '.*.tmp'):
-                p.send_signal(signal.SIGSTOP)  # hold it in the middle of the write
-                caught = True
-                break
-            time.sleep(0.001)
+        caught = wait_for(lambda: glob.glob(out + '.*.tmp'), timeout=60, proc=p, poll=0.001)
+        if caught:
+            p.send_signal(signal.SIGSTOP)  # hold it in the middle of the write
         p.send_signal(signal.SIGTERM)
         p.send_signal(signal.SIGCONT)
         p.wait(timeout=60)
