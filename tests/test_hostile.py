@@ -337,9 +337,7 @@ def class10_signals(tmp):
     ck = os.path.join(o, 'checkpoint.clvae')
     p = subprocess.Popen([HOOKS, 'train', '--data', d, '--out', o, '--resume', '--epochs', '1'], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, env=dict(os.environ, CLVAE_TEST_SLOW_CHECKPOINT='1'))
-    deadline = time.time() + 120
-    while time.time() < deadline and not glob.glob(ck + '.*.tmp'):
-        time.sleep(0.005)
+    wait_for(lambda: glob.glob(ck + '.*.tmp'), timeout=120, proc=p, poll=0.005)
     p.send_signal(signal.SIGINT)  # the last epoch is done: its checkpoint is being written
     _, err = p.communicate(timeout=120)
     check(p.returncode == 0 and read_checkpoint(ck)['epoch'] == 1,
