@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from testlib import browser_missing, check, no_opencl, read_png, summary, wait_for
+from testlib import browser_missing, check, read_png, serve_test, wait_for
 
 CLVAE = os.path.abspath(sys.argv[1])
 SHOTS = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else tempfile.gettempdir()
@@ -301,13 +301,4 @@ def main(tmp):
 
 
 if __name__ == '__main__':
-    r = subprocess.run([CLVAE, 'serve', '--help'], capture_output=True, text=True)
-    if r.returncode != 0:
-        print('SKIP: clvae was built without libmicrohttpd (clvae serve)')
-        sys.exit(77)
-    if no_opencl(CLVAE):
-        print('SKIP: no OpenCL platform')
-        sys.exit(77)
-    with tempfile.TemporaryDirectory() as tmp:
-        main(tmp)
-    sys.exit(summary())
+    serve_test(CLVAE, main)

@@ -51,6 +51,24 @@ def no_opencl(clvae):
     return r.returncode == 2 and 'no OpenCL platform' in r.stdout + r.stderr
 
 
+def serve_test(clvae, main):
+    """The entry of the clvae serve tests: exit 77 (skip) without serve (a build without
+    libmicrohttpd) or without an OpenCL platform, else main(tmp) in a temporary directory,
+    then the summary's exit code."""
+    import subprocess
+    import sys
+    import tempfile
+    if subprocess.run([clvae, 'serve', '--help'], capture_output=True, text=True).returncode != 0:
+        print('SKIP: clvae was built without libmicrohttpd (clvae serve)')
+        sys.exit(77)
+    if no_opencl(clvae):
+        print('SKIP: no OpenCL platform')
+        sys.exit(77)
+    with tempfile.TemporaryDirectory() as tmp:
+        main(tmp)
+    sys.exit(summary())
+
+
 def browser_missing(tfjs_dir, packages):
     """Why a Chromium test cannot run ('' if it can): node, Chromium ($CHROMIUM or
     /usr/bin/chromium) and the npm packages under tfjs_dir/node_modules."""
